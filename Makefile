@@ -1,0 +1,139 @@
+# Website chat for lead qualification: build, run, test, bench.
+#
+#   make            build everything under build/
+#   make run        install what is missing, build, start the whole stack
+#   make test       install what is missing, build, run every test
+#   make bench      benchmarks (figures and ratios against in-run baselines)
+#   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fmt        clang-format our C sources
+#   make clean
+
+SAN ?= 0
+CC ?= gcc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+ifeq ($(SAN),1)
+BUILD := build/san
+SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD := build/release
+SANFLAGS := -O2
+endif
+GEN := build/gen
+
+PKGS := libprotobuf-c libmicrohttpd libpq jansson libcurl libxml-2.0 openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+          -Ilib -I$(GEN) $(PKG_CFLAGS) -DCHAT_VERSION='"$(VERSION)"' -MMD -MP
+# Generated protobuf-c code is not ours: compile it without -Werror extras.
+GEN_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -I$(GEN) -w
+LDFLAGS := $(SANFLAGS)
+
+PROTOS := $(wildcard proto/*.proto)
+PB_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PB_H := $(PB_C:.c=.h)
+PB_O := $(patsubst $(GEN)/%.c,$(BUILD)/gen/%.o,$(PB_C))
+
+MIGRATIONS := $(sort $(wildcard svc-session/migrations/*.sql))
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_O := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+LIBCHAT := $(BUILD)/libchat.a
+
+PROGRAMS := gateway svc-session svc-retrieval svc-llm svc-indexer
+BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps run test unit integration bench clean fmt stop
+.DEFAULT_GOAL := all
+
+all: $(BINS) bin-links
+
+deps:
+	@./deploy/local/install-deps.sh
+
+# Convenience links so scripts find the current build under build/bin.
+bin-links: $(BINS)
+	@mkdir -p build/bin
+	@for p in $(PROGRAMS); do ln -sfn ../$(notdir $(BUILD))/bin/$$p build/bin/$$p; done
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(BUILD)/gen/%.o: $(GEN)/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+$(GEN)/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(GEN)
+	./scripts/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/migrations.o: $(GEN)/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCHAT): $(LIB_O) $(PB_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+define program_rule
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_O := $$(patsubst %.c,$$(BUILD)/%.o,$$($(1)_SRC))
+$$(BUILD)/bin/$(1): $$($(1)_O) $$(LIBCHAT) $(2)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_O) $(2) $$(LIBCHAT) $$(PKG_LIBS)
+endef
+$(eval $(call program_rule,gateway,))
+$(eval $(call program_rule,svc-session,$(BUILD)/gen/migrations.o))
+$(eval $(call program_rule,svc-retrieval,))
+$(eval $(call program_rule,svc-llm,))
+$(eval $(call program_rule,svc-indexer,))
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCHAT) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) -lcriterion $(LDFLAGS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@./deploy/local/run.sh
+
+stop:
+	@./deploy/local/run.sh --stop
+
+unit: $(UNIT_BINS)
+	@./tests/run-unit.sh $(UNIT_BINS)
+
+integration: all
+	@./tests/integration/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory integration
+	@echo "make test: all suites passed"
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@./tests/bench/run.sh $(BUILD)
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

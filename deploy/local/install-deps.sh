@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on Debian 12, idempotently.
+# Fast path: when every package is present and the `vector` extension is
+# installed, it runs no apt command at all (a few dpkg queries, well under 1 s).
+#
+# pgvector is not in Debian 12. When it is missing, its source package is
+# fetched from Debian 13 (trixie) with a *private* sources list and lists
+# directory, built against the installed PostgreSQL and installed with
+# `make install`. The system's apt sources are never changed.
+set -euo pipefail
+
+PG_MAJOR=15
+PKGS=(
+  build-essential pkg-config ca-certificates curl
+  libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  libmicrohttpd-dev libcriterion-dev libjansson-dev
+  libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev
+  postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
+  dpkg-dev tzdata
+)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    log "not root and no sudo: install these packages by hand: ${PKGS[*]}"; exit 1
+  fi
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = "installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # Do not let the postgresql package start a system cluster we never use.
+  $SUDO mkdir -p /etc/postgresql-common
+  if [ ! -f /etc/postgresql-common/createcluster.conf ] || ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
+    echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+sharedir=$($PG_CONFIG --sharedir)
+if [ ! -f "$sharedir/extension/vector.control" ]; then
+  log "pgvector missing: building it from Debian trixie's source package"
+  work=$(mktemp -d /tmp/pgvector-build.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/lists/partial" "$work/src"
+  cat > "$work/sources.list" <<SRC
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+SRC
+  aptopts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
+           -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
+  $SUDO apt-get "${aptopts[@]}" update -qq
+  (cd "$work/src" && $SUDO apt-get "${aptopts[@]}" source --download-only pgvector >/dev/null)
+  dsc=$(ls "$work"/src/pgvector_*.dsc | head -1)
+  (cd "$work/src" && dpkg-source -x --no-check "$dsc" pgvector >/dev/null)
+  make -s -C "$work/src/pgvector" PG_CONFIG=$PG_CONFIG OPTFLAGS="" >/dev/null
+  $SUDO make -s -C "$work/src/pgvector" PG_CONFIG=$PG_CONFIG install >/dev/null
+  log "pgvector $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$sharedir/extension/vector.control") installed"
+fi
+
+# Browser tests (widget) use Debian's chromium with npm's playwright-core; they
+# are installed by the widget's own step when present.
+if [ -f "$(dirname "$0")/../../widget/package.json" ] && [ "${SKIP_BROWSER:-0}" != 1 ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing chromium"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  fi
+fi
+exit 0

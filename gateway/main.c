@@ -1,0 +1,104 @@
+/* gateway: the HTTP edge (libmicrohttpd + Server-Sent Events). It turns
+ * widget requests into RPC calls to the four services and holds no durable
+ * state. This file: configuration, start, stop. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backends.h"
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "shutdown.h"
+
+#ifndef CHAT_VERSION
+#define CHAT_VERSION "dev"
+#endif
+
+static const cfg_var gw_vars[] = {
+    {.name = "LOG_LEVEL", .type = CFG_ENUM, .def = "info", .choices = "debug|info|warn|error",
+     .help = "least important log level written"},
+    {.name = "HTTP_ADDR", .type = CFG_STR, .def = "127.0.0.1", .help = "IPv4 address to listen on (0.0.0.0 for all)"},
+    {.name = "HTTP_PORT", .type = CFG_INT, .def = "8080", .min = 1, .max = 65535, .help = "HTTP port"},
+    {.name = "HTTP_MAX_CONNECTIONS", .type = CFG_INT, .def = "16384", .min = 16, .max = 1000000,
+     .help = "open connections at most (SSE streams included)"},
+    {.name = "HTTP_IDLE_TIMEOUT", .type = CFG_DURATION_MS, .def = "60s", .min = 1000, .max = 3600000,
+     .help = "close a connection idle this long (streams send heartbeats)"},
+    {.name = "SESSION_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7101", .schemes = "tcp|ipc|inproc",
+     .help = "svc-session address"},
+    {.name = "RETRIEVAL_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7102", .schemes = "tcp|ipc|inproc",
+     .help = "svc-retrieval address"},
+    {.name = "LLM_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7103", .schemes = "tcp|ipc|inproc",
+     .help = "svc-llm address"},
+    {.name = "INDEXER_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7104", .schemes = "tcp|ipc|inproc",
+     .help = "svc-indexer address"},
+};
+#define GW_NVARS (sizeof(gw_vars) / sizeof(gw_vars[0]))
+
+static void gw_usage(FILE *out)
+{
+    fprintf(out, "gateway %s: the HTTP/SSE edge of the chat system\n\n", CHAT_VERSION);
+    fprintf(out, "Usage:\n  gateway                 serve HTTP until SIGTERM/SIGINT\n"
+                 "  gateway --print-config  show the effective configuration (secrets masked)\n"
+                 "  gateway --version\n  gateway --help\n\nConfiguration (environment):\n");
+    cfg_help(gw_vars, GW_NVARS, out);
+}
+
+int main(int argc, char **argv)
+{
+    int64_t t0 = clock_mono_us();
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        gw_usage(stdout);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("gateway %s\n", CHAT_VERSION);
+        return 0;
+    }
+    char err[512];
+    cfg *c = NULL;
+    if (cfg_load(&c, gw_vars, GW_NVARS, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: configuration error: %s\n(run gateway --help for every variable)\n", err);
+        return 2;
+    }
+    if (argc > 1 && strcmp(argv[1], "--print-config") == 0) {
+        cfg_print(c, stdout);
+        cfg_free(c);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "gateway: unknown argument \"%s\" (see --help)\n", argv[1]);
+        cfg_free(c);
+        return 2;
+    }
+    log_level lvl = LOG_INFO;
+    log_level_parse(cfg_str(c, "LOG_LEVEL"), &lvl);
+    log_init("gateway", lvl);
+    shutdown_block();
+
+    backends b;
+    if (backends_open(&b, c, err, sizeof(err)) != 0) {
+        log_error("cannot start: %s", err);
+        cfg_free(c);
+        return 1;
+    }
+    gw_server *g = NULL;
+    if (gw_start(&g, c, &b, err, sizeof(err)) != 0) {
+        log_error("cannot start: %s", err);
+        backends_close(&b);
+        cfg_free(c);
+        return 1;
+    }
+    char listen[96], ms[32];
+    snprintf(listen, sizeof(listen), "http://%s:%lld", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
+    snprintf(ms, sizeof(ms), "%.1f", (double)(clock_mono_us() - t0) / 1000.0);
+    log_fields(LOG_INFO, "ready", "listen", listen, "version", CHAT_VERSION, "startup_ms", ms, NULL);
+
+    int sig = shutdown_wait();
+    log_info("signal %d: stopping", sig);
+    gw_stop(g);
+    backends_close(&b);
+    log_info("stopped");
+    cfg_free(c);
+    return 0;
+}

@@ -1,0 +1,21 @@
+/* ready.h: GET /readyz: asks every service for Health at once (async RPC)
+ * and answers 200 when all are ready, 503 otherwise, with each one's state. */
+#ifndef GW_READY_H
+#define GW_READY_H
+
+#include <microhttpd.h>
+
+#include "backends.h"
+
+#define READY_TIMEOUT_MS 1000
+
+typedef struct ready_check ready_check;
+
+/* Starts the checks and suspends conn; *out is the request's state (freed
+ * by ready_free). Returns 0, or -1 when nothing could start. */
+int ready_start(ready_check **out, struct MHD_Connection *conn, backends *b);
+/* After the connection resumed: queues the response. */
+enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn);
+void ready_free(ready_check *rc);
+
+#endif

@@ -1,0 +1,55 @@
+/* svc_main.h: the main() the four RPC services share.
+ *
+ * It parses the command line (--help, --version, --print-config, and the
+ * service's own commands), loads and validates the configuration (common
+ * variables + the service's), sets up logging, blocks the stop signals,
+ * starts the RPC server on the service's URL, logs one "ready" line, waits
+ * for SIGTERM/SIGINT, drains the calls in flight (DRAIN_TIMEOUT), stops.
+ * Exit status: 0 after a clean stop, 2 for a configuration or usage error,
+ * 1 when the server could not start. */
+#ifndef CHAT_SVC_MAIN_H
+#define CHAT_SVC_MAIN_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "rpc_server.h"
+
+#define SVC_MAX_VARS 64
+
+typedef struct svc_def {
+    const char *name;        /* "svc-session" */
+    const char *summary;     /* one line for --help */
+    const char *usage_extra; /* extra usage lines for --help (commands), or NULL */
+    ProtobufCService *service;
+    const char *url_var;     /* "SESSION_URL" */
+    const char *default_url; /* "tcp://127.0.0.1:7101" */
+    int needs_db;            /* DATABASE_URL required */
+    const cfg_var *vars;     /* the service's own variables */
+    size_t nvars;
+    /* Optional: a command other than serving ("--migrate", "index PATH").
+     * Return -1 when argv is not one of its commands, else an exit status. */
+    int (*command)(int argc, char **argv, const cfg *c);
+    /* Optional: set up before serving (the server's opts.arg is *state);
+     * non-zero stops the start. */
+    int (*init)(const cfg *c, void **state);
+    void (*fini)(void *state);
+    /* Optional worker hooks and readiness, as in rpc_server_opts. When
+     * needs_db is set and worker_init is NULL, each worker gets a db_conn. */
+    int (*worker_init)(void **worker_data, unsigned index, void *arg);
+    void (*worker_fini)(void *worker_data, void *arg);
+    int (*ready)(char *detail, size_t detail_len, void *arg);
+} svc_def;
+
+int svc_main(const svc_def *def, int argc, char **argv);
+
+/* The configuration of the running service (valid while it serves). */
+const cfg *svc_config(void);
+
+/* Health handler body shared by the services: fills the reply, and when the
+ * worker owns a db_conn, reports not ready while the database is down. */
+struct Chat__Rpc__HealthReply;
+void svc_health(void *closure_data, struct Chat__Rpc__HealthReply *out);
+
+#endif
