@@ -49,6 +49,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps run test unit integration bench clean fmt stop
 .DEFAULT_GOAL := all
@@ -108,6 +110,10 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
 
+$(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@./deploy/local/run.sh
@@ -118,8 +124,8 @@ stop:
 unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
-integration: all
-	@./tests/integration/run.sh
+integration: all $(TOOL_BINS)
+	@./tests/integration/run.sh $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory all unit

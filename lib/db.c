@@ -21,7 +21,7 @@ static int db_connect(db_conn *db)
 {
     const char *keys[] = {"dbname", "application_name", "options", "connect_timeout", NULL};
     char opts[128];
-    snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c TimeZone=UTC", DB_DEFAULT_STATEMENT_TIMEOUT_MS);
+    snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c TimeZone=UTC -c client_min_messages=warning", DB_DEFAULT_STATEMENT_TIMEOUT_MS);
     const char *vals[] = {db->url, db->app, opts, "3", NULL};
     db->last_attempt_ms = clock_mono_ms();
     db->pg = PQconnectdbParams(keys, vals, 1);
@@ -81,6 +81,24 @@ PGconn *db_ready(db_conn *db)
         return NULL;
     }
     return db->pg;
+}
+
+int db_ping(db_conn *db)
+{
+    PGconn *pg = db_ready(db);
+    if (pg == NULL) {
+        return -1;
+    }
+    PGresult *r = PQexec(pg, "SELECT 1");
+    int ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    if (!ok) {
+        db_note_error(db, PQerrorMessage(pg));
+        PQfinish(db->pg);
+        db->pg = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 int db_exec(PGconn *pg, const char *sql, char *err, size_t errlen)

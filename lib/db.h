@@ -32,6 +32,11 @@ void db_close(db_conn *db);
  * database cannot be reached now (db->error says why). */
 PGconn *db_ready(db_conn *db);
 
+/* Checks the database answers (SELECT 1), reconnecting if needed. Returns
+ * 0, or -1 with db->error saying why; a dead connection is dropped so the
+ * next db_ready reconnects. */
+int db_ping(db_conn *db);
+
 /* Runs SQL without parameters and checks the result status. Returns 0, or
  * -1 with the server's message in err. */
 int db_exec(PGconn *pg, const char *sql, char *err, size_t errlen);

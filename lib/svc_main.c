@@ -95,7 +95,7 @@ void svc_health(void *closure_data, Chat__Rpc__HealthReply *out)
     rpc_fill_health(closure_data, out);
     if (svc_current != NULL && svc_current->needs_db && svc_current->worker_init == NULL) {
         db_conn *db = rpc_call_worker_data(closure_data);
-        if (db != NULL && db_ready(db) == NULL) {
+        if (db != NULL && db_ping(db) != 0) {
             static _Thread_local char detail[300];
             snprintf(detail, sizeof(detail), "database not reachable: %s", db->error);
             out->ready = 0;
