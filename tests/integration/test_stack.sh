@@ -39,6 +39,9 @@ it_check "CHECKPOINT_DB_URL is accepted for DATABASE_URL" test "$rc" = 0
 for p in "${PROGRAMS[@]}"; do
   it_check "$p --help" bash -c "'$IT_BIN/$p' --help | grep -q Usage"
 done
+"$IT_ROOT/scripts/gen-config-doc.sh" "$IT_BIN" "$IT_TMP/configuration.md"
+it_check "docs/configuration.md matches the programs' --help (run scripts/gen-config-doc.sh)" \
+  diff -q "$IT_TMP/configuration.md" "$IT_ROOT/docs/configuration.md"
 
 # --- the running stack --------------------------------------------------------
 for p in "${PROGRAMS[@]}"; do it_start "$p"; done
