@@ -89,9 +89,15 @@ $(LIBCHAT): $(LIB_O) $(PB_O)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Each program: its objects; all but main.o also go into an archive that
+# unit tests link, so a module is testable without its program.
 define program_rule
 $(1)_SRC := $$(wildcard $(1)/*.c)
 $(1)_O := $$(patsubst %.c,$$(BUILD)/%.o,$$($(1)_SRC))
+$(1)_LIBO := $$(filter-out $$(BUILD)/$(1)/main.o,$$($(1)_O))
+$$(BUILD)/lib$(1).a: $$($(1)_LIBO)
+	@rm -f $$@
+	ar rcs $$@ $$^
 $$(BUILD)/bin/$(1): $$($(1)_O) $$(LIBCHAT) $(2)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_O) $(2) $$(LIBCHAT) $$(PKG_LIBS)
@@ -101,18 +107,20 @@ $(eval $(call program_rule,svc-session,$(BUILD)/gen/migrations.o))
 $(eval $(call program_rule,svc-retrieval,))
 $(eval $(call program_rule,svc-llm,))
 $(eval $(call program_rule,svc-indexer,))
+PROG_LIBS := $(foreach p,$(PROGRAMS),$(BUILD)/lib$(p).a)
+TEST_INC := $(addprefix -I,$(PROGRAMS))
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBCHAT) $(PB_H)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCHAT) $(PROG_LIBS) $(BUILD)/gen/migrations.o $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) -lcriterion $(LDFLAGS)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(BUILD)/gen/migrations.o $(LIBCHAT) $(PKG_LIBS) -lcriterion $(LDFLAGS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PB_H)
+$(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PB_H)
+$(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -10,6 +10,12 @@
 #include "http.h"
 #include "log.h"
 #include "shutdown.h"
+#include "auth.h"
+#include "cors.h"
+#include "http_client.h"
+#include "sessions.h"
+#include "sse.h"
+#include "turn.h"
 
 #ifndef CHAT_VERSION
 #define CHAT_VERSION "dev"
@@ -32,6 +38,25 @@ static const cfg_var gw_vars[] = {
      .help = "svc-llm address"},
     {.name = "INDEXER_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7104", .schemes = "tcp|ipc|inproc",
      .help = "svc-indexer address"},
+    {.name = "SESSION_SECRET", .type = CFG_STR, .flags = CFG_REQUIRED | CFG_SECRET,
+     .help = "HMAC key of session tokens, the same as svc-session's (>= 32 characters)"},
+    {.name = "IP_HASH_SECRET", .type = CFG_STR, .flags = CFG_SECRET,
+     .help = "HMAC key for client IPs (only hashes are kept); random per start when unset"},
+    {.name = "ALLOWED_ORIGINS", .type = CFG_STR, .def = "http://127.0.0.1:8080,http://localhost:8080",
+     .help = "browser origins allowed to use the API, comma-separated (\"*\" = any, for development)"},
+    {.name = "TRUST_CLOUDFLARE", .type = CFG_BOOL, .def = "false",
+     .help = "believe CF-Connecting-IP from Cloudflare's address ranges"},
+    {.name = "TRUSTED_PROXIES", .type = CFG_STR,
+     .help = "more proxy addresses/CIDRs whose CF-Connecting-IP is believed"},
+    {.name = "HEARTBEAT_INTERVAL", .type = CFG_DURATION_MS, .def = "15s", .min = 100, .max = 60000,
+     .help = "SSE \": ping\" interval on idle streams (also how fast a vanished client is noticed)"},
+    {.name = "DISCONNECT_GRACE", .type = CFG_DURATION_MS, .def = "10s", .min = 0, .max = 600000,
+     .help = "a turn with no reader this long is cancelled (a reconnect within it resumes)"},
+    {.name = "TURN_RETAIN", .type = CFG_DURATION_MS, .def = "5m", .min = 1000, .max = 86400000,
+     .help = "finished turns kept in memory for resume"},
+    {.name = "MAX_TURNS", .type = CFG_INT, .def = "20000", .min = 1, .max = 1000000,
+     .help = "turns held in memory at most (running and retained)"},
+    {.name = "SEARCH_K", .type = CFG_INT, .def = "5", .min = 1, .max = 20, .help = "sources retrieved per turn"},
 };
 #define GW_NVARS (sizeof(gw_vars) / sizeof(gw_vars[0]))
 
@@ -76,9 +101,36 @@ int main(int argc, char **argv)
     log_init("gateway", lvl);
     shutdown_block();
 
+    if (auth_init(cfg_str(c, "SESSION_SECRET"), cfg_str(c, "IP_HASH_SECRET"), cfg_str(c, "TRUSTED_PROXIES"),
+                  cfg_bool(c, "TRUST_CLOUDFLARE"), err, sizeof(err)) != 0 ||
+        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: configuration error: %s\n", err);
+        cfg_free(c);
+        return 2;
+    }
     backends b;
     if (backends_open(&b, c, err, sizeof(err)) != 0) {
         log_error("cannot start: %s", err);
+        cfg_free(c);
+        return 1;
+    }
+    sessions_init(&b);
+    turn_cfg tcfg = {
+        .b = &b,
+        .search_k = (unsigned)cfg_int(c, "SEARCH_K"),
+        .begin_timeout_ms = 5000,
+        .search_timeout_ms = 3000,
+        .generate_timeout_ms = 5000,
+        .commit_timeout_ms = 5000,
+        .poll_wait_ms = 10000,
+        .retain_ms = cfg_int(c, "TURN_RETAIN"),
+        .disconnect_grace_ms = cfg_int(c, "DISCONNECT_GRACE"),
+        .max_turns = (unsigned)cfg_int(c, "MAX_TURNS"),
+    };
+    turns_init(&tcfg);
+    if (sse_init(cfg_int(c, "HEARTBEAT_INTERVAL")) != 0) {
+        log_error("cannot start the heartbeat thread");
+        backends_close(&b);
         cfg_free(c);
         return 1;
     }
@@ -98,6 +150,7 @@ int main(int argc, char **argv)
     log_info("signal %d: stopping", sig);
     gw_stop(g);
     backends_close(&b);
+    turns_shutdown();
     log_info("stopped");
     cfg_free(c);
     return 0;

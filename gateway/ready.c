@@ -11,6 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "turn.h"
 
 typedef struct ready_one {
     ready_check *rc;
@@ -53,6 +54,7 @@ static void ready_done(rpc_result *res, void *arg)
     pthread_mutex_unlock(&rc->mtx);
     if (last) {
         MHD_resume_connection(rc->conn);
+        gw_suspended_add(-1);
     }
 }
 
@@ -71,6 +73,7 @@ int ready_start(ready_check **out, struct MHD_Connection *conn, backends *b)
 
     /* Hold one extra count so no callback resumes before we suspended. */
     rc->pending = BK_COUNT + 1;
+    gw_suspended_add(1);
     MHD_suspend_connection(conn);
     for (int i = 0; i < BK_COUNT; i++) {
         ready_one *o = &rc->one[i];
@@ -91,6 +94,7 @@ int ready_start(ready_check **out, struct MHD_Connection *conn, backends *b)
     pthread_mutex_unlock(&rc->mtx);
     if (last) {
         MHD_resume_connection(conn);
+        gw_suspended_add(-1);
     }
     return 0;
 }
@@ -119,9 +123,9 @@ enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn)
     }
     json_object_set_new(root, "ready", json_boolean(all));
     json_object_set_new(root, "services", svcs);
-    char *text = json_dumps(root, JSON_COMPACT);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(4));
     json_decref(root);
-    enum MHD_Result r = gw_send_json(conn, all ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text ? text : "{}");
+    enum MHD_Result r = gw_send_json(conn, all ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text ? text : "{}", NULL);
     free(text);
     return r;
 }

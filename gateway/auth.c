@@ -1,0 +1,264 @@
+/* auth.c: see auth.h. */
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#define AUTH_SECRET_MAX 256
+#define AUTH_PROXIES_MAX 64
+
+typedef struct cidr {
+    int family;
+    unsigned char addr[16];
+    unsigned bits;
+} cidr;
+
+static unsigned char auth_session_secret[AUTH_SECRET_MAX];
+static size_t auth_session_secret_len;
+static unsigned char auth_ip_secret[AUTH_SECRET_MAX];
+static size_t auth_ip_secret_len;
+static cidr auth_proxies[AUTH_PROXIES_MAX];
+static size_t auth_nproxies;
+
+/* Cloudflare's published ranges (facts/wire-formats.md §4). */
+static const char *const auth_cloudflare[] = {
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",  "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13",  "104.24.0.0/14",   "172.64.0.0/13",   "131.0.72.0/22",
+    "2400:cb00::/32",  "2606:4700::/32", "2803:f800::/32",  "2405:b500::/32",  "2405:8100::/32",
+    "2a06:98c0::/29",  "2c0f:f248::/32",
+};
+
+static int cidr_parse(const char *s, cidr *out)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        out->bits = slash ? (unsigned)atoi(slash + 1) : 32;
+        return out->bits <= 32 ? 0 : -1;
+    }
+    if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        out->bits = slash ? (unsigned)atoi(slash + 1) : 128;
+        return out->bits <= 128 ? 0 : -1;
+    }
+    return -1;
+}
+
+static int cidr_match(const cidr *c, int family, const unsigned char *addr)
+{
+    if (c->family != family) {
+        return 0;
+    }
+    unsigned full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(c->addr, addr, full) != 0) {
+        return 0;
+    }
+    if (rest == 0) {
+        return 1;
+    }
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (c->addr[full] & mask) == (addr[full] & mask);
+}
+
+static void auth_random(unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+        }
+    }
+}
+
+int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
+              int trust_cloudflare, char *err, size_t errlen)
+{
+    if (session_secret == NULL || strlen(session_secret) < 32 || strlen(session_secret) >= AUTH_SECRET_MAX) {
+        snprintf(err, errlen, "SESSION_SECRET: must be 32 to %d characters (the same value as svc-session's)",
+                 AUTH_SECRET_MAX - 1);
+        return -1;
+    }
+    auth_session_secret_len = strlen(session_secret);
+    memcpy(auth_session_secret, session_secret, auth_session_secret_len);
+    if (ip_hash_secret != NULL && ip_hash_secret[0]) {
+        auth_ip_secret_len = strlen(ip_hash_secret) < AUTH_SECRET_MAX ? strlen(ip_hash_secret) : AUTH_SECRET_MAX;
+        memcpy(auth_ip_secret, ip_hash_secret, auth_ip_secret_len);
+    } else {
+        auth_ip_secret_len = 32;
+        auth_random(auth_ip_secret, auth_ip_secret_len);
+    }
+    auth_nproxies = 0;
+    if (trust_cloudflare) {
+        for (size_t i = 0; i < sizeof(auth_cloudflare) / sizeof(auth_cloudflare[0]); i++) {
+            cidr_parse(auth_cloudflare[i], &auth_proxies[auth_nproxies++]);
+        }
+    }
+    if (trusted_proxies != NULL) {
+        const char *p = trusted_proxies;
+        while (*p) {
+            while (*p == ' ' || *p == ',') {
+                p++;
+            }
+            size_t n = strcspn(p, " ,");
+            if (n == 0) {
+                break;
+            }
+            char one[64];
+            snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
+            if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
+                snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
+                return -1;
+            }
+            auth_nproxies++;
+            p += n;
+        }
+    }
+    return 0;
+}
+
+static int auth_b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+static void auth_b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n) {
+            v |= (unsigned)in[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= in[i + 2];
+        }
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        if (i + 1 < n) {
+            out[o++] = tab[(v >> 6) & 63];
+        }
+        if (i + 2 < n) {
+            out[o++] = tab[v & 63];
+        }
+    }
+    out[o] = '\0';
+}
+
+int auth_valid_session_id(const char *s)
+{
+    if (s == NULL || strlen(s) != AUTH_SESSION_ID_LEN || s[0] != 's' || s[1] != '_') {
+        return 0;
+    }
+    for (size_t i = 2; i < AUTH_SESSION_ID_LEN; i++) {
+        if (!auth_b64url_char(s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int auth_check_token(const char *token, char *sid)
+{
+    if (token == NULL || strlen(token) != AUTH_TOKEN_LEN || token[AUTH_SESSION_ID_LEN] != '.') {
+        return 0;
+    }
+    char id[AUTH_SESSION_ID_LEN + 1];
+    memcpy(id, token, AUTH_SESSION_ID_LEN);
+    id[AUTH_SESSION_ID_LEN] = '\0';
+    if (!auth_valid_session_id(id)) {
+        return 0;
+    }
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    HMAC(EVP_sha256(), auth_session_secret, (int)auth_session_secret_len, (const unsigned char *)id,
+         AUTH_SESSION_ID_LEN, mac, &maclen);
+    char want[48];
+    auth_b64url(mac, 32, want);
+    if (CRYPTO_memcmp(want, token + AUTH_SESSION_ID_LEN + 1, 43) != 0) {
+        return 0;
+    }
+    memcpy(sid, id, AUTH_SESSION_ID_LEN + 1);
+    return 1;
+}
+
+const char *auth_bearer(struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    return *h ? h : NULL;
+}
+
+void auth_client_ip(struct MHD_Connection *conn, char ip[AUTH_IP_MAX])
+{
+    ip[0] = '\0';
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    int family = 0;
+    unsigned char addr[16];
+    if (ci != NULL && ci->client_addr != NULL) {
+        if (ci->client_addr->sa_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const struct sockaddr_in *)ci->client_addr;
+            memcpy(addr, &s4->sin_addr, 4);
+            family = AF_INET;
+            inet_ntop(AF_INET, &s4->sin_addr, ip, AUTH_IP_MAX);
+        } else if (ci->client_addr->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ci->client_addr;
+            memcpy(addr, &s6->sin6_addr, 16);
+            family = AF_INET6;
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, AUTH_IP_MAX);
+        }
+    }
+    int trusted = 0;
+    for (size_t i = 0; family && i < auth_nproxies && !trusted; i++) {
+        trusted = cidr_match(&auth_proxies[i], family, addr);
+    }
+    if (trusted) {
+        const char *cf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "CF-Connecting-IP");
+        unsigned char tmp[16];
+        if (cf != NULL && (inet_pton(AF_INET, cf, tmp) == 1 || inet_pton(AF_INET6, cf, tmp) == 1)) {
+            snprintf(ip, AUTH_IP_MAX, "%s", cf);
+        }
+    }
+}
+
+void auth_ip_hash(const char *ip, char out[AUTH_IP_HASH_LEN + 1])
+{
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    HMAC(EVP_sha256(), auth_ip_secret, (int)auth_ip_secret_len, (const unsigned char *)ip, strlen(ip), mac, &maclen);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < AUTH_IP_HASH_LEN / 2; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[AUTH_IP_HASH_LEN] = '\0';
+}
+
+void auth_new_id(const char *prefix, char *out, size_t len)
+{
+    unsigned char raw[16];
+    auth_random(raw, sizeof(raw));
+    char b[32];
+    auth_b64url(raw, sizeof(raw), b);
+    snprintf(out, len, "%s%s", prefix, b);
+}

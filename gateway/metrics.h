@@ -1,0 +1,24 @@
+/* metrics.h: the gateway's counters for GET /metrics (Prometheus text
+ * format 0.0.4). Lock-free atomics: any thread may count. */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { MR_SESSIONS, MR_CHAT, MR_RESUME, MR_MESSAGES, MR_ERASE, MR_LEADS, MR_HEALTH, MR_OTHER, MR_COUNT } metric_route;
+typedef enum { MT_OK, MT_ERROR, MT_CANCELLED, MT_REJECTED, MT_OUTCOME_COUNT } metric_turn_outcome;
+typedef enum { MS_SESSION, MS_RETRIEVAL, MS_LLM, MS_INDEXER, MS_COUNT } metric_service;
+
+void metrics_request(metric_route route, unsigned status);
+void metrics_turn(metric_turn_outcome outcome);
+void metrics_ttft_us(int64_t us);
+void metrics_tokens(uint64_t input, uint64_t output);
+void metrics_upstream_error(metric_service svc);
+void metrics_stream_open(int delta); /* +1 opened, -1 closed */
+long metrics_streams_open(void);
+
+/* Writes every metric; returns the malloc'd text (caller frees). */
+char *metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,153 @@
+/* sessions.c: see sessions.h. */
+#include "sessions.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "session.pb-c.h"
+#include "turn.h"
+
+#define SESSIONS_TIMEOUT_MS 5000
+
+static backends *sess_b;
+
+struct session_op {
+    session_op_kind kind;
+    struct MHD_Connection *conn;
+    unsigned status;
+    char *body; /* JSON answer */
+    uint32_t retry_after_s;
+};
+
+void sessions_init(backends *b) { sess_b = b; }
+
+static void op_error(session_op *op, unsigned status, const char *code, const char *message)
+{
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    op->body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    op->status = status;
+}
+
+static json_t *message_json(const Chat__Common__ChatMessage *m)
+{
+    json_t *src = json_array();
+    for (size_t i = 0; i < m->n_sources; i++) {
+        json_array_append_new(src, json_pack("{s:i, s:s, s:s}", "n", (int)i + 1, "title", m->sources[i]->title, "url",
+                                             m->sources[i]->url));
+    }
+    return json_pack("{s:s, s:s, s:I, s:s, s:b, s:o}", "role", m->role, "content", m->content, "created_at_ms",
+                     (json_int_t)m->created_at_ms, "turn_id", m->turn_id, "partial", m->partial, "sources", src);
+}
+
+static void op_done(rpc_result *res, void *arg)
+{
+    session_op *op = arg;
+    if (res->code != RPC_OK) {
+        switch (res->code) {
+        case RPC_UNAUTHENTICATED:
+        case RPC_PERMISSION_DENIED: op_error(op, 401, "unauthorized", res->message); break;
+        case RPC_NOT_FOUND: op_error(op, 404, "session_not_found", res->message); break;
+        case RPC_INVALID_ARGUMENT: op_error(op, 400, "invalid_request", res->message); break;
+        case RPC_RESOURCE_EXHAUSTED:
+            op_error(op, 429, "limit_reached", res->message);
+            op->retry_after_s = (res->retry_after_ms + 999) / 1000;
+            break;
+        default:
+            metrics_upstream_error(MS_SESSION);
+            log_warn("session call failed: %s %s", rpc_code_name(res->code), res->message);
+            op_error(op, 503, "service_unavailable", "The chat is briefly unavailable. Please try again in a moment.");
+            op->retry_after_s = 2;
+            break;
+        }
+    } else if (op->kind == SOP_CREATE) {
+        Chat__Session__CreateReply *r = (Chat__Session__CreateReply *)res->reply;
+        json_t *j = json_pack("{s:s, s:s, s:I}", "session_id", r->session_id, "token", r->token, "expires_at",
+                              (json_int_t)(r->expires_at_ms / 1000));
+        op->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        op->status = 201;
+    } else if (op->kind == SOP_LOAD) {
+        Chat__Session__LoadReply *r = (Chat__Session__LoadReply *)res->reply;
+        json_t *msgs = json_array();
+        for (size_t i = 0; i < r->n_messages; i++) {
+            json_array_append_new(msgs, message_json(r->messages[i]));
+        }
+        json_t *j = json_pack("{s:o, s:I}", "messages", msgs, "expires_at", (json_int_t)(r->expires_at_ms / 1000));
+        op->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        op->status = 200;
+    } else {
+        Chat__Session__EraseReply *r = (Chat__Session__EraseReply *)res->reply;
+        json_t *j = json_pack("{s:b, s:i}", "erased", 1, "messages_deleted", (int)r->messages_deleted);
+        op->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        op->status = 200;
+    }
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    MHD_resume_connection(op->conn);
+    gw_suspended_add(-1);
+}
+
+session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
+                           const char *ip_hash, const char *origin, const char *locale)
+{
+    session_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        return NULL;
+    }
+    op->kind = kind;
+    op->conn = conn;
+    gw_suspended_add(1);
+    MHD_suspend_connection(conn);
+    rpc_code c;
+    if (kind == SOP_CREATE) {
+        Chat__Session__CreateRequest rq = CHAT__SESSION__CREATE_REQUEST__INIT;
+        rq.ip_hash = (char *)ip_hash;
+        rq.origin = (char *)(origin ? origin : "");
+        rq.locale = (char *)(locale ? locale : "");
+        c = rpc_call_async(sess_b->client[BK_SESSION], "Create", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
+    } else if (kind == SOP_LOAD) {
+        Chat__Session__LoadRequest rq = CHAT__SESSION__LOAD_REQUEST__INIT;
+        rq.session_id = (char *)sid;
+        rq.token = (char *)token;
+        c = rpc_call_async(sess_b->client[BK_SESSION], "Load", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
+    } else {
+        Chat__Session__EraseRequest rq = CHAT__SESSION__ERASE_REQUEST__INIT;
+        rq.session_id = (char *)sid;
+        rq.token = (char *)token;
+        c = rpc_call_async(sess_b->client[BK_SESSION], "Erase", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
+    }
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "session service not reachable");
+        op_done(&res, op);
+    }
+    return op;
+}
+
+enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, const char *cors_origin)
+{
+    if (op->body == NULL) {
+        return gw_send_error(conn, 500, "internal", "out of memory", cors_origin);
+    }
+    return gw_send_json_full(conn, op->status, op->body, cors_origin, op->retry_after_s);
+}
+
+void sessions_free(session_op *op)
+{
+    if (op == NULL) {
+        return;
+    }
+    free(op->body);
+    free(op);
+}

@@ -1,0 +1,26 @@
+/* sessions.h: the session endpoints, each one async RPC to svc-session:
+ *   POST /v1/sessions                -> Create
+ *   GET /v1/sessions/{id}/messages   -> Load
+ *   DELETE /v1/sessions/{id}         -> Erase
+ * The HTTP connection is suspended while the call runs; the callback (nng
+ * thread) stores the answer and resumes it; sessions_respond (HTTP thread)
+ * sends it. */
+#ifndef GW_SESSIONS_H
+#define GW_SESSIONS_H
+
+#include <microhttpd.h>
+
+#include "backends.h"
+
+typedef struct session_op session_op;
+typedef enum { SOP_CREATE, SOP_LOAD, SOP_ERASE } session_op_kind;
+
+void sessions_init(backends *b);
+
+/* Starts the call and suspends conn. sid/token may be NULL for CREATE. */
+session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
+                           const char *ip_hash, const char *origin, const char *locale);
+enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, const char *cors_origin);
+void sessions_free(session_op *op);
+
+#endif

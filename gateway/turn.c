@@ -1,0 +1,1004 @@
+/* turn.c: see turn.h. Callbacks named turn_on_* run on nng threads. */
+#include "turn.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "common.pb-c.h"
+#include "llm.pb-c.h"
+#include "log.h"
+#include "metrics.h"
+#include "retrieval.pb-c.h"
+#include "session.pb-c.h"
+#include "sse.h"
+#include "utf8.h"
+
+#define TURN_BUCKETS 4096
+#define TURN_SNIPPET_MAX 240
+#define TURN_HEARTBEAT_BATCH 64
+
+typedef enum { ST_BEGIN, ST_SEARCH, ST_GENERATE, ST_POLL, ST_COMMIT, ST_FINISHED } turn_step;
+
+struct turn {
+    char id[TURN_ID_MAX];
+    char session_id[AUTH_SESSION_ID_LEN + 1];
+    char token[AUTH_TOKEN_LEN + 1];
+    char ip_hash[AUTH_IP_HASH_LEN + 1];
+    char *message;
+    pthread_mutex_t mtx;
+    int refs;
+    turn *next_bucket;
+    int registered;
+
+    /* the HTTP request waiting for Begin */
+    struct MHD_Connection *pending;
+    turn_phase phase;
+    unsigned refused_status;
+    char refused_code[32];
+    char refused_message[RPC_STATUS_MESSAGE_MAX + 1];
+    uint32_t refused_retry_s;
+
+    /* the event log */
+    char *log;
+    size_t log_len, log_cap;
+    size_t *ends; /* ends[i] = offset after event i+1 */
+    size_t nevents, ends_cap;
+    int finished;
+    int64_t finished_at_ms;
+    sse_reader *readers;
+    unsigned nreaders;
+    int64_t detached_at_ms;
+
+    /* the conversation */
+    turn_step step;
+    Chat__Session__BeginReply *begin;
+    Chat__Retrieval__SearchReply *search;
+    char stream_id[128];
+    uint32_t after_seq;
+    char *answer;
+    size_t answer_len;
+    int cancel_requested, cancel_sent;
+    int partial;
+    char stop_reason[32];
+    char provider[32];
+    Chat__Common__Usage usage;
+    char usage_model[64];
+    Chat__Common__LeadState lead;
+    int lead_changed;
+    char *lead_strings[12];
+    int64_t start_us, first_token_us;
+};
+
+static turn_cfg tc;
+static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
+static turn *reg[TURN_BUCKETS];
+static size_t reg_count;
+
+/* --- registry ------------------------------------------------------------ */
+
+static unsigned turn_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return h % TURN_BUCKETS;
+}
+
+int turns_init(const turn_cfg *settings)
+{
+    tc = *settings;
+    return 0;
+}
+
+size_t turns_count(void)
+{
+    pthread_mutex_lock(&reg_mtx);
+    size_t n = reg_count;
+    pthread_mutex_unlock(&reg_mtx);
+    return n;
+}
+
+void turn_ref(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->refs++;
+    pthread_mutex_unlock(&t->mtx);
+}
+
+static void turn_free(turn *t)
+{
+    free(t->message);
+    free(t->log);
+    free(t->ends);
+    free(t->answer);
+    for (size_t i = 0; i < sizeof(t->lead_strings) / sizeof(t->lead_strings[0]); i++) {
+        free(t->lead_strings[i]);
+    }
+    if (t->begin) {
+        protobuf_c_message_free_unpacked(&t->begin->base, NULL);
+    }
+    if (t->search) {
+        protobuf_c_message_free_unpacked(&t->search->base, NULL);
+    }
+    pthread_mutex_destroy(&t->mtx);
+    free(t);
+}
+
+void turn_unref(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    int last = --t->refs == 0;
+    pthread_mutex_unlock(&t->mtx);
+    if (last) {
+        turn_free(t);
+    }
+}
+
+const char *turn_id(const turn *t) { return t->id; }
+
+static void reg_remove_locked(turn *t)
+{
+    turn **pp = &reg[turn_hash(t->id)];
+    while (*pp != NULL && *pp != t) {
+        pp = &(*pp)->next_bucket;
+    }
+    if (*pp == t) {
+        *pp = t->next_bucket;
+        reg_count--;
+        t->registered = 0;
+    }
+}
+
+turn *turn_find(const char *id, const char *session_id)
+{
+    pthread_mutex_lock(&reg_mtx);
+    turn *t = reg[turn_hash(id)];
+    while (t != NULL && strcmp(t->id, id) != 0) {
+        t = t->next_bucket;
+    }
+    if (t != NULL && strcmp(t->session_id, session_id) == 0) {
+        turn_ref(t);
+    } else {
+        t = NULL;
+    }
+    pthread_mutex_unlock(&reg_mtx);
+    return t;
+}
+
+/* --- the event log ------------------------------------------------------ */
+
+/* Appends one event (t->mtx held). Returns the parked readers to wake in
+ * wake[] (count in *nwake). */
+static void log_append_locked(turn *t, const char *event, json_t *data, sse_reader **wake, size_t *nwake,
+                              size_t wake_cap)
+{
+    char *json = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (json == NULL) {
+        return;
+    }
+    char head[64];
+    int hn = snprintf(head, sizeof(head), "id: %zu\nevent: %s\ndata: ", t->nevents + 1, event);
+    size_t need = (size_t)hn + strlen(json) + 2;
+    if (t->log_len + need > TURN_LOG_MAX) {
+        free(json);
+        t->cancel_requested = 1; /* runaway answer: stop paying for it */
+        return;
+    }
+    if (t->log_len + need > t->log_cap) {
+        size_t cap = t->log_cap ? t->log_cap : 4096;
+        while (cap < t->log_len + need) {
+            cap *= 2;
+        }
+        char *l = realloc(t->log, cap);
+        if (l == NULL) {
+            free(json);
+            return;
+        }
+        t->log = l;
+        t->log_cap = cap;
+    }
+    if (t->nevents == t->ends_cap) {
+        size_t cap = t->ends_cap ? t->ends_cap * 2 : 32;
+        size_t *e = realloc(t->ends, cap * sizeof(*e));
+        if (e == NULL) {
+            free(json);
+            return;
+        }
+        t->ends = e;
+        t->ends_cap = cap;
+    }
+    memcpy(t->log + t->log_len, head, (size_t)hn);
+    t->log_len += (size_t)hn;
+    size_t jl = strlen(json);
+    memcpy(t->log + t->log_len, json, jl);
+    t->log_len += jl;
+    t->log[t->log_len++] = '\n';
+    t->log[t->log_len++] = '\n';
+    t->ends[t->nevents++] = t->log_len;
+    free(json);
+    for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
+        if (r->parked && *nwake < wake_cap) {
+            r->parked = 0;
+            wake[(*nwake)++] = r;
+        }
+    }
+}
+
+static void wake_all(sse_reader **wake, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sse_wake(wake[i]);
+    }
+}
+
+/* Appends an event and wakes readers (takes the lock). */
+static void turn_emit(turn *t, const char *event, json_t *data)
+{
+    sse_reader *wake[TURN_HEARTBEAT_BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&t->mtx);
+    log_append_locked(t, event, data, wake, &n, TURN_HEARTBEAT_BATCH);
+    pthread_mutex_unlock(&t->mtx);
+    wake_all(wake, n);
+}
+
+/* Marks the end of the stream; readers end after reading everything. */
+static void turn_finish(turn *t, metric_turn_outcome outcome)
+{
+    sse_reader *wake[TURN_HEARTBEAT_BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&t->mtx);
+    t->finished = 1;
+    t->step = ST_FINISHED;
+    t->finished_at_ms = clock_mono_ms();
+    for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
+        if (r->parked && n < TURN_HEARTBEAT_BATCH) {
+            r->parked = 0;
+            wake[n++] = r;
+        }
+    }
+    pthread_mutex_unlock(&t->mtx);
+    wake_all(wake, n);
+    metrics_turn(outcome);
+}
+
+size_t turn_offset_after(turn *t, unsigned long last_id)
+{
+    pthread_mutex_lock(&t->mtx);
+    size_t off = 0;
+    if (last_id > 0) {
+        off = last_id <= t->nevents ? t->ends[last_id - 1] : t->log_len;
+    }
+    pthread_mutex_unlock(&t->mtx);
+    return off;
+}
+
+ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked)
+{
+    ssize_t n;
+    pthread_mutex_lock(&t->mtx);
+    if (*off < t->log_len) {
+        size_t k = t->log_len - *off;
+        if (k > max) {
+            k = max;
+        }
+        memcpy(buf, t->log + *off, k);
+        *off += k;
+        n = (ssize_t)k;
+    } else if (t->finished) {
+        n = -1;
+    } else if (*ping_due) {
+        static const char ping[] = ": ping\n\n";
+        *ping_due = 0;
+        size_t k = sizeof(ping) - 1 < max ? sizeof(ping) - 1 : max;
+        memcpy(buf, ping, k);
+        n = (ssize_t)k;
+    } else {
+        *parked = 1;
+        MHD_suspend_connection(r->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&t->mtx);
+    return n;
+}
+
+void turn_attach(turn *t, sse_reader *r)
+{
+    pthread_mutex_lock(&t->mtx);
+    r->next_in_turn = t->readers;
+    t->readers = r;
+    t->nreaders++;
+    t->refs++;
+    pthread_mutex_unlock(&t->mtx);
+}
+
+void turn_detach(turn *t, sse_reader *r)
+{
+    pthread_mutex_lock(&t->mtx);
+    sse_reader **pp = &t->readers;
+    while (*pp != NULL && *pp != r) {
+        pp = &(*pp)->next_in_turn;
+    }
+    if (*pp == r) {
+        *pp = r->next_in_turn;
+        t->nreaders--;
+    }
+    if (t->nreaders == 0 && !t->finished) {
+        t->detached_at_ms = clock_mono_ms();
+    }
+    pthread_mutex_unlock(&t->mtx);
+    turn_unref(t);
+}
+
+size_t turn_heartbeat(turn *t, int64_t now_ms, int64_t every_ms, sse_reader **out, size_t n)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&t->mtx);
+    for (sse_reader *r = t->readers; r != NULL && k < n; r = r->next_in_turn) {
+        if (r->parked && now_ms - r->last_write_ms >= every_ms) {
+            r->parked = 0;
+            r->ping_due = 1;
+            out[k++] = r;
+        }
+    }
+    pthread_mutex_unlock(&t->mtx);
+    return k;
+}
+
+/* --- event payloads ----------------------------------------------------- */
+
+static json_t *error_json(const char *code, const char *message, int retryable)
+{
+    return json_pack("{s:s, s:s, s:b}", "code", code, "message", message, "retryable", retryable);
+}
+
+static const char *rpc_to_code(rpc_code c)
+{
+    switch (c) {
+    case RPC_UNAVAILABLE: return "service_unavailable";
+    case RPC_DEADLINE_EXCEEDED: return "timeout";
+    case RPC_RESOURCE_EXHAUSTED: return "limit_reached";
+    case RPC_INVALID_ARGUMENT: return "invalid_request";
+    case RPC_NOT_FOUND: return "not_found";
+    case RPC_ABORTED: return "conflict";
+    default: return "internal";
+    }
+}
+
+/* --- steps -------------------------------------------------------------- */
+
+static void turn_step_search(turn *t);
+static void turn_step_generate(turn *t);
+static void turn_step_poll(turn *t);
+static void turn_step_commit(turn *t);
+
+/* Ends a turn that cannot go on: an error event, the session lock released
+ * (best effort), the stream closed. */
+static void turn_on_release(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    if (res->code != RPC_OK) {
+        log_warn("turn %s: releasing the session lock failed: %s", t->id, res->message);
+    }
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    turn_unref(t);
+}
+
+static void turn_fail(turn *t, const char *code, const char *message, int retryable, int release)
+{
+    turn_emit(t, "error", error_json(code, message, retryable));
+    if (release) {
+        Chat__Session__ReleaseRequest rq = CHAT__SESSION__RELEASE_REQUEST__INIT;
+        rq.session_id = t->session_id;
+        rq.turn_id = t->id;
+        turn_ref(t);
+        if (rpc_call_async(tc.b->client[BK_SESSION], "Release", &rq.base, tc.commit_timeout_ms, t->id,
+                           turn_on_release, t) != RPC_OK) {
+            turn_unref(t);
+        }
+    }
+    turn_finish(t, MT_ERROR);
+}
+
+static void turn_on_begin(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    struct MHD_Connection *conn;
+    pthread_mutex_lock(&t->mtx);
+    conn = t->pending;
+    t->pending = NULL;
+    if (res->code == RPC_OK) {
+        t->begin = (Chat__Session__BeginReply *)res->reply;
+        t->phase = TURN_STREAMING;
+    } else {
+        unsigned st;
+        const char *code;
+        switch (res->code) {
+        case RPC_UNAUTHENTICATED:
+        case RPC_PERMISSION_DENIED: st = 401; code = "unauthorized"; break;
+        case RPC_NOT_FOUND: st = 404; code = "session_not_found"; break;
+        case RPC_ALREADY_EXISTS: st = 409; code = "turn_in_progress"; break;
+        case RPC_RESOURCE_EXHAUSTED: st = 429; code = "limit_reached"; break;
+        case RPC_INVALID_ARGUMENT: st = 400; code = "invalid_request"; break;
+        default: st = 0; code = NULL; break;
+        }
+        if (st != 0) {
+            t->phase = TURN_BEGIN_REFUSED;
+            t->refused_status = st;
+            snprintf(t->refused_code, sizeof(t->refused_code), "%s", code);
+            snprintf(t->refused_message, sizeof(t->refused_message), "%s", res->message);
+            t->refused_retry_s = (res->retry_after_ms + 999) / 1000;
+        } else {
+            /* The session service is down: answer with a stream whose
+             * only event says so, retryable. */
+            t->phase = TURN_STREAMING;
+        }
+    }
+    pthread_mutex_unlock(&t->mtx);
+
+    if (t->phase == TURN_STREAMING) {
+        turn_emit(t, "meta", json_pack("{s:s, s:s}", "turn_id", t->id, "session_id", t->session_id));
+        if (res->code != RPC_OK) {
+            metrics_upstream_error(MS_SESSION);
+            log_warn("turn %s: session.Begin failed: %s %s", t->id, rpc_code_name(res->code), res->message);
+            turn_fail(t, rpc_to_code(res->code),
+                      "The chat is briefly unavailable. Please try again in a moment.", 1, 0);
+        } else {
+            turn_step_search(t);
+        }
+    } else {
+        turn_finish(t, MT_REJECTED);
+    }
+    if (conn != NULL) {
+        MHD_resume_connection(conn);
+        gw_suspended_add(-1);
+    }
+    turn_unref(t);
+}
+
+turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char *token, const char *message,
+                 const char *ip_hash, unsigned *http_status, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&reg_mtx);
+    if (reg_count >= tc.max_turns) {
+        pthread_mutex_unlock(&reg_mtx);
+        *http_status = 503;
+        snprintf(err, errlen, "the chat is very busy right now; please try again shortly");
+        return NULL;
+    }
+    pthread_mutex_unlock(&reg_mtx);
+    turn *t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->message = strdup(message)) == NULL) {
+        free(t);
+        *http_status = 503;
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&t->mtx, NULL);
+    auth_new_id("t_", t->id, sizeof(t->id));
+    snprintf(t->session_id, sizeof(t->session_id), "%s", session_id);
+    snprintf(t->token, sizeof(t->token), "%s", token);
+    snprintf(t->ip_hash, sizeof(t->ip_hash), "%s", ip_hash);
+    t->start_us = clock_mono_us();
+    t->refs = 3; /* the caller, the registry, the Begin call */
+    t->pending = conn;
+    t->phase = TURN_BEGIN_PENDING;
+    t->step = ST_BEGIN;
+
+    pthread_mutex_lock(&reg_mtx);
+    unsigned h = turn_hash(t->id);
+    t->next_bucket = reg[h];
+    reg[h] = t;
+    reg_count++;
+    t->registered = 1;
+    pthread_mutex_unlock(&reg_mtx);
+
+    Chat__Session__BeginRequest rq = CHAT__SESSION__BEGIN_REQUEST__INIT;
+    rq.session_id = t->session_id;
+    rq.token = t->token;
+    rq.turn_id = t->id;
+    rq.user_message = t->message;
+    rq.ip_hash = t->ip_hash;
+    gw_suspended_add(1);
+    MHD_suspend_connection(conn);
+    rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Begin", &rq.base, tc.begin_timeout_ms, t->id,
+                                turn_on_begin, t);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "session service not reachable");
+        turn_on_begin(&res, t); /* same path as a failed call: resumes conn */
+    }
+    return t;
+}
+
+turn_phase turn_begin_result(turn *t, unsigned *status, const char **code, const char **message,
+                             uint32_t *retry_after_s)
+{
+    pthread_mutex_lock(&t->mtx);
+    turn_phase p = t->phase;
+    *status = t->refused_status;
+    *code = t->refused_code;
+    *message = t->refused_message;
+    *retry_after_s = t->refused_retry_s;
+    pthread_mutex_unlock(&t->mtx);
+    return p;
+}
+
+static void turn_on_search(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    if (res->code == RPC_OK) {
+        Chat__Retrieval__SearchReply *sr = (Chat__Retrieval__SearchReply *)res->reply;
+        pthread_mutex_lock(&t->mtx);
+        t->search = sr;
+        pthread_mutex_unlock(&t->mtx);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < sr->n_results; i++) {
+            Chat__Common__Source *s = sr->results[i];
+            size_t tl = strlen(s->text);
+            size_t cut = utf8_truncate(s->text, tl, TURN_SNIPPET_MAX);
+            json_t *snip = json_stringn(s->text, cut);
+            json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:o}", "n", (int)i + 1, "title", s->title, "url",
+                                                 s->url, "snippet", snip ? snip : json_string("")));
+        }
+        turn_emit(t, "sources", json_pack("{s:o}", "sources", arr));
+    } else {
+        /* A turn still works without sources while retrieval is down. */
+        metrics_upstream_error(MS_RETRIEVAL);
+        log_warn("turn %s: retrieval.Search failed (%s: %s); answering without sources", t->id,
+                 rpc_code_name(res->code), res->message);
+        turn_emit(t, "sources", json_pack("{s:[], s:b}", "sources", "degraded", 1));
+    }
+    turn_step_generate(t);
+    turn_unref(t);
+}
+
+static void turn_step_search(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->step = ST_SEARCH;
+    int cancel = t->cancel_requested;
+    pthread_mutex_unlock(&t->mtx);
+    if (cancel) {
+        turn_fail(t, "cancelled", "The visitor left before the answer started.", 0, 1);
+        return;
+    }
+    Chat__Retrieval__SearchRequest rq = CHAT__RETRIEVAL__SEARCH_REQUEST__INIT;
+    rq.query = t->message;
+    rq.k = tc.search_k;
+    turn_ref(t);
+    rpc_code c = rpc_call_async(tc.b->client[BK_RETRIEVAL], "Search", &rq.base, tc.search_timeout_ms, t->id,
+                                turn_on_search, t);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "retrieval not reachable");
+        turn_on_search(&res, t);
+    }
+}
+
+static void turn_on_generate(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    if (res->code != RPC_OK) {
+        metrics_upstream_error(MS_LLM);
+        log_warn("turn %s: llm.Generate failed: %s %s", t->id, rpc_code_name(res->code), res->message);
+        turn_fail(t, rpc_to_code(res->code),
+                  res->code == RPC_RESOURCE_EXHAUSTED
+                      ? "The assistant is very busy right now. Please try again in a moment."
+                      : "The assistant is briefly unavailable. Please try again in a moment.",
+                  1, 1);
+        turn_unref(t);
+        return;
+    }
+    Chat__Llm__GenerateReply *g = (Chat__Llm__GenerateReply *)res->reply;
+    pthread_mutex_lock(&t->mtx);
+    snprintf(t->stream_id, sizeof(t->stream_id), "%s", g->stream_id);
+    snprintf(t->provider, sizeof(t->provider), "%s", g->provider);
+    pthread_mutex_unlock(&t->mtx);
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    turn_step_poll(t);
+    turn_unref(t);
+}
+
+static void turn_step_generate(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->step = ST_GENERATE;
+    int cancel = t->cancel_requested;
+    pthread_mutex_unlock(&t->mtx);
+    if (cancel) {
+        turn_fail(t, "cancelled", "The visitor left before the answer started.", 0, 1);
+        return;
+    }
+    Chat__Llm__GenerateRequest rq = CHAT__LLM__GENERATE_REQUEST__INIT;
+    rq.session_id = t->session_id;
+    rq.turn_id = t->id;
+    rq.user_message = t->message;
+    rq.user_hash = t->ip_hash;
+    rq.locale = (char *)(tc.locale ? tc.locale : "");
+    if (t->begin != NULL) {
+        rq.n_history = t->begin->n_history;
+        rq.history = t->begin->history;
+        rq.lead = t->begin->lead;
+    }
+    if (t->search != NULL) {
+        rq.n_sources = t->search->n_results;
+        rq.sources = t->search->results;
+    }
+    turn_ref(t);
+    rpc_code c = rpc_call_async(tc.b->client[BK_LLM], "Generate", &rq.base, tc.generate_timeout_ms, t->id,
+                                turn_on_generate, t);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "llm not reachable");
+        turn_on_generate(&res, t);
+    }
+}
+
+/* Lead fields from a record_lead tool call, merged into t->lead. */
+static void turn_merge_lead(turn *t, json_t *in)
+{
+    static const char *const keys[] = {"name", "email", "phone", "company", "need", "team_size", "timeline"};
+    char **fields[] = {&t->lead.name, &t->lead.email, &t->lead.phone, &t->lead.company, &t->lead.need,
+                       &t->lead.team_size, &t->lead.timeline};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = json_string_value(json_object_get(in, keys[i]));
+        if (v != NULL && v[0]) {
+            free(t->lead_strings[i]);
+            t->lead_strings[i] = strndup(v, 512);
+            *fields[i] = t->lead_strings[i];
+            t->lead_changed = 1;
+        }
+    }
+    json_t *consent = json_object_get(in, "consent");
+    if (json_is_boolean(consent)) {
+        t->lead.consent = json_is_true(consent);
+        t->lead_changed = 1;
+    }
+}
+
+static void turn_on_poll(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    if (res->code != RPC_OK) {
+        metrics_upstream_error(MS_LLM);
+        log_warn("turn %s: llm.Poll failed: %s %s", t->id, rpc_code_name(res->code), res->message);
+        pthread_mutex_lock(&t->mtx);
+        int have_text = t->answer_len > 0;
+        t->partial = have_text;
+        snprintf(t->stop_reason, sizeof(t->stop_reason), "error");
+        pthread_mutex_unlock(&t->mtx);
+        turn_emit(t, "error", error_json(rpc_to_code(res->code),
+                                         "The answer was interrupted. Please ask again.", 1));
+        if (have_text) {
+            turn_step_commit(t); /* keep what the visitor saw */
+        } else {
+            turn_fail(t, "interrupted", "No answer could be produced.", 1, 1);
+        }
+        turn_unref(t);
+        return;
+    }
+    Chat__Llm__PollReply *p = (Chat__Llm__PollReply *)res->reply;
+    /* Coalesce consecutive text deltas into one token event. */
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *tf = open_memstream(&text, &tlen);
+    int64_t now = clock_mono_us();
+    for (size_t i = 0; i < p->n_deltas; i++) {
+        Chat__Llm__Delta *d = p->deltas[i];
+        pthread_mutex_lock(&t->mtx);
+        if (d->seq > t->after_seq) {
+            t->after_seq = d->seq;
+        }
+        pthread_mutex_unlock(&t->mtx);
+        if (d->kind == CHAT__LLM__DELTA_KIND__TEXT) {
+            fputs(d->text, tf);
+        } else if (d->kind == CHAT__LLM__DELTA_KIND__TOOL_CALL) {
+            fflush(tf);
+            if (tlen > 0) {
+                turn_emit(t, "token", json_pack("{s:s%}", "text", text, tlen));
+                fseek(tf, 0, SEEK_SET);
+                tlen = 0;
+            }
+            json_error_t je;
+            json_t *in = json_loads(d->tool_input_json ? d->tool_input_json : "{}", 0, &je);
+            if (!json_is_object(in)) {
+                json_decref(in);
+                in = json_object();
+            }
+            if (strcmp(d->tool_name, "record_lead") == 0) {
+                pthread_mutex_lock(&t->mtx);
+                turn_merge_lead(t, in);
+                pthread_mutex_unlock(&t->mtx);
+                turn_emit(t, "lead", json_pack("{s:O}", "fields", in));
+            } else if (strcmp(d->tool_name, "request_handoff") == 0) {
+                turn_emit(t, "handoff", json_pack("{s:O}", "request", in));
+            }
+            json_decref(in);
+        }
+    }
+    fclose(tf);
+    if (tlen > 0) {
+        pthread_mutex_lock(&t->mtx);
+        if (t->answer_len + tlen <= TURN_ANSWER_MAX) {
+            char *a = realloc(t->answer, t->answer_len + tlen + 1);
+            if (a != NULL) {
+                memcpy(a + t->answer_len, text, tlen);
+                t->answer_len += tlen;
+                a[t->answer_len] = '\0';
+                t->answer = a;
+            }
+        }
+        int first = t->first_token_us == 0;
+        if (first) {
+            t->first_token_us = now;
+        }
+        pthread_mutex_unlock(&t->mtx);
+        turn_emit(t, "token", json_pack("{s:s%}", "text", text, tlen));
+        if (first) {
+            metrics_ttft_us(now - t->start_us);
+        }
+    }
+    free(text);
+
+    if (p->done) {
+        pthread_mutex_lock(&t->mtx);
+        snprintf(t->stop_reason, sizeof(t->stop_reason), "%s", p->stop_reason);
+        if (p->provider && p->provider[0]) {
+            snprintf(t->provider, sizeof(t->provider), "%s", p->provider);
+        }
+        t->partial = p->partial;
+        if (p->usage != NULL) {
+            t->usage.input_tokens = p->usage->input_tokens;
+            t->usage.output_tokens = p->usage->output_tokens;
+            t->usage.cache_creation_input_tokens = p->usage->cache_creation_input_tokens;
+            t->usage.cache_read_input_tokens = p->usage->cache_read_input_tokens;
+            snprintf(t->usage_model, sizeof(t->usage_model), "%s", p->usage->model);
+        }
+        int have_text = t->answer_len > 0;
+        pthread_mutex_unlock(&t->mtx);
+        metrics_tokens(t->usage.input_tokens, t->usage.output_tokens);
+        if (p->error_code != CHAT__RPC__CODE__OK) {
+            turn_emit(t, "error", error_json("model_error",
+                                             p->partial ? "The answer was cut short. Please ask again."
+                                                        : "The assistant could not answer. Please try again.",
+                                             p->error_retryable));
+        }
+        protobuf_c_message_free_unpacked(res->reply, NULL);
+        if (have_text) {
+            turn_step_commit(t);
+        } else {
+            turn_fail(t, strcmp(t->stop_reason, "cancelled") == 0 ? "cancelled" : "no_answer",
+                      "No answer could be produced.", 1, 1);
+        }
+        turn_unref(t);
+        return;
+    }
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    turn_step_poll(t);
+    turn_unref(t);
+}
+
+static void turn_on_cancel(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    turn_unref(t);
+}
+
+static void turn_send_cancel(turn *t)
+{
+    Chat__Llm__CancelRequest rq = CHAT__LLM__CANCEL_REQUEST__INIT;
+    rq.stream_id = t->stream_id;
+    rq.reason = "client disconnected";
+    turn_ref(t);
+    if (rpc_call_async(tc.b->client[BK_LLM], "Cancel", &rq.base, 2000, t->id, turn_on_cancel, t) != RPC_OK) {
+        turn_unref(t);
+    }
+}
+
+static void turn_step_poll(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->step = ST_POLL;
+    int cancel = t->cancel_requested && !t->cancel_sent;
+    if (cancel) {
+        t->cancel_sent = 1;
+    }
+    pthread_mutex_unlock(&t->mtx);
+    if (cancel) {
+        turn_send_cancel(t);
+    }
+    Chat__Llm__PollRequest rq = CHAT__LLM__POLL_REQUEST__INIT;
+    rq.stream_id = t->stream_id;
+    rq.after_seq = t->after_seq;
+    rq.max_wait_ms = tc.poll_wait_ms;
+    turn_ref(t);
+    rpc_code c = rpc_call_async(tc.b->client[BK_LLM], "Poll", &rq.base, tc.poll_wait_ms + 5000, t->id, turn_on_poll,
+                                t);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "llm not reachable");
+        turn_on_poll(&res, t);
+    }
+}
+
+static void turn_on_commit(rpc_result *res, void *arg)
+{
+    turn *t = arg;
+    if (res->code != RPC_OK) {
+        metrics_upstream_error(MS_SESSION);
+        log_warn("turn %s: session.Commit failed: %s %s", t->id, rpc_code_name(res->code), res->message);
+        turn_fail(t, rpc_to_code(res->code), "The answer could not be saved. Please ask again.", 1, 1);
+        turn_unref(t);
+        return;
+    }
+    protobuf_c_message_free_unpacked(res->reply, NULL);
+    pthread_mutex_lock(&t->mtx);
+    json_t *done = json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i}}", "turn_id", t->id, "stop_reason",
+                             t->stop_reason[0] ? t->stop_reason : "end_turn", "provider", t->provider, "partial",
+                             t->partial, "usage", "input_tokens", (int)t->usage.input_tokens, "output_tokens",
+                             (int)t->usage.output_tokens);
+    int cancelled = strcmp(t->stop_reason, "cancelled") == 0;
+    pthread_mutex_unlock(&t->mtx);
+    turn_emit(t, "done", done);
+    turn_finish(t, cancelled ? MT_CANCELLED : (t->partial ? MT_ERROR : MT_OK));
+    turn_unref(t);
+}
+
+static void turn_step_commit(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->step = ST_COMMIT;
+    Chat__Common__ChatMessage user = CHAT__COMMON__CHAT_MESSAGE__INIT, bot = CHAT__COMMON__CHAT_MESSAGE__INIT;
+    user.role = "user";
+    user.content = t->message;
+    user.turn_id = t->id;
+    bot.role = "assistant";
+    bot.content = t->answer ? t->answer : "";
+    bot.turn_id = t->id;
+    bot.partial = t->partial;
+    bot.stop_reason = t->stop_reason;
+    if (t->search != NULL) {
+        bot.n_sources = t->search->n_results;
+        bot.sources = t->search->results;
+    }
+    Chat__Common__ChatMessage *msgs[2] = {&user, &bot};
+    Chat__Common__Usage usage = t->usage;
+    usage.provider = t->provider;
+    usage.model = t->usage_model;
+    Chat__Session__CommitRequest rq = CHAT__SESSION__COMMIT_REQUEST__INIT;
+    rq.session_id = t->session_id;
+    rq.turn_id = t->id;
+    rq.parent_checkpoint_id = t->begin ? t->begin->checkpoint_id : "";
+    rq.n_messages = 2;
+    rq.messages = msgs;
+    rq.usage = &usage;
+    Chat__Common__LeadState lead = t->lead;
+    if (t->begin != NULL && t->begin->lead != NULL && !t->lead_changed) {
+        lead = *t->begin->lead;
+    } else if (t->begin != NULL && t->begin->lead != NULL) {
+        /* fields not set this turn keep their earlier values */
+        Chat__Common__LeadState *old = t->begin->lead;
+        if (!lead.name || !lead.name[0]) lead.name = old->name;
+        if (!lead.email || !lead.email[0]) lead.email = old->email;
+        if (!lead.phone || !lead.phone[0]) lead.phone = old->phone;
+        if (!lead.company || !lead.company[0]) lead.company = old->company;
+        if (!lead.need || !lead.need[0]) lead.need = old->need;
+        if (!lead.team_size || !lead.team_size[0]) lead.team_size = old->team_size;
+        if (!lead.timeline || !lead.timeline[0]) lead.timeline = old->timeline;
+    }
+    rq.lead = &lead;
+    rq.lead_changed = t->lead_changed;
+    t->refs++; /* for the Commit call (t->mtx is held) */
+    rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Commit", &rq.base, tc.commit_timeout_ms, t->id,
+                                turn_on_commit, t);
+    pthread_mutex_unlock(&t->mtx);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "session service not reachable");
+        turn_on_commit(&res, t);
+    }
+}
+
+/* --- housekeeping --------------------------------------------------------- */
+
+void turns_sweep(int64_t now_ms)
+{
+    turn *drop[256];
+    size_t ndrop = 0;
+    turn *cancel[256];
+    size_t ncancel = 0;
+    pthread_mutex_lock(&reg_mtx);
+    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
+        for (turn *t = reg[b], *next; t != NULL; t = next) {
+            next = t->next_bucket;
+            pthread_mutex_lock(&t->mtx);
+            int expired = t->finished && now_ms - t->finished_at_ms >= tc.retain_ms;
+            int orphan = !t->finished && t->nreaders == 0 && t->phase == TURN_STREAMING && t->detached_at_ms > 0 &&
+                         now_ms - t->detached_at_ms >= tc.disconnect_grace_ms && !t->cancel_requested;
+            if (orphan) {
+                t->cancel_requested = 1;
+                if (t->step == ST_POLL && !t->cancel_sent && ncancel < 256) {
+                    t->cancel_sent = 1;
+                    t->refs++;
+                    cancel[ncancel++] = t;
+                }
+            }
+            pthread_mutex_unlock(&t->mtx);
+            if (expired && ndrop < 256) {
+                reg_remove_locked(t);
+                drop[ndrop++] = t;
+            }
+        }
+    }
+    pthread_mutex_unlock(&reg_mtx);
+    for (size_t i = 0; i < ncancel; i++) {
+        log_info("turn %s: visitor gone; cancelling the generation", cancel[i]->id);
+        turn_send_cancel(cancel[i]);
+        turn_unref(cancel[i]);
+    }
+    for (size_t i = 0; i < ndrop; i++) {
+        turn_unref(drop[i]);
+    }
+}
+
+static _Atomic long gw_suspended;
+void gw_suspended_add(int delta) { gw_suspended += delta; }
+long gw_suspended_count(void) { return gw_suspended; }
+
+void turns_finish_all(void)
+{
+    pthread_mutex_lock(&reg_mtx);
+    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
+        for (turn *t = reg[b]; t != NULL; t = t->next_bucket) {
+            sse_reader *wake[TURN_HEARTBEAT_BATCH];
+            size_t n = 0;
+            pthread_mutex_lock(&t->mtx);
+            if (!t->finished) {
+                t->finished = 1;
+                t->finished_at_ms = clock_mono_ms();
+            }
+            for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
+                if (r->parked && n < TURN_HEARTBEAT_BATCH) {
+                    r->parked = 0;
+                    wake[n++] = r;
+                }
+            }
+            pthread_mutex_unlock(&t->mtx);
+            wake_all(wake, n);
+        }
+    }
+    pthread_mutex_unlock(&reg_mtx);
+}
+
+void turns_shutdown(void)
+{
+    pthread_mutex_lock(&reg_mtx);
+    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
+        while (reg[b] != NULL) {
+            turn *t = reg[b];
+            reg_remove_locked(t);
+            pthread_mutex_unlock(&reg_mtx);
+            turn_unref(t);
+            pthread_mutex_lock(&reg_mtx);
+        }
+    }
+    pthread_mutex_unlock(&reg_mtx);
+}

@@ -1,0 +1,99 @@
+/* turn.h: one chat turn and its event stream.
+ *
+ * A turn runs the steps of DESIGN.md "One chat turn" with async RPC:
+ * session.Begin -> retrieval.Search -> llm.Generate -> llm.Poll ... ->
+ * session.Commit, each step started from the previous step's callback (on
+ * nng's threads; the HTTP thread never waits). Every event the visitor
+ * should see is appended to the turn's log (SSE text with ids 1, 2, ...);
+ * HTTP readers (sse.c) copy from the log and park when they have read it
+ * all, so a reconnecting visitor (Last-Event-ID) resumes the same turn
+ * without losing or repeating text.
+ *
+ * Ownership: a turn is reference counted. The registry holds one reference
+ * until the turn has been finished for TURN_RETAIN_MS, every RPC in flight
+ * one, every attached reader one. t->mtx guards everything mutable. */
+#ifndef GW_TURN_H
+#define GW_TURN_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "backends.h"
+
+#define TURN_ID_MAX 32
+#define TURN_LOG_MAX (1u << 20)      /* bytes of events per turn */
+#define TURN_MESSAGE_MAX_CHARS 4000  /* visitor message, in characters */
+#define TURN_ANSWER_MAX (256u << 10) /* bytes of answer text kept */
+
+typedef struct turn turn;
+typedef struct sse_reader sse_reader;
+
+/* Settings shared by every turn (read-only after start). */
+typedef struct turn_cfg {
+    backends *b;
+    unsigned search_k;
+    uint32_t begin_timeout_ms, search_timeout_ms, generate_timeout_ms, commit_timeout_ms;
+    uint32_t poll_wait_ms;
+    int64_t retain_ms;            /* finished turns kept for resume */
+    int64_t disconnect_grace_ms;  /* no reader this long: cancel the generation */
+    unsigned max_turns;
+    const char *locale;
+} turn_cfg;
+
+typedef enum {
+    TURN_BEGIN_PENDING = 0, /* waiting for session.Begin */
+    TURN_BEGIN_REFUSED,     /* Begin answered with an HTTP-level error */
+    TURN_STREAMING,         /* events flow; the HTTP answer is an SSE stream */
+} turn_phase;
+
+int turns_init(const turn_cfg *settings);
+void turns_shutdown(void);
+
+/* Creates and registers a turn and starts session.Begin. `conn` is the
+ * suspended HTTP connection resumed when Begin answers. Returns the turn
+ * (one reference for the caller) or NULL with *http_status/err set. */
+turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char *token, const char *message,
+                 const char *ip_hash, unsigned *http_status, char *err, size_t errlen);
+
+/* For the HTTP thread after the connection resumed: the phase, and when
+ * refused, the HTTP status, error code and message. */
+turn_phase turn_begin_result(turn *t, unsigned *status, const char **code, const char **message,
+                             uint32_t *retry_after_s);
+
+/* Looks up a turn for resume (a new reference) if it belongs to session_id. */
+turn *turn_find(const char *turn_id, const char *session_id);
+
+void turn_ref(turn *t);
+void turn_unref(turn *t);
+const char *turn_id(const turn *t);
+
+/* Byte offset in the log after event `last_id` (0 = from the start). */
+size_t turn_offset_after(turn *t, unsigned long last_id);
+
+/* --- for sse.c (called with no turn lock held) ---------------------------- */
+
+/* Copies log bytes from *off into buf; see sse.c for the protocol.
+ * Returns bytes copied, 0 when the reader must park (it is then registered
+ * as parked), or -1 at the end of the stream. */
+ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked);
+void turn_attach(turn *t, sse_reader *r);
+void turn_detach(turn *t, sse_reader *r);
+/* Under the turn lock: parked readers due for a heartbeat are unparked and
+ * returned in out (up to n). */
+size_t turn_heartbeat(turn *t, int64_t now_ms, int64_t every_ms, sse_reader **out, size_t n);
+
+/* Periodic housekeeping (heartbeat thread): drops expired finished turns,
+ * cancels running turns without readers past the grace. */
+void turns_sweep(int64_t now_ms);
+size_t turns_count(void);
+/* Shutdown: ends every stream (readers finish what the log has). */
+void turns_finish_all(void);
+
+/* Connections suspended while an RPC runs (Begin, session calls, readyz):
+ * counted so a stop can wait for them to resume. */
+void gw_suspended_add(int delta);
+long gw_suspended_count(void);
+
+#endif

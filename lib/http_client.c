@@ -1,0 +1,207 @@
+/* http_client.c: see http_client.h. */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+typedef struct body_buf {
+    char *data;
+    size_t len, cap, max;
+    int toobig;
+} body_buf;
+
+static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    body_buf *b = arg;
+    size_t n = size * nmemb;
+    if (b->len + n > b->max) {
+        b->toobig = 1;
+        return 0; /* aborts the transfer */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        char *d = realloc(b->data, cap);
+        if (d == NULL) {
+            return 0;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static void http_copy_header(char *dst, const char *value, size_t vlen)
+{
+    while (vlen > 0 && (*value == ' ' || *value == '\t')) {
+        value++;
+        vlen--;
+    }
+    while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' || value[vlen - 1] == ' ')) {
+        vlen--;
+    }
+    if (vlen >= HTTP_HEADER_VALUE_MAX) {
+        vlen = HTTP_HEADER_VALUE_MAX - 1;
+    }
+    memcpy(dst, value, vlen);
+    dst[vlen] = '\0';
+}
+
+static size_t http_on_header(char *buf, size_t size, size_t nitems, void *arg)
+{
+    http_response *r = arg;
+    size_t n = size * nitems;
+    static const struct {
+        const char *name;
+        size_t off;
+    } wanted[] = {
+        {"content-type:", offsetof(http_response, content_type)},
+        {"retry-after:", offsetof(http_response, retry_after)},
+        {"retry-after-ms:", offsetof(http_response, retry_after_ms)},
+        {"x-should-retry:", offsetof(http_response, should_retry)},
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        size_t l = strlen(wanted[i].name);
+        if (n > l && strncasecmp(buf, wanted[i].name, l) == 0) {
+            http_copy_header((char *)r + wanted[i].off, buf + l, n - l);
+        }
+    }
+    return n;
+}
+
+http_status http_perform(const http_request *rq, http_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(out->error, sizeof(out->error), "out of memory");
+        return HTTP_EOTHER;
+    }
+    body_buf b = {.max = rq->max_body ? rq->max_body : HTTP_RESP_MAX};
+    struct curl_slist *hdrs = NULL;
+    for (const char *const *p = rq->headers; p != NULL && *p != NULL; p++) {
+        hdrs = curl_slist_append(hdrs, *p);
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, rq->url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(rq->timeout_ms ? rq->timeout_ms : 30000));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(rq->connect_timeout_ms ? rq->connect_timeout_ms : 5000));
+    curl_easy_setopt(h, CURLOPT_USERAGENT, rq->user_agent ? rq->user_agent : "chat/1");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (rq->max_redirects > 0) {
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)rq->max_redirects);
+    }
+    if (rq->method != NULL && strcmp(rq->method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    char *eff = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff != NULL) {
+        snprintf(out->effective_url, sizeof(out->effective_url), "%s", eff);
+    }
+    http_status st = HTTP_OK;
+    if (b.toobig) {
+        st = HTTP_ETOOBIG;
+        snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", b.max);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        st = HTTP_ETIMEOUT;
+        snprintf(out->error, sizeof(out->error), "timed out after %u ms", rq->timeout_ms);
+    } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+        st = HTTP_ECONNECT;
+        snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
+    } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
+        st = HTTP_EOTHER;
+        snprintf(out->error, sizeof(out->error), "more than %u redirects", rq->max_redirects);
+    } else if (rc != CURLE_OK) {
+        st = HTTP_EOTHER;
+        snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
+    }
+    if (st == HTTP_OK) {
+        out->body = b.data ? b.data : calloc(1, 1);
+        out->body_len = b.len;
+        b.data = NULL;
+    }
+    free(b.data);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return st;
+}
+
+void http_response_free(http_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+unsigned http_retry_delay_ms(const http_response *r, unsigned attempt)
+{
+    if (r != NULL && r->retry_after_ms[0]) {
+        double ms = strtod(r->retry_after_ms, NULL);
+        if (ms > 0 && ms <= 60000) {
+            return (unsigned)ms;
+        }
+    }
+    if (r != NULL && r->retry_after[0]) {
+        char *end = NULL;
+        double s = strtod(r->retry_after, &end);
+        if (end != r->retry_after && *end == '\0') {
+            if (s > 0 && s <= 60) {
+                return (unsigned)(s * 1000);
+            }
+        } else {
+            struct tm tm;
+            memset(&tm, 0, sizeof(tm));
+            if (strptime(r->retry_after, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
+                double d = difftime(timegm(&tm), time(NULL));
+                if (d > 0 && d <= 60) {
+                    return (unsigned)(d * 1000);
+                }
+            }
+        }
+    }
+    double base = 0.5 * (double)(1u << (attempt > 4 ? 4 : attempt));
+    if (base > 8.0) {
+        base = 8.0;
+    }
+    unsigned short rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        rnd = 0;
+    }
+    double jitter = 1.0 - 0.25 * ((double)rnd / 65535.0);
+    return (unsigned)(base * jitter * 1000.0);
+}
+
+int http_should_retry(const http_response *r)
+{
+    if (strcasecmp(r->should_retry, "true") == 0) {
+        return 1;
+    }
+    if (strcasecmp(r->should_retry, "false") == 0) {
+        return 0;
+    }
+    return r->status == 408 || r->status == 409 || r->status == 429 || r->status >= 500;
+}

@@ -1,0 +1,200 @@
+/* pipeline.c: see pipeline.h. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chunk.h"
+#include "clock.h"
+#include "extract.h"
+#include "log.h"
+#include "sources.h"
+#include "store.h"
+
+static void idx_note(idx_stats *st, const char *source, const char *msg, int skipped)
+{
+    if (skipped) {
+        st->skipped++;
+    } else {
+        st->failed++;
+    }
+    log_fields(skipped ? LOG_INFO : LOG_WARN, skipped ? "page skipped" : "page failed", "source", source, "reason",
+               msg, NULL);
+    if (st->nerrors < IDX_ERRORS_MAX) {
+        idx_error *e = &st->errors[st->nerrors++];
+        snprintf(e->source, sizeof(e->source), "%s", source);
+        snprintf(e->message, sizeof(e->message), "%s", msg);
+        e->skipped = skipped;
+    }
+}
+
+static int idx_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Index one page. Returns 0 when it was handled (stored, skipped or failed),
+ * -1 on a database error that should stop the run. */
+static int idx_page(const idx_opts *o, const src_page *p, idx_stats *st)
+{
+    char err[512];
+    char *data = NULL, *ctype = NULL;
+    size_t len = 0;
+    if (src_fetch(p, &data, &len, &ctype, err, sizeof(err)) != 0) {
+        int skip = strstr(err, "robots.txt") != NULL || strstr(err, "larger than") != NULL;
+        idx_note(st, p->source, err, skip);
+        return 0;
+    }
+    const char *ct = ctype ? ctype : p->content_type;
+    const char *charset = NULL;
+    char csbuf[64];
+    if (ct != NULL) {
+        const char *cs = strcasestr(ct, "charset=");
+        if (cs != NULL) {
+            snprintf(csbuf, sizeof(csbuf), "%s", cs + 8);
+            csbuf[strcspn(csbuf, "; \"")] = '\0';
+            charset = csbuf;
+        }
+    }
+    kb_format fmt = kb_format_from_name(p->path ? p->path : p->url, ct);
+    kb_doc doc;
+    memset(&doc, 0, sizeof(doc));
+    kb_status ks = kb_extract(data, len, fmt, charset, &doc, err, sizeof(err));
+    free(data);
+    free(ctype);
+    if (ks != KB_OK) {
+        idx_note(st, p->source, err, ks == KB_EEMPTY || ks == KB_EBINARY || ks == KB_ETOOBIG);
+        kb_doc_free(&doc);
+        return 0;
+    }
+    kb_chunk *chunks = NULL;
+    size_t nchunks = 0;
+    kb_chunk_opts copts = KB_CHUNK_OPTS_DEFAULT;
+    if (kb_chunk_doc(&doc, &copts, &chunks, &nchunks) != 0) {
+        idx_note(st, p->source, "out of memory chunking", 0);
+        kb_doc_free(&doc);
+        return 0;
+    }
+    if (nchunks == 0) {
+        idx_note(st, p->source, "no text to index", 1);
+        kb_doc_free(&doc);
+        return 0;
+    }
+    kb_store_doc sd = {
+        .source = p->source,
+        .url = doc.canonical_url && doc.canonical_url[0] ? doc.canonical_url : p->url,
+        .title = doc.title ? doc.title : "",
+        .lang = doc.lang,
+        .bytes = len,
+        .chunks = chunks,
+        .nchunks = nchunks,
+    };
+    kb_store_result res;
+    int rc = kb_store_upsert(o->pg, o->emb, &sd, o->force, &res, err, sizeof(err));
+    if (rc != 0) {
+        idx_note(st, p->source, err, 0);
+        rc = PQstatus(o->pg) == CONNECTION_OK ? 0 : -1;
+    } else {
+        st->added += res.action == KB_DOC_ADDED;
+        st->changed += res.action == KB_DOC_CHANGED;
+        st->unchanged += res.action == KB_DOC_UNCHANGED;
+        st->chunks_embedded += res.embedded;
+        st->chunks_written += res.written;
+        st->chunks_deleted += res.deleted;
+    }
+    kb_chunks_free(chunks, nchunks);
+    kb_doc_free(&doc);
+    return rc;
+}
+
+static int idx_is_url(const char *s) { return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0; }
+
+int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_stats *st, char *err,
+            size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    int64_t t0 = clock_mono_us();
+    uint64_t req0 = embedder_requests(o->emb);
+    if (kb_store_check_model(o->pg, o->emb, err, errlen) != 0) {
+        return -1;
+    }
+    int rc = 0;
+    for (size_t s = 0; s < nsources && rc == 0; s++) {
+        src_list list;
+        memset(&list, 0, sizeof(list));
+        char e2[512];
+        struct stat sb;
+        int lr;
+        if (idx_is_url(sources[s])) {
+            lr = src_list_url(sources[s], &list, e2, sizeof(e2));
+        } else if (stat(sources[s], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            lr = src_list_folder(sources[s], o->base_url, &list, e2, sizeof(e2));
+        } else {
+            snprintf(e2, sizeof(e2), "not a folder, sitemap or page URL");
+            lr = -1;
+        }
+        if (lr != 0) {
+            idx_note(st, sources[s], e2, 0);
+            src_list_free(&list);
+            continue;
+        }
+        if (list.n == 0) {
+            idx_note(st, sources[s], "no pages found (.md, .html, .htm, .txt)", 1);
+        }
+        char **seen = calloc(list.n ? list.n : 1, sizeof(*seen));
+        size_t nseen = 0;
+        for (size_t i = 0; i < list.n; i++) {
+            if (o->stop != NULL && *o->stop) {
+                break;
+            }
+            st->seen++;
+            if (idx_page(o, &list.pages[i], st) != 0) {
+                snprintf(err, errlen, "database connection lost");
+                rc = -1;
+                break;
+            }
+            if (seen != NULL) {
+                seen[nseen++] = list.pages[i].source;
+            }
+            if (o->progress != NULL) {
+                fprintf(o->progress, "\r  %zu/%zu pages, %u chunks embedded, %u failed, %u skipped   ", i + 1,
+                        list.n, st->chunks_embedded, st->failed, st->skipped);
+                fflush(o->progress);
+            }
+        }
+        if (o->progress != NULL && list.n > 0) {
+            fputc('\n', o->progress);
+        }
+        /* Prune only after a complete pass: a stopped run must not remove
+         * what it did not get to. Failed pages count as seen. */
+        int complete = rc == 0 && !(o->stop != NULL && *o->stop);
+        if (o->prune && complete && seen != NULL && list.prune_prefix != NULL) {
+            qsort(seen, nseen, sizeof(*seen), idx_cmp_str);
+            unsigned removed = 0;
+            if (kb_store_prune(o->pg, list.prune_prefix, seen, nseen, &removed, e2, sizeof(e2)) != 0) {
+                idx_note(st, sources[s], e2, 0);
+            }
+            st->removed += removed;
+        }
+        free(seen);
+        src_list_free(&list);
+    }
+    st->embed_requests = embedder_requests(o->emb) - req0;
+    st->seconds = (double)(clock_mono_us() - t0) / 1e6;
+    return rc;
+}
+
+void idx_print_summary(const idx_stats *st, FILE *out)
+{
+    fprintf(out,
+            "documents: %u seen, %u added, %u changed, %u unchanged, %u removed, %u failed, %u skipped\n"
+            "chunks: %u embedded, %u written, %u deleted; %llu embedding requests; %.2f s\n",
+            st->seen, st->added, st->changed, st->unchanged, st->removed, st->failed, st->skipped,
+            st->chunks_embedded, st->chunks_written, st->chunks_deleted, (unsigned long long)st->embed_requests,
+            st->seconds);
+    for (size_t i = 0; i < st->nerrors; i++) {
+        fprintf(out, "  %s %s: %s\n", st->errors[i].skipped ? "skipped" : "FAILED ", st->errors[i].source,
+                st->errors[i].message);
+    }
+    if (st->failed + st->skipped > st->nerrors) {
+        fprintf(out, "  ... and %u more\n", (unsigned)(st->failed + st->skipped - st->nerrors));
+    }
+}

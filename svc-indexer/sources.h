@@ -1,0 +1,49 @@
+/* sources.h: where pages come from.
+ *
+ * A source is a folder (read recursively: .md, .markdown, .html, .htm, .txt)
+ * or an http(s) URL: a sitemap (".xml", or a body that is a <urlset> or
+ * <sitemapindex>) whose <loc> pages are fetched, or a single page. Fetches
+ * use libcurl with a timeout, a size cap, bounded redirects and robots.txt
+ * (User-agent * rules, Allow/Disallow by longest prefix). */
+#ifndef IDX_SOURCES_H
+#define IDX_SOURCES_H
+
+#include <stddef.h>
+
+#define SRC_PAGE_MAX_BYTES (10u << 20) /* bigger pages are skipped with a reason */
+#define SRC_MAX_PAGES 50000            /* per source */
+#define SRC_MAX_REDIRECTS 5
+#define SRC_FETCH_TIMEOUT_MS 20000
+#define SRC_USER_AGENT "chat-indexer/1 (+https://github.com/)"
+
+/* One page to index. */
+typedef struct src_page {
+    char *source;       /* identity (URL, or base URL + relative path) */
+    char *url;          /* citation URL before any canonical link */
+    char *path;         /* local file, or NULL for URLs */
+    char *content_type; /* from HTTP, or NULL */
+} src_page;
+
+typedef struct src_list {
+    src_page *pages;
+    size_t n, cap;
+    char *prune_prefix; /* documents under this prefix not seen are removed */
+} src_list;
+
+/* Lists a folder's pages. base_url ("https://example.com", may be NULL)
+ * names them: base + "/" + relative path (extension kept in the source,
+ * dropped in the URL; "index" names its folder). Sorted by path. */
+int src_list_folder(const char *dir, const char *base_url, src_list *out, char *err, size_t errlen);
+
+/* Lists the pages of an http(s) source: a sitemap's pages (nested sitemap
+ * indexes followed one level), or the URL itself. */
+int src_list_url(const char *url, src_list *out, char *err, size_t errlen);
+
+/* Reads a page's bytes (file or HTTP GET, honouring robots.txt). *data is
+ * malloc'd; content_type/charset may be set from HTTP (caller frees).
+ * Returns 0, or -1 with a per-page reason in err. */
+int src_fetch(const src_page *p, char **data, size_t *len, char **content_type, char *err, size_t errlen);
+
+void src_list_free(src_list *l);
+
+#endif

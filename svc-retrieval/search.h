@@ -1,0 +1,81 @@
+/* search.h: hybrid search over the knowledge base.
+ *
+ * Two candidate lists — the nearest chunks by cosine distance (pgvector
+ * HNSW) and the best full-text matches (websearch_to_tsquery, terms OR-ed,
+ * ranked by ts_rank_cd) — fused by reciprocal rank (k = 60). Then: a
+ * relevance floor (a chunk is kept only if its cosine similarity reaches
+ * min_similarity, or it matches the text query well enough (ts_rank_cd at
+ * least min_text_rank) and is not far off by meaning (similarity at least
+ * min_similarity_text)), at most
+ * max_per_document chunks per page, the best k. Nothing above the floor
+ * means an empty result, so the assistant can say it does not know.
+ *
+ * A searcher (a connection, an embedder, prepared statements) is used by one
+ * thread at a time: each RPC worker owns one. */
+#ifndef RET_SEARCH_H
+#define RET_SEARCH_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "embed.h"
+
+#define SEARCH_QUERY_MAX 4096 /* bytes; longer queries are refused */
+#define SEARCH_K_DEFAULT 5
+#define SEARCH_K_MAX 50
+#define SEARCH_PER_DOC_DEFAULT 2
+#define SEARCH_RRF_K 60
+
+typedef enum { SEARCH_HYBRID = 0, SEARCH_VECTOR = 1, SEARCH_TEXT = 2 } search_mode;
+
+typedef struct search_params {
+    const char *query;
+    unsigned k;                /* 0 = default */
+    unsigned max_per_document; /* 0 = default */
+    search_mode mode;
+    double min_similarity;     /* < 0 = the searcher's default */
+    double min_text_rank;      /* < 0 = the searcher's default */
+    double min_similarity_text; /* < 0 = the searcher's default */
+    const char *url_prefix;    /* may be NULL */
+} search_params;
+
+typedef struct search_hit {
+    long long chunk_id, document_id;
+    double score, similarity, text_rank;
+    char *title, *url, *heading_path, *text; /* url includes #anchor */
+} search_hit;
+
+typedef struct search_result {
+    search_hit *hits;
+    size_t n;
+    unsigned took_us;
+} search_result;
+
+typedef enum {
+    SEARCH_OK = 0,
+    SEARCH_EINVAL,    /* bad query: err says why */
+    SEARCH_EMODEL,    /* embedding model mismatch: re-index */
+    SEARCH_EDB,       /* database unavailable or failed */
+    SEARCH_EEMBED,    /* query embedding failed */
+} search_status;
+
+typedef struct searcher searcher;
+
+typedef struct searcher_opts {
+    const char *db_url;
+    const char *app_name;
+    embed_opts embed;
+    unsigned ef_search;     /* hnsw.ef_search */
+    double min_similarity;  /* default floor on cosine similarity */
+    double min_text_rank;   /* default floor on ts_rank_cd */
+    double min_similarity_text; /* default similarity a text match still needs */
+} searcher_opts;
+
+int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen);
+void searcher_close(searcher *s);
+db_conn *searcher_db(searcher *s);
+
+search_status search_run(searcher *s, const search_params *p, search_result *out, char *err, size_t errlen);
+void search_result_free(search_result *r);
+
+#endif
