@@ -390,10 +390,20 @@ kb_format_from_name(const char *path_or_url, const char *content_type)
     size_t elen = 0;
 
     if (path_or_url != NULL) {
+        const char *path = path_or_url;
         size_t n = strcspn(path_or_url, "?#");
-        ext = kb_ext(path_or_url, n, &elen);
+        const char *scheme = strstr(path_or_url, "://");
+
+        if (scheme != NULL && (size_t)(scheme - path_or_url) < n) {
+            /* Only the path counts: "https://x.test" has no extension. */
+            const char *host = scheme + 3;
+            is_url = 1;
+            path = memchr(host, '/', n - (size_t)(host - path_or_url));
+            n = path != NULL ? n - (size_t)(path - path_or_url) : 0;
+        }
+        if (path != NULL)
+            ext = kb_ext(path, n, &elen);
         is_md_name = ext != NULL && kb_ext_in(ext, elen, md_ext);
-        is_url = strstr(path_or_url, "://") != NULL;
     }
     if (content_type != NULL) {
         size_t n = strcspn(content_type, ";");

@@ -15,7 +15,9 @@
  *     so every string in a kb_doc is well-formed UTF-8 without NUL or
  *     control characters;
  *   - nothing is fetched from the network (HTML_PARSE_NONET) and the HTML
- *     tree is walked iteratively, so deep nesting cannot exhaust the stack.
+ *     tree is walked iteratively; libxml2 keeps its nesting guard (it
+ *     stops reading at depth 256, so content after such nesting is lost;
+ *     real pages stay far below it).
  *
  * Thread-safety: kb_extract() keeps no state of its own and may run in
  * several threads at once, provided the process called xmlInitParser()

@@ -31,9 +31,72 @@ static void idx_note(idx_stats *st, const char *source, const char *msg, int ski
 
 static int idx_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Index one page. Returns 0 when it was handled (stored, skipped or failed),
- * -1 on a database error that should stop the run. */
-static int idx_page(const idx_opts *o, const src_page *p, idx_stats *st)
+/* A page read and planned, waiting for its chunks to be embedded. */
+typedef struct idx_pending {
+    kb_doc doc;
+    kb_chunk *chunks;
+    size_t nchunks;
+    kb_store_doc sd;
+    kb_store_plan *plan;
+} idx_pending;
+
+#define IDX_BATCH_DOCS 64
+#define IDX_BATCH_CHUNKS 256
+
+typedef struct idx_batch {
+    idx_pending items[IDX_BATCH_DOCS];
+    size_t n, chunks;
+} idx_batch;
+
+static void idx_pending_free(idx_pending *p)
+{
+    kb_store_plan_free(p->plan);
+    kb_chunks_free(p->chunks, p->nchunks);
+    kb_doc_free(&p->doc);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Embeds the batch's new chunks in one go, then writes each document in its
+ * own transaction. Returns -1 when the database connection is lost. */
+static int idx_flush(const idx_opts *o, idx_batch *b, idx_stats *st)
+{
+    int rc = 0;
+    char err[512];
+    kb_store_plan *plans[IDX_BATCH_DOCS];
+    for (size_t i = 0; i < b->n; i++) {
+        plans[i] = b->items[i].plan;
+    }
+    int embedded = b->n == 0 || kb_store_embed(o->emb, plans, b->n, err, sizeof(err)) == 0;
+    for (size_t i = 0; i < b->n; i++) {
+        idx_pending *p = &b->items[i];
+        if (!embedded) {
+            idx_note(st, p->sd.source, err, 0);
+        } else if (rc == 0) {
+            kb_store_result res;
+            char e2[512];
+            if (kb_store_apply(o->pg, o->emb, p->plan, &res, e2, sizeof(e2)) != 0) {
+                idx_note(st, p->sd.source, e2, 0);
+                if (PQstatus(o->pg) != CONNECTION_OK) {
+                    rc = -1;
+                }
+            } else {
+                st->added += res.action == KB_DOC_ADDED;
+                st->changed += res.action == KB_DOC_CHANGED;
+                st->chunks_embedded += res.embedded;
+                st->chunks_written += res.written;
+                st->chunks_deleted += res.deleted;
+            }
+        }
+        idx_pending_free(p);
+    }
+    b->n = 0;
+    b->chunks = 0;
+    return rc;
+}
+
+/* Reads, extracts, chunks and plans one page; unchanged pages end here,
+ * others join the batch. Returns -1 when the database connection is lost. */
+static int idx_page(const idx_opts *o, const src_page *p, idx_batch *b, idx_stats *st)
 {
     char err[512];
     char *data = NULL, *ctype = NULL;
@@ -54,55 +117,53 @@ static int idx_page(const idx_opts *o, const src_page *p, idx_stats *st)
             charset = csbuf;
         }
     }
+    idx_pending *it = &b->items[b->n];
+    memset(it, 0, sizeof(*it));
     kb_format fmt = kb_format_from_name(p->path ? p->path : p->url, ct);
-    kb_doc doc;
-    memset(&doc, 0, sizeof(doc));
-    kb_status ks = kb_extract(data, len, fmt, charset, &doc, err, sizeof(err));
+    kb_status ks = kb_extract(data, len, fmt, charset, &it->doc, err, sizeof(err));
     free(data);
     free(ctype);
     if (ks != KB_OK) {
         idx_note(st, p->source, err, ks == KB_EEMPTY || ks == KB_EBINARY || ks == KB_ETOOBIG);
-        kb_doc_free(&doc);
+        idx_pending_free(it);
         return 0;
     }
-    kb_chunk *chunks = NULL;
-    size_t nchunks = 0;
     kb_chunk_opts copts = KB_CHUNK_OPTS_DEFAULT;
-    if (kb_chunk_doc(&doc, &copts, &chunks, &nchunks) != 0) {
+    if (kb_chunk_doc(&it->doc, &copts, &it->chunks, &it->nchunks) != 0) {
         idx_note(st, p->source, "out of memory chunking", 0);
-        kb_doc_free(&doc);
+        idx_pending_free(it);
         return 0;
     }
-    if (nchunks == 0) {
+    if (it->nchunks == 0) {
         idx_note(st, p->source, "no text to index", 1);
-        kb_doc_free(&doc);
+        idx_pending_free(it);
         return 0;
     }
-    kb_store_doc sd = {
+    it->sd = (kb_store_doc){
         .source = p->source,
-        .url = doc.canonical_url && doc.canonical_url[0] ? doc.canonical_url : p->url,
-        .title = doc.title ? doc.title : "",
-        .lang = doc.lang,
+        .url = it->doc.canonical_url && it->doc.canonical_url[0] ? it->doc.canonical_url : p->url,
+        .title = it->doc.title ? it->doc.title : "",
+        .lang = it->doc.lang,
         .bytes = len,
-        .chunks = chunks,
-        .nchunks = nchunks,
+        .chunks = it->chunks,
+        .nchunks = it->nchunks,
     };
-    kb_store_result res;
-    int rc = kb_store_upsert(o->pg, o->emb, &sd, o->force, &res, err, sizeof(err));
-    if (rc != 0) {
+    if (kb_store_plan_doc(o->pg, &it->sd, o->force, &it->plan, err, sizeof(err)) != 0) {
         idx_note(st, p->source, err, 0);
-        rc = PQstatus(o->pg) == CONNECTION_OK ? 0 : -1;
-    } else {
-        st->added += res.action == KB_DOC_ADDED;
-        st->changed += res.action == KB_DOC_CHANGED;
-        st->unchanged += res.action == KB_DOC_UNCHANGED;
-        st->chunks_embedded += res.embedded;
-        st->chunks_written += res.written;
-        st->chunks_deleted += res.deleted;
+        idx_pending_free(it);
+        return PQstatus(o->pg) == CONNECTION_OK ? 0 : -1;
     }
-    kb_chunks_free(chunks, nchunks);
-    kb_doc_free(&doc);
-    return rc;
+    if (kb_store_plan_action(it->plan) == KB_DOC_UNCHANGED) {
+        st->unchanged++;
+        idx_pending_free(it);
+        return 0;
+    }
+    b->chunks += kb_store_plan_pending(it->plan);
+    b->n++;
+    if (b->n == IDX_BATCH_DOCS || b->chunks >= IDX_BATCH_CHUNKS) {
+        return idx_flush(o, b, st);
+    }
+    return 0;
 }
 
 static int idx_is_url(const char *s) { return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0; }
@@ -141,12 +202,20 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
         }
         char **seen = calloc(list.n ? list.n : 1, sizeof(*seen));
         size_t nseen = 0;
+        idx_batch *batch = calloc(1, sizeof(*batch));
+        if (batch == NULL) {
+            free(seen);
+            src_list_free(&list);
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
         for (size_t i = 0; i < list.n; i++) {
             if (o->stop != NULL && *o->stop) {
                 break;
             }
             st->seen++;
-            if (idx_page(o, &list.pages[i], st) != 0) {
+            if (idx_page(o, &list.pages[i], batch, st) != 0) {
                 snprintf(err, errlen, "database connection lost");
                 rc = -1;
                 break;
@@ -160,6 +229,11 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
                 fflush(o->progress);
             }
         }
+        if (idx_flush(o, batch, st) != 0 && rc == 0) {
+            snprintf(err, errlen, "database connection lost");
+            rc = -1;
+        }
+        free(batch);
         if (o->progress != NULL && list.n > 0) {
             fputc('\n', o->progress);
         }

@@ -117,118 +117,221 @@ typedef struct existing_chunk {
     int used;
 } existing_chunk;
 
+struct kb_store_plan {
+    kb_store_doc d;
+    int force;
+    char dhash[KB_HASH_HEX];
+    char doc_id[24];
+    kb_doc_action action;
+    existing_chunk *old;
+    size_t nold;
+    char (*hash)[KB_HASH_HEX];
+    existing_chunk **keep;
+    char **texts; /* what to embed, in chunk order */
+    size_t ntodo;
+    float *vecs;  /* ntodo * dim, filled by kb_store_embed */
+};
+
 static int kb_cmp_existing(const void *a, const void *b)
 {
     return strcmp(((const existing_chunk *)a)->hash, ((const existing_chunk *)b)->hash);
 }
 
-int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, kb_store_result *res, char *err,
-                    size_t errlen)
+void kb_store_plan_free(kb_store_plan *pl)
 {
-    memset(res, 0, sizeof(*res));
-    char dhash[KB_HASH_HEX];
-    kb_doc_hash(d, dhash);
+    if (pl == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < pl->nold; i++) {
+        free(pl->old[i].anchor);
+    }
+    free(pl->old);
+    for (size_t i = 0; i < pl->ntodo; i++) {
+        free(pl->texts[i]);
+    }
+    free(pl->texts);
+    free(pl->keep);
+    free(pl->hash);
+    free(pl->vecs);
+    free(pl);
+}
+
+int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_plan **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    kb_store_plan *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pl->d = *d;
+    pl->force = force;
+    kb_doc_hash(d, pl->dhash);
 
     const char *p1[] = {d->source};
     PGresult *r = PQexecParams(pg, "SELECT id, content_hash FROM kb_documents WHERE source = $1", 1, NULL, p1, NULL,
                                NULL, 0);
     if (!kb_result_ok(r, PGRES_TUPLES_OK, err, errlen, "reading the document")) {
         PQclear(r);
+        kb_store_plan_free(pl);
         return -1;
     }
-    char doc_id[24] = "";
     if (PQntuples(r) == 1) {
-        snprintf(doc_id, sizeof(doc_id), "%s", PQgetvalue(r, 0, 0));
-        if (!force && strcmp(PQgetvalue(r, 0, 1), dhash) == 0) {
+        snprintf(pl->doc_id, sizeof(pl->doc_id), "%s", PQgetvalue(r, 0, 0));
+        if (!force && strcmp(PQgetvalue(r, 0, 1), pl->dhash) == 0) {
             PQclear(r);
-            res->action = KB_DOC_UNCHANGED;
+            pl->action = KB_DOC_UNCHANGED;
+            *out = pl;
             return 0;
         }
     }
     PQclear(r);
-    res->action = doc_id[0] ? KB_DOC_CHANGED : KB_DOC_ADDED;
+    pl->action = pl->doc_id[0] ? KB_DOC_CHANGED : KB_DOC_ADDED;
 
     /* What the document has now. */
-    existing_chunk *old = NULL;
-    size_t nold = 0;
-    if (doc_id[0] && !force) {
-        const char *p2[] = {doc_id};
+    if (pl->doc_id[0] && !force) {
+        const char *p2[] = {pl->doc_id};
         r = PQexecParams(pg, "SELECT content_hash, id, ord, anchor FROM kb_chunks WHERE document_id = $1", 1, NULL,
                          p2, NULL, NULL, 0);
         if (!kb_result_ok(r, PGRES_TUPLES_OK, err, errlen, "reading the chunks")) {
             PQclear(r);
+            kb_store_plan_free(pl);
             return -1;
         }
-        nold = (size_t)PQntuples(r);
-        old = calloc(nold ? nold : 1, sizeof(*old));
-        for (size_t i = 0; old != NULL && i < nold; i++) {
-            snprintf(old[i].hash, sizeof(old[i].hash), "%s", PQgetvalue(r, (int)i, 0));
-            snprintf(old[i].id, sizeof(old[i].id), "%s", PQgetvalue(r, (int)i, 1));
-            old[i].ord = atoi(PQgetvalue(r, (int)i, 2));
-            old[i].anchor = strdup(PQgetvalue(r, (int)i, 3));
+        size_t nold = (size_t)PQntuples(r);
+        pl->old = calloc(nold ? nold : 1, sizeof(*pl->old));
+        for (size_t i = 0; pl->old != NULL && i < nold; i++) {
+            snprintf(pl->old[i].hash, sizeof(pl->old[i].hash), "%s", PQgetvalue(r, (int)i, 0));
+            snprintf(pl->old[i].id, sizeof(pl->old[i].id), "%s", PQgetvalue(r, (int)i, 1));
+            pl->old[i].ord = atoi(PQgetvalue(r, (int)i, 2));
+            pl->old[i].anchor = strdup(PQgetvalue(r, (int)i, 3));
+            pl->nold++;
         }
         PQclear(r);
-        if (old == NULL) {
+        if (pl->old == NULL) {
             snprintf(err, errlen, "out of memory");
+            kb_store_plan_free(pl);
             return -1;
         }
-        qsort(old, nold, sizeof(*old), kb_cmp_existing);
+        qsort(pl->old, pl->nold, sizeof(*pl->old), kb_cmp_existing);
     }
 
     /* Match new chunks to kept ones; the rest must be embedded. */
     size_t n = d->nchunks;
-    char (*hash)[KB_HASH_HEX] = calloc(n ? n : 1, KB_HASH_HEX);
-    existing_chunk **keep = calloc(n ? n : 1, sizeof(*keep));
-    const char **texts = calloc(n ? n : 1, sizeof(*texts));
-    size_t *todo = calloc(n ? n : 1, sizeof(*todo));
-    float *vecs = NULL;
-    char *vtext = NULL;
-    int rc = -1;
-    size_t ntodo = 0;
-    unsigned dim = embedder_dimensions(e);
-    if (hash == NULL || keep == NULL || texts == NULL || todo == NULL) {
+    pl->hash = calloc(n ? n : 1, KB_HASH_HEX);
+    pl->keep = calloc(n ? n : 1, sizeof(*pl->keep));
+    pl->texts = calloc(n ? n : 1, sizeof(*pl->texts));
+    if (pl->hash == NULL || pl->keep == NULL || pl->texts == NULL) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        kb_store_plan_free(pl);
+        return -1;
     }
+    existing_chunk *old = pl->old;
+    size_t nold = pl->nold;
     for (size_t i = 0; i < n; i++) {
-        kb_chunk_hash(&d->chunks[i], hash[i]);
+        kb_chunk_hash(&d->chunks[i], pl->hash[i]);
         existing_chunk key;
-        snprintf(key.hash, sizeof(key.hash), "%s", hash[i]);
+        snprintf(key.hash, sizeof(key.hash), "%s", pl->hash[i]);
         existing_chunk *m = nold ? bsearch(&key, old, nold, sizeof(*old), kb_cmp_existing) : NULL;
         if (m != NULL) {
             /* several equal chunks: take the first unused one */
-            while (m > old && strcmp(m[-1].hash, hash[i]) == 0) {
+            while (m > old && strcmp(m[-1].hash, pl->hash[i]) == 0) {
                 m--;
             }
-            while (m < old + nold && strcmp(m->hash, hash[i]) == 0 && m->used) {
+            while (m < old + nold && strcmp(m->hash, pl->hash[i]) == 0 && m->used) {
                 m++;
             }
-            if (m < old + nold && strcmp(m->hash, hash[i]) == 0) {
+            if (m < old + nold && strcmp(m->hash, pl->hash[i]) == 0) {
                 m->used = 1;
-                keep[i] = m;
+                pl->keep[i] = m;
                 continue;
             }
         }
-        texts[ntodo] = kb_embed_text(d->title, &d->chunks[i]);
-        todo[ntodo++] = i;
-    }
-    if (ntodo > 0) {
-        vecs = malloc(ntodo * dim * sizeof(float));
-        if (vecs == NULL) {
+        pl->texts[pl->ntodo] = kb_embed_text(d->title, &d->chunks[i]);
+        if (pl->texts[pl->ntodo] == NULL) {
             snprintf(err, errlen, "out of memory");
-            goto out;
+            kb_store_plan_free(pl);
+            return -1;
         }
-        if (embedder_embed(e, texts, ntodo, vecs, err, errlen) != 0) {
-            goto out;
-        }
-        res->embedded = (unsigned)ntodo;
+        pl->ntodo++;
     }
+    *out = pl;
+    return 0;
+}
+
+kb_doc_action kb_store_plan_action(const kb_store_plan *pl) { return pl->action; }
+size_t kb_store_plan_pending(const kb_store_plan *pl) { return pl->action == KB_DOC_UNCHANGED ? 0 : pl->ntodo; }
+
+int kb_store_embed(embedder *e, kb_store_plan *const *plans, size_t n, char *err, size_t errlen)
+{
+    unsigned dim = embedder_dimensions(e);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += kb_store_plan_pending(plans[i]);
+    }
+    if (total == 0) {
+        return 0;
+    }
+    const char **texts = malloc(total * sizeof(*texts));
+    float *vecs = malloc(total * dim * sizeof(float));
+    if (texts == NULL || vecs == NULL) {
+        free(texts);
+        free(vecs);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < kb_store_plan_pending(plans[i]); j++) {
+            texts[k++] = plans[i]->texts[j];
+        }
+    }
+    int rc = embedder_embed(e, texts, total, vecs, err, errlen);
+    free(texts);
+    if (rc == 0) {
+        k = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            size_t m = kb_store_plan_pending(plans[i]);
+            if (m == 0) {
+                continue;
+            }
+            plans[i]->vecs = malloc(m * dim * sizeof(float));
+            if (plans[i]->vecs == NULL) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            memcpy(plans[i]->vecs, vecs + k * dim, m * dim * sizeof(float));
+            k += m;
+        }
+    }
+    free(vecs);
+    return rc;
+}
+
+int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof(*res));
+    res->action = pl->action;
+    if (pl->action == KB_DOC_UNCHANGED) {
+        return 0;
+    }
+    const kb_store_doc *d = &pl->d;
+    unsigned dim = embedder_dimensions(e);
+    if (pl->ntodo > 0 && pl->vecs == NULL) {
+        snprintf(err, errlen, "chunks were not embedded");
+        return -1;
+    }
+    res->embedded = (unsigned)pl->ntodo;
     size_t vlen = (size_t)dim * KB_VEC_TEXT_PER_DIM + 8;
-    vtext = malloc(vlen);
+    char *vtext = malloc(vlen);
     if (vtext == NULL) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -1;
     }
+    int rc = -1;
+    char doc_id[24];
+    PGresult *r;
 
     /* One transaction: the document and all its chunks, or nothing. */
     if (db_exec(pg, "BEGIN", err, errlen) != 0) {
@@ -236,7 +339,7 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
     }
     char bytes[24];
     snprintf(bytes, sizeof(bytes), "%zu", d->bytes);
-    const char *pd[] = {d->source, d->url, d->title, dhash, d->lang ? d->lang : "en", bytes};
+    const char *pd[] = {d->source, d->url, d->title, pl->dhash, d->lang ? d->lang : "en", bytes};
     r = PQexecParams(pg,
                      "INSERT INTO kb_documents (source, url, title, content_hash, lang, bytes) "
                      "VALUES ($1, $2, $3, $4, $5, $6::int) ON CONFLICT (source) DO UPDATE SET url = $2, title = $3, "
@@ -250,7 +353,7 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
     snprintf(doc_id, sizeof(doc_id), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
 
-    if (force) {
+    if (pl->force) {
         const char *pf[] = {doc_id};
         r = PQexecParams(pg, "DELETE FROM kb_chunks WHERE document_id = $1", 1, NULL, pf, NULL, NULL, 0);
         if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "clearing chunks")) {
@@ -260,11 +363,11 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
         res->deleted += (unsigned)atoi(PQcmdTuples(r));
         PQclear(r);
     }
-    for (size_t i = 0; i < nold; i++) {
-        if (old[i].used) {
+    for (size_t i = 0; i < pl->nold; i++) {
+        if (pl->old[i].used) {
             continue;
         }
-        const char *pdel[] = {old[i].id};
+        const char *pdel[] = {pl->old[i].id};
         r = PQexecParams(pg, "DELETE FROM kb_chunks WHERE id = $1", 1, NULL, pdel, NULL, NULL, 0);
         if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "deleting a chunk")) {
             PQclear(r);
@@ -274,16 +377,17 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
         res->deleted++;
     }
     size_t t = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < d->nchunks; i++) {
         const kb_chunk *c = &d->chunks[i];
         char ord[24];
         snprintf(ord, sizeof(ord), "%zu", i);
         const char *anchor = c->anchor ? c->anchor : "";
-        if (keep[i] != NULL) {
-            if (keep[i]->ord == (int)i && strcmp(keep[i]->anchor ? keep[i]->anchor : "", anchor) == 0) {
+        if (pl->keep[i] != NULL) {
+            existing_chunk *k = pl->keep[i];
+            if (k->ord == (int)i && strcmp(k->anchor ? k->anchor : "", anchor) == 0) {
                 continue;
             }
-            const char *pu[] = {keep[i]->id, ord, anchor};
+            const char *pu[] = {k->id, ord, anchor};
             r = PQexecParams(pg, "UPDATE kb_chunks SET ord = $2::int, anchor = $3 WHERE id = $1", 3, NULL, pu, NULL,
                              NULL, 0);
             if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "updating a chunk")) {
@@ -294,14 +398,14 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
             res->written++;
             continue;
         }
-        if (embed_to_pgvector(vecs + t * dim, dim, vtext, vlen) == 0) {
+        if (embed_to_pgvector(pl->vecs + t * dim, dim, vtext, vlen) == 0) {
             snprintf(err, errlen, "vector text too long");
             goto rollback;
         }
         t++;
         char tokens[16];
         snprintf(tokens, sizeof(tokens), "%u", c->tokens);
-        const char *pi[] = {doc_id, ord, c->heading_path, anchor, c->text, hash[i], tokens, vtext};
+        const char *pi[] = {doc_id, ord, c->heading_path, anchor, c->text, pl->hash[i], tokens, vtext};
         r = PQexecParams(pg,
                          "INSERT INTO kb_chunks (document_id, ord, heading_path, anchor, text, content_hash, tokens, "
                          "embedding) VALUES ($1, $2::int, $3, $4, $5, $6, $7::int, $8::vector)",
@@ -321,19 +425,23 @@ int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, k
 rollback:
     db_exec(pg, "ROLLBACK", NULL, 0);
 out:
-    for (size_t i = 0; i < nold; i++) {
-        free(old[i].anchor);
-    }
-    free(old);
-    for (size_t i = 0; texts != NULL && i < ntodo; i++) {
-        free((char *)texts[i]);
-    }
-    free(texts);
-    free(todo);
-    free(keep);
-    free(hash);
-    free(vecs);
     free(vtext);
+    return rc;
+}
+
+int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, kb_store_result *res, char *err,
+                    size_t errlen)
+{
+    kb_store_plan *pl = NULL;
+    memset(res, 0, sizeof(*res));
+    if (kb_store_plan_doc(pg, d, force, &pl, err, errlen) != 0) {
+        return -1;
+    }
+    int rc = kb_store_embed(e, &pl, 1, err, errlen);
+    if (rc == 0) {
+        rc = kb_store_apply(pg, e, pl, res, err, errlen);
+    }
+    kb_store_plan_free(pl);
     return rc;
 }
 

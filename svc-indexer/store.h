@@ -40,7 +40,22 @@ typedef struct kb_store_result {
  * 0, or -1 with the database's message (a mismatch says to re-index). */
 int kb_store_check_model(PGconn *pg, const embedder *e, char *err, size_t errlen);
 
-/* force: re-embed every chunk even when unchanged. */
+/* The three steps of a write, so the pipeline can embed the new chunks of
+ * several documents in one batch:
+ *   plan:  read what the database has (1-2 SELECTs), decide what changes;
+ *   embed: one embedder call for the pending chunks of several plans;
+ *   apply: one transaction per document.
+ * A plan keeps pointers into the kb_store_doc (its chunks must live until
+ * apply). force: re-embed every chunk even when unchanged. */
+typedef struct kb_store_plan kb_store_plan;
+int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_plan **out, char *err, size_t errlen);
+kb_doc_action kb_store_plan_action(const kb_store_plan *pl);
+size_t kb_store_plan_pending(const kb_store_plan *pl); /* chunks to embed */
+int kb_store_embed(embedder *e, kb_store_plan *const *plans, size_t n, char *err, size_t errlen);
+int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_result *res, char *err, size_t errlen);
+void kb_store_plan_free(kb_store_plan *pl);
+
+/* All three for one document. */
 int kb_store_upsert(PGconn *pg, embedder *e, const kb_store_doc *d, int force, kb_store_result *res, char *err,
                     size_t errlen);
 

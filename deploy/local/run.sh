@@ -72,6 +72,10 @@ trap 'stop_stack' EXIT
 say "starting Postgres (private cluster in .run/pg, port $PG_PORT)"
 DATABASE_URL=$("$root/deploy/local/pg.sh" start "$RUN/pg" "$PG_PORT")
 
+# One secret per local stack, kept across runs so sessions survive a restart.
+[ -s "$RUN/secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$RUN/secret"
+chmod 600 "$RUN/secret"
+
 cat > "$RUN/env" <<ENV
 # Settings of the running local stack: source .run/env
 export DATABASE_URL=$DATABASE_URL
@@ -80,6 +84,10 @@ export RETRIEVAL_URL=tcp://127.0.0.1:$(pick 7102)
 export LLM_URL=tcp://127.0.0.1:$(pick 7103)
 export INDEXER_URL=tcp://127.0.0.1:$(pick 7104)
 export HTTP_PORT=$HTTP_PORT
+export SESSION_SECRET=$(cat "$RUN/secret")
+export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT}
+export KB_BASE_URL=${KB_BASE_URL:-https://quorvia.example}
+export INDEX_SOURCES=${INDEX_SOURCES:-$root/kb}
 export PATH="$BIN:\$PATH"
 ENV
 # shellcheck disable=SC1091
@@ -87,6 +95,13 @@ source "$RUN/env"
 
 say "migrating the database"
 "$BIN/svc-session" --migrate > "$RUN/logs/migrate.log" 2>&1 || { cat "$RUN/logs/migrate.log"; exit 1; }
+
+say "indexing the knowledge base ($INDEX_SOURCES)"
+# shellcheck disable=SC2086
+if ! "$BIN/svc-indexer" index $INDEX_SOURCES > "$RUN/logs/index.log" 2>&1; then
+  say "indexing reported problems (see .run/logs/index.log):"; tail -5 "$RUN/logs/index.log"
+fi
+head -2 "$RUN/logs/index.log" | sed 's/^/[run]   /'
 
 start() {
   local name=$1

@@ -33,7 +33,7 @@ it_setup() { # it_setup BUILD_DIR
 
 it_teardown() {
   local p
-  for p in "${IT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${IT_PIDS[@]}"; do { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true; done
   "$IT_ROOT/deploy/local/pg.sh" stop "$IT_TMP/pg" >/dev/null 2>&1 || true
   if [ "$IT_FAILED" -gt 0 ]; then
     echo "logs kept in $IT_TMP/logs"

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Knowledge integration test: indexing kb/ into a real Postgres with
+# pgvector, incremental re-indexing proven by counts, bad pages and bad
+# sites reported and skipped, retrieval quality on kb/'s question set, and
+# the OpenAI embeddings client against the fake (retries, call counts,
+# model mismatch).
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+it_setup "${1:-build/release}"
+"$IT_BIN/svc-session" --migrate >/dev/null 2>&1
+export KB_BASE_URL=https://quorvia.example
+IDX="$IT_BIN/svc-indexer"
+RET="$IT_BIN/svc-retrieval"
+q() { psql "$DATABASE_URL" -qAtc "$1"; }
+field() { sed -nE "s/.* ([0-9]+) $1.*/\1/p" <<<"$2" | head -1; }
+
+# --- kb/ ------------------------------------------------------------------------
+out=$("$IDX" index "$IT_ROOT/kb" 2>&1)
+pages=$(find "$IT_ROOT/kb" -type f \( -name '*.md' -o -name '*.html' -o -name '*.txt' \) | wc -l)
+it_check "index kb/: every page added ($pages)" test "$(field added "$out")" = "$pages" -a "$(field failed "$out")" = 0
+chunks=$(q "SELECT count(*) FROM kb_chunks")
+it_check "kb/ has chunks with embeddings and text vectors" test "$chunks" -gt "$pages" -a \
+  "$(q 'SELECT count(*) FROM kb_chunks WHERE embedding IS NULL OR tsv IS NULL')" = 0
+it_check "nav/footer chrome is not indexed" test "$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%.html' AND c.text ILIKE '%newsletter%'")" = 0
+it_check "HTML canonical link is the citation URL" test "$(q "SELECT url FROM kb_documents WHERE source LIKE '%/pricing/plans.html'")" = "https://quorvia.example/pricing"
+out=$("$IDX" index "$IT_ROOT/kb" 2>&1)
+it_check "re-index unchanged: 0 embedded, 0 written" test "$(field embedded "$out")" = 0 -a "$(sed -nE 's/.*embedded, ([0-9]+) written.*/\1/p' <<<"$out")" = 0 -a "$(field unchanged "$out")" = "$pages"
+
+# A copy we can change: one paragraph edited, one page deleted.
+cp -r "$IT_ROOT/kb" "$IT_TMP/kb"
+"$IDX" index --no-prune "$IT_TMP/kb" >/dev/null 2>&1   # same base URL: same documents
+before=$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%/faq.md'")
+ids_before=$(q "SELECT string_agg(c.id::text, ',' ORDER BY c.id) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%/faq.md'")
+printf '\nA brand new closing paragraph about zebra onboarding workshops.\n' >> "$IT_TMP/kb/faq.md"
+rm "$IT_TMP/kb/company/partners.md"
+out=$("$IDX" index "$IT_TMP/kb" 2>&1)
+emb=$(field embedded "$out")
+it_check "changed page: 1 changed, 1 removed" test "$(field changed "$out")" = 1 -a "$(field removed "$out")" = 1
+it_check "changed page re-embeds only its changed chunks ($emb of $before)" test "$emb" -ge 1 -a "$emb" -lt "$before"
+kept=$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%/faq.md' AND c.id = ANY(string_to_array('$ids_before', ',')::bigint[])")
+it_check "unchanged chunks of the changed page keep their rows" test "$kept" -ge $((before - emb))
+it_check "removed page has no document and no chunks" test "$(q "SELECT count(*) FROM kb_documents WHERE source LIKE '%/company/partners.md'")" = 0
+"$IDX" index "$IT_ROOT/kb" >/dev/null 2>&1   # back to the original
+
+# --- bad pages in a folder -------------------------------------------------------
+bad="$IT_TMP/bad"; mkdir -p "$bad/sub" "$IT_TMP/empty"
+printf 'good page\n\nZanzibar tapir sanctuary opening hours are 9 to 5.\n' > "$bad/good.txt"
+head -c 4000 /dev/urandom > "$bad/binary.html"
+printf '<html><body><nav>Only navigation</nav><script>x()</script></body></html>' > "$bad/empty.html"
+printf '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><body><p>M\xfcnchen caf\xe9 opens at eight.</p></body></html>' > "$bad/sub/latin1.html"
+head -c $((50 * 1024 * 1024)) /dev/zero | tr '\0' 'a' > "$bad/huge.md"
+out=$("$IDX" index --base-url https://bad.example "$bad" 2>&1); rc=$?
+it_check "bad folder: the run completes (exit $rc) and says what it skipped" bash -c "[ $rc -eq 0 ] && grep -q 'binary.html' <<<'$out' && grep -q 'empty.html' <<<'$out' && grep -q 'huge.md' <<<'$out'"
+it_check "bad folder: good and latin1 pages indexed" test "$(field added "$out")" = 2
+it_check "latin1 page stored as UTF-8" test "$(q "SELECT count(*) FROM kb_chunks WHERE text LIKE '%München café%'")" = 1
+out=$("$IDX" index "$IT_TMP/empty" 2>&1); rc=$?
+it_check "empty folder: completes and says no pages" bash -c "[ $rc -eq 0 ] && grep -q 'no pages found' <<<'$out'"
+out=$("$IDX" index /nonexistent/folder 2>&1); rc=$?
+it_check "missing folder: reported as failed (exit 3)" bash -c "[ $rc -eq 3 ] && grep -q 'not a folder' <<<'$out'"
+
+# --- a live site over HTTP ---------------------------------------------------------
+node "$IT_ROOT/tests/fakes/site.js" --port 0 > "$IT_TMP/site.port" 2>"$IT_TMP/logs/site.log" &
+IT_PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$IT_TMP/site.port" ] && break; sleep 0.1; done
+SITE="http://127.0.0.1:$(jq -r .port "$IT_TMP/site.port")"
+out=$("$IDX" index "$SITE/sitemap.xml" 2>&1); rc=$?
+it_check "sitemap: 3 pages indexed (pricing, about, latin1)" test "$(field added "$out")" = 3
+for bad_page in private/secret missing loop big binary; do
+  it_check "sitemap: /$bad_page reported" grep -q "$bad_page" <<<"$out"
+done
+it_check "robots.txt honoured: /private/secret never fetched" test "$(curl -s "$SITE/_hits" | jq -r '."/private/secret" // 0')" = 0
+it_check "site page cited by its canonical URL" test "$(q "SELECT count(*) FROM kb_documents WHERE url = '$SITE/pricing'")" = 1
+
+# --- retrieval --------------------------------------------------------------------
+"$IDX" index "$IT_ROOT/kb" >/dev/null 2>&1
+for m in hybrid vector text; do
+  line=$(bash "$IT_ROOT/tests/retrieval/eval.sh" "$IT_BIN" "$m" --no-floor)
+  echo "     $line"
+done
+line=$(bash "$IT_ROOT/tests/retrieval/eval.sh" "$IT_BIN" hybrid)
+echo "     $line"
+rate=$(sed -nE 's/.*= ([0-9.]+);.*/\1/p' <<<"$line")
+it_check "hybrid hit@5 on kb/ questions >= 0.9 (got $rate)" awk -v r="$rate" 'BEGIN { exit !(r >= 0.9) }'
+none=$(sed -nE 's/.*no result: ([0-9]+)\/([0-9]+).*/\1/p' <<<"$line")
+it_check "most off-topic questions get no result at all ($none of 5)" test "$none" -ge 3
+top=$("$RET" search "how much does the growth plan cost per month" -k 3 2>&1)
+it_check "results carry title, URL with anchor and text" bash -c "jq -e 'select(.url | test(\"#\")) | .title and .text' >/dev/null <<<'$(head -1 <<<"$top" | sed "s/'/ /g")'"
+err=$("$RET" search "" 2>&1); rc=$?
+it_check "empty query: clear error" bash -c "[ $rc -eq 2 ] && grep -q 'query is empty' <<<'$err'"
+err=$("$RET" search "$(head -c 10240 /dev/zero | tr '\0' 'a')" 2>&1); rc=$?
+it_check "10 KB query: clear error" bash -c "[ $rc -eq 2 ] && grep -q 'limit is 4096' <<<'$err'"
+out=$("$RET" search '?!... ;;; ---' 2>&1); rc=$?
+it_check "punctuation-only query: empty result, no SQL error" test "$rc" = 0 -a -z "$out"
+out=$("$RET" search "'; DROP TABLE kb_chunks; --" 2>&1); rc=$?
+it_check "SQL-looking query is just text" test "$rc" = 0 -a "$(q 'SELECT count(*) > 0 FROM kb_chunks')" = t
+
+# --- OpenAI embeddings through the fake ------------------------------------------------
+node "$IT_ROOT/tests/fakes/fake-apis.js" --port 0 > "$IT_TMP/fake.port" 2>"$IT_TMP/logs/fake.log" &
+IT_PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$IT_TMP/fake.port" ] && break; sleep 0.1; done
+FAKE="http://127.0.0.1:$(jq -r .port "$IT_TMP/fake.port")"
+fake() { curl -s -X "$1" "$FAKE$2" -H 'content-type: application/json' ${3:+-d "$3"}; }
+OA=(env EMBEDDING_PROVIDER=openai OPENAI_API_KEY=sk-test OPENAI_BASE_URL="$FAKE/v1")
+out=$("${OA[@]}" "$IDX" index "$IT_ROOT/kb" 2>&1); rc=$?
+it_check "another embedding model is refused with a re-index hint" bash -c "[ $rc -ne 0 ] && grep -q 'embedding model mismatch' <<<'$out' && grep -qi 're-index' <<<'$out'"
+err=$("${OA[@]}" "$RET" search "pricing" 2>&1); rc=$?
+it_check "retrieval with another model says to re-index" bash -c "[ $rc -ne 0 ] && grep -q 'mismatch' <<<'$err'"
+"$IDX" reset >/dev/null 2>&1
+fake DELETE /_fake/requests >/dev/null
+fake POST /_fake/script '{"api":"embeddings","steps":[{"status":429,"retry_after":"1"},{"status":500},{"malformed":true}]}' >/dev/null
+t0=$(date +%s%N)
+out=$("${OA[@]}" "$IDX" index "$IT_ROOT/kb" 2>&1); rc=$?
+t1=$(date +%s%N)
+stats=$(fake GET /_fake/stats)
+it_check "openai: 429, 500 and malformed JSON retried, then all pages added" test "$rc" = 0 -a "$(field added "$out")" = "$pages"
+it_check "openai: retry-after (1 s) honoured" test $(( (t1 - t0) / 1000000 )) -ge 1000
+it_check "openai: 1536-dimension vectors stored" test "$(q "SELECT dimensions FROM kb_embedding_model")" = 1536
+reqs=$(jq -r '.embeddings.requests' <<<"$stats")
+it_check "openai: batched ($reqs requests for $(q 'SELECT count(*) FROM kb_chunks') chunks)" test "$reqs" -le 8
+body=$(curl -s "$FAKE/_fake/requests?api=embeddings" | jq -c '.[-1] | {auth: .headers.authorization, model: .body.model, n: (.body.input|length)}')
+it_check "openai: request has Bearer auth and the model" bash -c "jq -e '.auth == \"Bearer sk-test\" and .model == \"text-embedding-3-small\" and .n >= 1' >/dev/null <<<'$body'"
+fake DELETE /_fake/requests >/dev/null
+out=$("${OA[@]}" "$IDX" index "$IT_ROOT/kb" 2>&1)
+it_check "openai: re-index of an unchanged site makes zero embedding calls" test "$(fake GET /_fake/stats | jq -r '.embeddings.requests')" = 0 -a "$(field embedded "$out")" = 0
+fake POST /_fake/script '{"api":"embeddings","steps":[{"status":500,"repeat":10}]}' >/dev/null
+printf '\nAn extra paragraph about quokka migration patterns.\n' >> "$IT_TMP/kb/faq.md"
+out=$("${OA[@]}" "$IDX" index --no-prune "$IT_TMP/kb" 2>&1); rc=$?
+it_check "openai down: the page fails (exit 3), the run completes, nothing half-written" bash -c "[ $rc -eq 3 ] && grep -q 'FAILED' <<<'$out'"
+it_check "failed page keeps its previous chunks" test "$(q "SELECT count(*) FROM kb_chunks WHERE text LIKE '%quokka%'")" = 0 -a "$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%/faq.md'")" -gt 0
+
+it_summary
