@@ -21,7 +21,7 @@ SANFLAGS := -O2
 endif
 GEN := build/gen
 
-PKGS := libprotobuf-c libmicrohttpd libpq jansson libcurl libxml-2.0 openssl
+PKGS := libprotobuf-c libmicrohttpd libpq jansson libcurl libxml-2.0 openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
 

@@ -17,6 +17,7 @@
 #include "ready.h"
 #include "sessions.h"
 #include "sse.h"
+#include "static.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -147,6 +148,13 @@ static enum MHD_Result gw_route(gw_server *g, struct MHD_Connection *conn, gw_re
             return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", o);
         }
         return MHD_YES;
+    }
+
+    if (get) {
+        int sr = static_serve(conn, url);
+        if (sr >= 0) {
+            return (enum MHD_Result)sr;
+        }
     }
 
     if (strcmp(url, "/v1/sessions") == 0) {

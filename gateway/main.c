@@ -15,6 +15,7 @@
 #include "http_client.h"
 #include "sessions.h"
 #include "sse.h"
+#include "static.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -56,6 +57,8 @@ static const cfg_var gw_vars[] = {
      .help = "finished turns kept in memory for resume"},
     {.name = "MAX_TURNS", .type = CFG_INT, .def = "20000", .min = 1, .max = 1000000,
      .help = "turns held in memory at most (running and retained)"},
+    {.name = "WIDGET_DIR", .type = CFG_STR, .def = "widget",
+     .help = "folder with chat.js and demo.html, served at /widget/chat.js and /demo"},
     {.name = "SEARCH_K", .type = CFG_INT, .def = "5", .min = 1, .max = 20, .help = "sources retrieved per turn"},
 };
 #define GW_NVARS (sizeof(gw_vars) / sizeof(gw_vars[0]))
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
         cfg_free(c);
         return 1;
     }
+    static_init(cfg_str(c, "WIDGET_DIR"), err, sizeof(err));
     sessions_init(&b);
     turn_cfg tcfg = {
         .b = &b,
@@ -151,6 +155,7 @@ int main(int argc, char **argv)
     gw_stop(g);
     backends_close(&b);
     turns_shutdown();
+    static_free();
     log_info("stopped");
     cfg_free(c);
     return 0;

@@ -87,6 +87,7 @@ export HTTP_PORT=$HTTP_PORT
 export SESSION_SECRET=$(cat "$RUN/secret")
 export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT}
 export KB_BASE_URL=${KB_BASE_URL:-https://quorvia.example}
+export WIDGET_DIR=$root/widget
 export INDEX_SOURCES=${INDEX_SOURCES:-$root/kb}
 export PATH="$BIN:\$PATH"
 ENV
