@@ -29,7 +29,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -Wall -Wextra -Werror -Wshadow -
           -Ilib -I$(GEN) $(PKG_CFLAGS) -DCHAT_VERSION='"$(VERSION)"' -MMD -MP
 # Generated protobuf-c code is not ours: compile it without -Werror extras.
 GEN_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -I$(GEN) -w
-LDFLAGS := $(SANFLAGS)
+LDFLAGS := $(SANFLAGS) -Wl,--as-needed
 
 PROTOS := $(wildcard proto/*.proto)
 PB_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))

@@ -15,6 +15,7 @@
 #define SSE_WAKE_BATCH 256
 
 static pthread_mutex_t sse_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sse_cv = PTHREAD_COND_INITIALIZER; /* stop the heartbeat */
 static sse_reader *sse_all;
 static pthread_t sse_thread;
 static int sse_running;
@@ -105,9 +106,18 @@ static void *sse_heartbeat_main(void *arg)
         tick = 1000;
     }
     for (;;) {
-        struct timespec ts = {.tv_sec = tick / 1000, .tv_nsec = (long)(tick % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += tick / 1000;
+        until.tv_nsec += (long)(tick % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         pthread_mutex_lock(&sse_mtx);
+        if (sse_running) {
+            pthread_cond_timedwait(&sse_cv, &sse_mtx, &until);
+        }
         if (!sse_running) {
             pthread_mutex_unlock(&sse_mtx);
             break;
@@ -147,6 +157,7 @@ void sse_shutdown(void)
     pthread_mutex_lock(&sse_mtx);
     int was = sse_running;
     sse_running = 0;
+    pthread_cond_broadcast(&sse_cv);
     pthread_mutex_unlock(&sse_mtx);
     if (was) {
         pthread_join(sse_thread, NULL);

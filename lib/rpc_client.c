@@ -21,6 +21,7 @@
 
 #define RPC_CLIENT_URL_MAX 256
 #define RPC_CLIENT_DEFAULT_MAX_IN_FLIGHT 65536u
+#define RPC_CLIENT_POOL_MARGIN 256u
 
 typedef struct rpc_pending rpc_pending;
 struct rpc_pending {
@@ -48,7 +49,8 @@ struct rpc_client {
     rpc_pending *free_list;
     rpc_pending **all; /* every object made, for close */
     unsigned nall, capall;
-    unsigned in_flight;
+    unsigned in_flight; /* calls started and not yet finished */
+    unsigned busy;      /* pending objects not back on the free list */
     int pipes;
     int64_t down_since_ms;
     int closing;
@@ -165,6 +167,9 @@ static void pending_finish(rpc_pending *p, rpc_result *res)
         p->next->prev = p->prev;
     }
     p->prev = p->next = NULL;
+    /* The call is over before done runs, so a caller woken by done can
+     * start the next one without meeting the cap. */
+    c->in_flight--;
     pthread_mutex_unlock(&c->mtx);
 
     done(res, arg);
@@ -173,7 +178,7 @@ static void pending_finish(rpc_pending *p, rpc_result *res)
     pthread_mutex_lock(&c->mtx);
     p->next = c->free_list;
     c->free_list = p;
-    if (--c->in_flight == 0) {
+    if (--c->busy == 0) {
         pthread_cond_broadcast(&c->idle_cv);
     }
     pthread_mutex_unlock(&c->mtx);
@@ -276,7 +281,9 @@ static rpc_pending *pending_get(rpc_client *c)
         c->free_list = p->next;
         return p;
     }
-    if (c->nall >= c->opts.max_in_flight) {
+    /* Objects still finishing their callback are not back yet: allow a
+     * margin over the cap, bounded. */
+    if (c->nall >= c->opts.max_in_flight + RPC_CLIENT_POOL_MARGIN) {
         return NULL;
     }
     if (c->nall == c->capall) {
@@ -363,7 +370,7 @@ rpc_code rpc_call_async(rpc_client *c, const char *method, const ProtobufCMessag
         pthread_mutex_unlock(&c->mtx);
         return RPC_UNAVAILABLE;
     }
-    rpc_pending *p = pending_get(c);
+    rpc_pending *p = c->in_flight < c->opts.max_in_flight ? pending_get(c) : NULL;
     if (p == NULL) {
         pthread_mutex_unlock(&c->mtx);
         return RPC_RESOURCE_EXHAUSTED;
@@ -382,6 +389,7 @@ rpc_code rpc_call_async(rpc_client *c, const char *method, const ProtobufCMessag
     }
     c->active = p;
     c->in_flight++;
+    c->busy++;
     pthread_mutex_unlock(&c->mtx);
 
     nng_msg *msg = pack_request(c, md, req, timeout_ms, rid);
@@ -398,7 +406,8 @@ rpc_code rpc_call_async(rpc_client *c, const char *method, const ProtobufCMessag
         }
         p->next = c->free_list;
         c->free_list = p;
-        if (--c->in_flight == 0) {
+        c->in_flight--;
+        if (--c->busy == 0) {
             pthread_cond_broadcast(&c->idle_cv);
         }
         pthread_mutex_unlock(&c->mtx);
@@ -519,7 +528,7 @@ void rpc_client_close(rpc_client *c)
             nng_aio_abort(q->aio, NNG_ECANCELED);
         }
     }
-    while (c->in_flight > 0) {
+    while (c->busy > 0) {
         pthread_cond_wait(&c->idle_cv, &c->mtx);
     }
     pthread_mutex_unlock(&c->mtx);

@@ -91,6 +91,7 @@ struct rpc_server {
     unsigned inits_done, inits_failed;
     int stopping;
     _Atomic int draining;
+    _Atomic int closing; /* aios are being stopped: callbacks re-arm nothing */
 
     _Atomic uint64_t st_received, st_handled, st_malformed, st_unknown, st_expired, st_rejected;
 };
@@ -309,6 +310,20 @@ static void slot_cb(void *arg)
     rpc_server *s = slot->srv;
     int rv = nng_aio_result(slot->aio);
 
+    if (atomic_load(&s->closing)) {
+        /* server_free is stopping every aio: re-arm nothing. */
+        if (slot->state == SLOT_SEND && rv != 0) {
+            nng_msg *m = nng_aio_get_msg(slot->aio);
+            if (m != NULL) {
+                nng_msg_free(m);
+            }
+        }
+        if (slot->state == SLOT_RECV && rv == 0) {
+            nng_msg_free(nng_aio_get_msg(slot->aio));
+        }
+        return;
+    }
+
     switch (slot->state) {
     case SLOT_RECV:
         if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
@@ -441,7 +456,9 @@ static void *rpc_worker(void *arg)
         while (s->qlen == 0 && !s->stopping) {
             pthread_cond_wait(&s->work_cv, &s->mtx);
         }
-        if (s->qlen == 0) {
+        if (s->stopping) {
+            /* Calls still queued are abandoned (server_free frees them):
+             * a stop comes after the drain, so their callers gave up. */
             pthread_mutex_unlock(&s->mtx);
             break;
         }
@@ -475,14 +492,14 @@ static void rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
                s->name, "peer", addr, NULL);
 }
 
+/* The order matters: no thread may be inside an nng_ctx_* call of ours when
+ * the socket closes. So: stop the workers (each finishes the call it has,
+ * whose send then completes on nng's side), stop every aio (waiting for
+ * callbacks; they re-arm nothing once closing is set), then close. */
 static void server_free(rpc_server *s)
 {
     if (s == NULL) {
         return;
-    }
-    if (s->sock_open) {
-        nng_close(s->sock);
-        s->sock_open = 0;
     }
     if (s->threads != NULL) {
         pthread_mutex_lock(&s->mtx);
@@ -493,13 +510,21 @@ static void server_free(rpc_server *s)
             pthread_join(s->threads[i], NULL);
         }
         free(s->threads);
+        s->threads = NULL;
     }
+    atomic_store(&s->closing, 1);
     if (s->slots != NULL) {
         for (unsigned i = 0; i < s->nslots; i++) {
             if (s->slots[i].aio != NULL) {
                 nng_aio_stop(s->slots[i].aio);
             }
         }
+    }
+    if (s->sock_open) {
+        nng_close(s->sock);
+        s->sock_open = 0;
+    }
+    if (s->slots != NULL) {
         /* Calls still queued never reached a worker. */
         for (unsigned i = 0; i < s->qlen; i++) {
             rpc_slot *slot = s->queue[(s->qhead + i) % s->nslots];

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "db.h"
 #include "log.h"
 #include "rpc.pb-c.h"
 #include "shutdown.h"
@@ -65,44 +64,20 @@ static void svc_usage(const svc_def *def, const cfg_var *vars, size_t n, FILE *o
     cfg_help(vars, n, out);
 }
 
-/* Default worker state for services with a database: one connection each. */
-static int svc_db_worker_init(void **worker_data, unsigned index, void *arg)
-{
-    (void)arg;
-    char app[64];
-    snprintf(app, sizeof(app), "%s/%u", svc_current->name, index);
-    db_conn *db = NULL;
-    if (db_open(&db, cfg_str(svc_cfg, "DATABASE_URL"), app) != 0) {
-        if (db == NULL) {
-            return -1;
-        }
-        if (index == 0) {
-            log_warn("database not reachable at start (will retry): %s", db->error);
-        }
-    }
-    *worker_data = db;
-    return 0;
-}
-
-static void svc_db_worker_fini(void *worker_data, void *arg)
-{
-    (void)arg;
-    db_close(worker_data);
-}
-
 void svc_health(void *closure_data, Chat__Rpc__HealthReply *out)
 {
     rpc_fill_health(closure_data, out);
-    if (svc_current != NULL && svc_current->needs_db && svc_current->worker_init == NULL) {
-        db_conn *db = rpc_call_worker_data(closure_data);
-        if (db != NULL && db_ping(db) != 0) {
-            static _Thread_local char detail[300];
-            snprintf(detail, sizeof(detail), "database not reachable: %s", db->error);
+    if (svc_current != NULL && svc_current->health_check != NULL) {
+        static _Thread_local char detail[300];
+        void *wd = rpc_call_worker_data(closure_data);
+        if (svc_current->health_check(wd, detail, sizeof(detail)) != 0) {
             out->ready = 0;
             out->detail = detail;
         }
     }
 }
+
+const char *svc_name(void) { return svc_current ? svc_current->name : "service"; }
 
 int svc_main(const svc_def *def, int argc, char **argv)
 {
@@ -166,10 +141,6 @@ int svc_main(const svc_def *def, int argc, char **argv)
         .ready = def->ready,
         .arg = state,
     };
-    if (def->needs_db && def->worker_init == NULL) {
-        o.worker_init = svc_db_worker_init;
-        o.worker_fini = svc_db_worker_fini;
-    }
     rpc_server *srv = NULL;
     if (rpc_server_start(&srv, def->service, &o, err, sizeof(err)) != 0) {
         log_error("cannot start: %s", err);
@@ -185,6 +156,9 @@ int svc_main(const svc_def *def, int argc, char **argv)
 
     int sig = shutdown_wait();
     log_info("signal %d: draining calls in flight", sig);
+    if (def->stopping != NULL) {
+        def->stopping(state);
+    }
     unsigned left = rpc_server_drain(srv, (int)cfg_int(c, "DRAIN_TIMEOUT"));
     if (left > 0) {
         log_warn("stopping with %u calls still in flight", left);

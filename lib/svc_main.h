@@ -35,20 +35,28 @@ typedef struct svc_def {
      * non-zero stops the start. */
     int (*init)(const cfg *c, void **state);
     void (*fini)(void *state);
-    /* Optional worker hooks and readiness, as in rpc_server_opts. When
-     * needs_db is set and worker_init is NULL, each worker gets a db_conn. */
+    /* Optional worker hooks and readiness, as in rpc_server_opts. Services
+     * with a database use SVC_DB_WORKERS (svc_db.h): a db_conn per worker. */
     int (*worker_init)(void **worker_data, unsigned index, void *arg);
     void (*worker_fini)(void *worker_data, void *arg);
     int (*ready)(char *detail, size_t detail_len, void *arg);
+    /* Optional: Health asks it on the worker thread; 0 = ready, else not
+     * ready with detail filled. */
+    int (*health_check)(void *worker_data, char *detail, size_t detail_len);
+    /* Optional: called when a stop signal arrives, before the calls in
+     * flight are drained: answer deferred calls (long polls) now. */
+    void (*stopping)(void *state);
 } svc_def;
 
 int svc_main(const svc_def *def, int argc, char **argv);
 
 /* The configuration of the running service (valid while it serves). */
 const cfg *svc_config(void);
+/* The running service's name ("svc-session"). */
+const char *svc_name(void);
 
-/* Health handler body shared by the services: fills the reply, and when the
- * worker owns a db_conn, reports not ready while the database is down. */
+/* Health handler body shared by the services: fills the reply and asks the
+ * service's health_check (a database ping) on this worker. */
 struct Chat__Rpc__HealthReply;
 void svc_health(void *closure_data, struct Chat__Rpc__HealthReply *out);
 

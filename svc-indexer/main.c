@@ -15,6 +15,7 @@
 #include "pipeline.h"
 #include "rpc_server.h"
 #include "shutdown.h"
+#include "svc_db.h"
 #include "svc_main.h"
 
 typedef Chat__Indexer__Indexer_Service indexer_svc;
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
         .vars = indexer_vars,
         .nvars = sizeof(indexer_vars) / sizeof(indexer_vars[0]),
         .command = indexer_command,
+        SVC_DB_WORKERS,
         .init = indexer_init,
         .fini = indexer_fini,
     };
