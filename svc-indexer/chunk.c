@@ -80,6 +80,10 @@ buf_add(ck_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
+    if (n > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;
+        return;
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         char *p;
@@ -378,6 +382,7 @@ emit_chunk(ck_ctx *cx, size_t start, size_t end, char *ov)
 {
     ck_buf b = { 0 };
     kb_chunk *c;
+    size_t first;
 
     if (cx->oom) {
         free(ov);
@@ -405,10 +410,15 @@ emit_chunk(ck_ctx *cx, size_t start, size_t end, char *ov)
             buf_add(&b, &cx->units[i].joiner, 1);
         buf_add(&b, cx->units[i].s, cx->units[i].len);
     }
+    /* The path describes the first text of the chunk: headings that open
+     * the chunk are part of it ("Handbook > Everything", not "Handbook"). */
+    first = start;
+    while (first + 1 < end && unit_level(cx, &cx->units[first]) > 0)
+        first++;
     c = &cx->chunks[cx->nchunks];
     memset(c, 0, sizeof *c);
     c->text = buf_take(&b);
-    if (c->text == NULL || heading_path(cx, cx->units[start].block, &c->heading_path, &c->anchor) != 0) {
+    if (c->text == NULL || heading_path(cx, cx->units[first].block, &c->heading_path, &c->anchor) != 0) {
         free(c->text);
         cx->oom = 1;
         return;
@@ -520,6 +530,7 @@ pack(ck_ctx *cx)
 {
     size_t cstart = 0, i = 0, total = 0;
     unsigned ctoks = 0, own = 0, ovt = 0;
+    int has_text = 0; /* the chunk has more than headings */
     char *ov = NULL;
 
     for (size_t k = 0; k < cx->nunits; k++)
@@ -538,7 +549,10 @@ pack(ck_ctx *cx)
                 ov = NULL;
                 cstart = i;
                 ctoks = own = 0;
-            } else if (ctoks + u->tokens > cx->target) {
+                has_text = 0;
+            } else if (ctoks + u->tokens > cx->target && (has_text || ctoks + u->tokens > cx->max)) {
+                /* (Headings alone are no chunk: they may take a block up to
+                 * max_tokens.) */
                 size_t e = i;
 
                 /* A chunk does not end with its next section's heading. */
@@ -547,6 +561,7 @@ pack(ck_ctx *cx)
                 emit_chunk(cx, cstart, e, ov);
                 ov = NULL;
                 ctoks = own = 0;
+                has_text = 0;
                 if (unit_level(cx, &cx->units[e]) == 0) {
                     ov = make_overlap(cx, cstart, e, &ovt);
                     if (ov != NULL && ovt + cx->units[e].tokens > cx->max) {
@@ -563,6 +578,7 @@ pack(ck_ctx *cx)
         }
         ctoks += u->tokens;
         own += u->tokens;
+        has_text |= level == 0;
         i++;
     }
     if (cstart < cx->nunits)

@@ -12,7 +12,9 @@
  *     far is trivial (<= KB_CHUNK_MIN_TOKENS), so a page title and its
  *     intro stay with the first section;
  *   - otherwise whole blocks are packed greedily up to target_tokens; a
- *     chunk never ends with a heading (it moves to the next chunk);
+ *     chunk never ends with a heading (it moves to the next chunk), and a
+ *     chunk holding only headings takes the next block even past
+ *     target_tokens (up to max_tokens);
  *   - a block is split only when it alone exceeds max_tokens: at sentence
  *     ends (". ", "? ", "! " before a capital, digit or quote), then after
  *     ": " / "; ", then between words, and as a last resort inside a word
@@ -46,8 +48,9 @@ typedef struct kb_chunk_opts {
 #define KB_CHUNK_OPTS_DEFAULT { 512, 64, 800 }
 
 typedef struct kb_chunk {
-    char *heading_path; /* "Pricing > Plans > Growth": headings above the
-                           chunk's first block, outermost first, each cut to
+    char *heading_path; /* "Pricing > Plans > Growth": the headings above
+                           the chunk's first text block (headings opening the
+                           chunk included), outermost first, each cut to
                            KB_HEADING_IN_PATH_MAX bytes; "" when none.  The
                            doc title is not added (it appears only when it is
                            also the h1). */

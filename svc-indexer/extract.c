@@ -791,8 +791,8 @@ typedef struct {
     tag_kind kind;
 } tag_def;
 
-/* Sorted by name for bsearch (checked by the unit tests through behaviour
- * of every kind, and by tag_kind_of returning TAG_INLINE otherwise). */
+/* Keep sorted by name: tag_kind_of() uses bsearch, and a misplaced entry
+ * would silently read as inline.  Tags not listed are inline. */
 static const tag_def tag_defs[] = {
     { "a", TAG_A },          { "address", TAG_BLOCK },   { "article", TAG_SECTION },
     { "aside", TAG_DROP },   { "audio", TAG_DROP },      { "blockquote", TAG_BLOCK },
@@ -873,7 +873,7 @@ css_hides(const char *style)
     const char *p = style;
 
     while (*p != '\0') {
-        char decl[KB_CSS_DECL_MAX];
+        char decl[KB_CSS_DECL_MAX] = { 0 };
         size_t o = 0;
         int too_long = 0;
 
@@ -994,9 +994,7 @@ html_scan_doc(xmlNode *root, html_scan *sc)
         if (n->type == XML_ELEMENT_NODE) {
             tag_kind k = tag_kind_of(n);
 
-            if (html_is(n, "svg")) {
-                skip = 1; /* its <title> is an icon label */
-            } else if (html_is(n, "title")) {
+            if (html_is(n, "title")) {
                 if (sc->title == NULL)
                     sc->title = n;
                 skip = 1;
@@ -1005,9 +1003,9 @@ html_scan_doc(xmlNode *root, html_scan *sc)
                 const char *href = html_attr(n, "href");
                 if (sc->canonical == NULL && rel != NULL && href != NULL && rel_has_canonical(rel))
                     sc->canonical = href;
-            } else if (html_is(n, "head")) {
-                skip = 0; /* title and link live here */
-            } else if ((k == TAG_DROP || k == TAG_HEADER) || html_hidden(n)) {
+            } else if ((k == TAG_DROP && !html_is(n, "head")) || k == TAG_HEADER || html_hidden(n)) {
+                /* <head> is read: title and link live there.  Skipping
+                 * <svg> also skips its <title>, an icon label. */
                 skip = 1;
             } else if (html_is(n, "main") || attr_is(html_attr(n, "role"), "main")) {
                 if (sc->main == NULL)
@@ -1088,13 +1086,26 @@ typedef struct {
     int ol[KB_LIST_DEPTH]; /* next number per open list; -1 for ul */
 } html_walk;
 
+/*
+ * End the paragraph being read.  A list marker with no text after it yet
+ * stays, for the item's first text (<li><p>text</p></li>).
+ */
 static void
 walk_flush(html_walk *w)
 {
-    if (w->cur.len <= w->prefix_len)
-        text_clear(&w->cur);
+    if (w->prefix_len > 0 && w->cur.len <= w->prefix_len)
+        return;
     w->prefix_len = 0;
     doc_add(w->b, 0, &w->cur, NULL);
+}
+
+/* Forget a list marker that no text followed. */
+static void
+walk_drop_marker(html_walk *w)
+{
+    if (w->prefix_len > 0 && w->cur.len <= w->prefix_len)
+        text_clear(&w->cur);
+    w->prefix_len = 0;
 }
 
 static void
@@ -1141,6 +1152,7 @@ walk_open(html_walk *w, const xmlNode *n, tag_kind k)
             text_space(&w->cur);
             break;
         }
+        walk_drop_marker(w);
         walk_flush(w);
         w->heading = n;
         w->level = n->name[1] - '0';
@@ -1151,6 +1163,7 @@ walk_open(html_walk *w, const xmlNode *n, tag_kind k)
             text_space(&w->cur);
             break;
         }
+        walk_drop_marker(w);
         walk_flush(w);
         w->row = n;
         break;
@@ -1171,6 +1184,7 @@ walk_open(html_walk *w, const xmlNode *n, tag_kind k)
             break;
         }
         walk_flush(w);
+        walk_drop_marker(w);
         num = w->lists > 0 && w->lists <= KB_LIST_DEPTH ? w->ol[w->lists - 1] : -1;
         if (num >= 0) {
             snprintf(marker, sizeof marker, "%d.", num);
@@ -1242,6 +1256,13 @@ walk_close(html_walk *w, const xmlNode *n, tag_kind k)
         w->sectioning--;
         goto block;
     case TAG_ITEM:
+        if (walk_inline_only(w)) {
+            text_space(&w->cur);
+            break;
+        }
+        walk_flush(w);
+        walk_drop_marker(w);
+        break;
     case TAG_BLOCK:
     block:
         if (walk_inline_only(w))
@@ -1297,6 +1318,7 @@ html_walk_tree(html_walk *w, xmlNode *root)
         n = n == root ? NULL : n->next;
     }
     walk_flush(w);
+    walk_drop_marker(w);
     if (w->cur.oom)
         w->b->oom = 1;
 }
