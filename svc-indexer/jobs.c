@@ -105,7 +105,7 @@ static void jobs_run_one(jobs *j, db_conn *db, embedder *emb)
     }
     j->cur.finished_at_ms = clock_wall_ms();
     j->cur.state = rc == 0 ? JOB_DONE : JOB_FAILED;
-    snprintf(j->cur.message, sizeof(j->cur.message), "%s", rc == 0 ? "" : err);
+    snprintf(j->cur.message, sizeof(j->cur.message), "%.250s", rc == 0 ? "" : err);
     pthread_mutex_unlock(&j->mtx);
     if (rc == 0) {
         log_info("index job %llu done: %u seen, %u added, %u changed, %u removed, %u failed, %u skipped, "
