@@ -486,6 +486,8 @@ turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char
     snprintf(t->token, sizeof(t->token), "%s", token);
     snprintf(t->ip_hash, sizeof(t->ip_hash), "%s", ip_hash);
     t->start_us = clock_mono_us();
+    chat__common__lead_state__init(&t->lead);
+    chat__common__usage__init(&t->usage);
     t->refs = 3; /* the caller, the registry, the Begin call */
     t->pending = conn;
     t->phase = TURN_BEGIN_PENDING;
