@@ -1,43 +1,46 @@
 /* svc-session: session state in Postgres (checkpoints, messages, leads,
  * usage, retention, erasure). This file wires the service: its variables,
- * its commands (--migrate) and its handler table. */
+ * its commands (--migrate), its start-up state (the token secret, the
+ * limits, the retention thread) and its handler table (sess_rpc.c). */
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc_server.h"
+#include "sess_retention.h"
+#include "sess_rpc.h"
+#include "sess_token.h"
 #include "session.pb-c.h"
+#include "svc_db.h"
 #include "svc_main.h"
 
-typedef Chat__Session__Session_Service session_svc;
+/* The first sweep runs this soon after start (or after one interval when
+ * that is shorter). */
+#define SESS_RETENTION_FIRST_MS 2000
 
-static void session_health(session_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done,
-                           void *cd)
-{
-    (void)svc;
-    (void)in;
-    Chat__Rpc__HealthReply out = CHAT__RPC__HEALTH_REPLY__INIT;
-    svc_health(cd, &out);
-    done(&out, cd);
-}
-
-RPC_UNIMPLEMENTED_HANDLER(session_create, session_svc, Chat__Session__CreateRequest, Chat__Session__CreateReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(session_begin, session_svc, Chat__Session__BeginRequest, Chat__Session__BeginReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(session_commit, session_svc, Chat__Session__CommitRequest, Chat__Session__CommitReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(session_release, session_svc, Chat__Session__ReleaseRequest,
-                          Chat__Session__ReleaseReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(session_load, session_svc, Chat__Session__LoadRequest, Chat__Session__LoadReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(session_erase, session_svc, Chat__Session__EraseRequest, Chat__Session__EraseReply_Closure)
-
-static session_svc session_service = CHAT__SESSION__SESSION__INIT(session_);
+static sess_svc session_service = CHAT__SESSION__SESSION__INIT(sess_rpc_);
 
 static const cfg_var session_vars[] = {
     {.name = "SESSION_SECRET", .type = CFG_STR, .flags = CFG_SECRET,
      .help = "HMAC key for session tokens (>= 32 chars); a random one per start when unset"},
     {.name = "RETENTION_DAYS", .type = CFG_INT, .def = "90", .min = 1, .max = 3650,
      .help = "conversations are deleted this many days after they start"},
+    {.name = "RETENTION_INTERVAL", .type = CFG_DURATION_MS, .def = "1h", .min = 1000, .max = 604800000,
+     .help = "how often expired sessions and handoff records are deleted"},
+    {.name = "TURN_LOCK_TTL", .type = CFG_DURATION_MS, .def = "120s", .min = 1000, .max = 3600000,
+     .help = "a turn's lock on its session expires after this (a crashed gateway cannot wedge it)"},
+    {.name = "SESSION_MAX_TURNS", .type = CFG_INT, .def = "100", .min = 1, .max = 1000000,
+     .help = "turns one conversation may have"},
+    {.name = "SESSION_DAILY_TOKENS", .type = CFG_INT, .def = "200000", .min = 1, .max = 1000000000000LL,
+     .help = "model tokens one conversation may use per UTC day"},
+    {.name = "GLOBAL_DAILY_TOKENS", .type = CFG_INT, .def = "5000000", .min = 1, .max = 1000000000000000LL,
+     .help = "model tokens all conversations together may use per UTC day"},
+    {.name = "HISTORY_LIMIT", .type = CFG_INT, .def = "20", .min = 1, .max = SESS_MAX_HISTORY,
+     .help = "most recent messages a turn gets as history when the caller does not say"},
 };
 
 static int session_command(int argc, char **argv, const cfg *c)
@@ -64,8 +67,77 @@ static int session_command(int argc, char **argv, const cfg *c)
     return rc == 0 ? 0 : 1;
 }
 
+static int session_init(const cfg *c, void **state)
+{
+    sess_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return -1;
+    }
+    const char *secret = cfg_str(c, "SESSION_SECRET");
+    if (secret != NULL && secret[0] != '\0') {
+        st->secret_len = strlen(secret);
+        memcpy(st->secret, secret, st->secret_len);
+    } else {
+        st->secret_len = 32;
+        if (sess_random_bytes(st->secret, st->secret_len) != 0) {
+            log_error("SESSION_SECRET: unset, and no randomness to make one");
+            free(st);
+            return -1;
+        }
+        log_warn("SESSION_SECRET is unset: using a random secret, so session tokens will not survive a restart "
+                 "(and other replicas will not accept them); set SESSION_SECRET (>= %d characters)",
+                 SESS_SECRET_MIN);
+    }
+    st->lim.retention_days = (int)cfg_int(c, "RETENTION_DAYS");
+    st->lim.lock_ttl_ms = cfg_int(c, "TURN_LOCK_TTL");
+    st->lim.max_turns = cfg_int(c, "SESSION_MAX_TURNS");
+    st->lim.session_daily_tokens = cfg_int(c, "SESSION_DAILY_TOKENS");
+    st->lim.global_daily_tokens = cfg_int(c, "GLOBAL_DAILY_TOKENS");
+    st->history_limit = (unsigned)cfg_int(c, "HISTORY_LIMIT");
+    st->retention_interval_ms = cfg_int(c, "RETENTION_INTERVAL");
+    int64_t first = st->retention_interval_ms < SESS_RETENTION_FIRST_MS ? st->retention_interval_ms
+                                                                         : SESS_RETENTION_FIRST_MS;
+    if (sess_retention_start(&st->retention, cfg_str(c, "DATABASE_URL"), st->retention_interval_ms, first) != 0) {
+        log_error("cannot start the retention thread");
+        OPENSSL_cleanse(st->secret, sizeof(st->secret));
+        free(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static void session_fini(void *state)
+{
+    sess_state *st = state;
+    if (st == NULL) {
+        return;
+    }
+    sess_retention_stop(st->retention);
+    OPENSSL_cleanse(st->secret, sizeof(st->secret));
+    free(st);
+}
+
+/* SESSION_SECRET's minimum length, checked before serving so a short one
+ * is a configuration error (exit 2) like any other bad value. */
+static int session_check_secret(void)
+{
+    const char *s = getenv("SESSION_SECRET");
+    if (s != NULL && s[0] != '\0' && strlen(s) < SESS_SECRET_MIN) {
+        fprintf(stderr,
+                "svc-session: configuration error: SESSION_SECRET: too short (%zu characters; at least %d)\n"
+                "(run svc-session --help for every variable)\n",
+                strlen(s), SESS_SECRET_MIN);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 1 && session_check_secret() != 0) {
+        return 2;
+    }
     svc_def def = {
         .name = "svc-session",
         .summary = "conversation state, checkpoints, leads, usage and retention in Postgres",
@@ -74,9 +146,12 @@ int main(int argc, char **argv)
         .url_var = "SESSION_URL",
         .default_url = "tcp://127.0.0.1:7101",
         .needs_db = 1,
+        SVC_DB_WORKERS,
         .vars = session_vars,
         .nvars = sizeof(session_vars) / sizeof(session_vars[0]),
         .command = session_command,
+        .init = session_init,
+        .fini = session_fini,
     };
     return svc_main(&def, argc, argv);
 }

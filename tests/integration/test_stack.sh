@@ -5,6 +5,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build/release}"
+export SESSION_SECRET=stack-test-secret-0123456789-0123456789
 PROGRAMS=(svc-session svc-retrieval svc-llm svc-indexer gateway)
 
 # --- migrations -------------------------------------------------------------

@@ -1,0 +1,61 @@
+/* sess_rpc.h: the handlers of chat.session.Session and the service state
+ * they share.
+ *
+ * Handlers run on the RPC server's worker threads. Each validates its
+ * input (sizes, UTF-8, id formats, token), does its work through
+ * sess_store with the worker's own db_conn (rpc_call_worker_data), and
+ * answers once. sess_state is made by main before serving and only read
+ * afterwards, so handlers share it without locks. */
+#ifndef SESS_RPC_H
+#define SESS_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sess_retention.h"
+#include "sess_store.h"
+#include "session.pb-c.h"
+
+/* Input caps (bytes). */
+#define SESS_MAX_FIELD 256          /* ids, hashes, origin, locale, user agent, token, provider, model */
+#define SESS_MAX_TURN_ID 64
+#define SESS_MAX_USER_MESSAGE 16384
+#define SESS_MAX_ANSWER 65536
+#define SESS_MAX_STOP_REASON 64
+#define SESS_MAX_COMMIT_MESSAGES 8
+#define SESS_MAX_SOURCES 32
+#define SESS_MAX_SOURCE_TITLE 1024
+#define SESS_MAX_SOURCE_URL 2048
+#define SESS_MAX_SOURCE_TEXT 16384
+#define SESS_MAX_LEAD_FIELD 1024
+#define SESS_MAX_LEAD_NEED 4096
+#define SESS_MAX_LEAD_EXTRA 8192
+#define SESS_MAX_HISTORY 1000       /* history_limit and Load's limit are capped here */
+
+typedef struct sess_state {
+    uint8_t secret[CFG_VALUE_MAX];
+    size_t secret_len;
+    sess_limits lim;
+    unsigned history_limit;
+    int64_t retention_interval_ms;
+    sess_retention *retention;
+} sess_state;
+
+typedef Chat__Session__Session_Service sess_svc;
+
+void sess_rpc_health(sess_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done, void *cd);
+void sess_rpc_create(sess_svc *svc, const Chat__Session__CreateRequest *in, Chat__Session__CreateReply_Closure done,
+                     void *cd);
+void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__Session__BeginReply_Closure done,
+                    void *cd);
+void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat__Session__CommitReply_Closure done,
+                     void *cd);
+void sess_rpc_release(sess_svc *svc, const Chat__Session__ReleaseRequest *in,
+                      Chat__Session__ReleaseReply_Closure done, void *cd);
+void sess_rpc_load(sess_svc *svc, const Chat__Session__LoadRequest *in, Chat__Session__LoadReply_Closure done,
+                   void *cd);
+void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__Session__EraseReply_Closure done,
+                    void *cd);
+
+#endif
