@@ -256,10 +256,20 @@ static void call_cb(void *arg)
             pending_finish(p, &res);
             return;
         }
-        int64_t left = p->deadline_ms - clock_mono_ms();
-        p->receiving = 1;
-        nng_aio_set_timeout(p->aio, left > 0 ? (nng_duration)left : 1);
-        nng_ctx_recv(p->ctx, p->aio);
+        /* An abort that came after nng finished the send found nothing to
+         * cancel: honour it here, under the lock the aborters hold. */
+        pthread_mutex_lock(&p->c->mtx);
+        if (p->abort_code == RPC_OK) {
+            int64_t left = p->deadline_ms - clock_mono_ms();
+            p->receiving = 1;
+            nng_aio_set_timeout(p->aio, left > 0 ? (nng_duration)left : 1);
+            nng_ctx_recv(p->ctx, p->aio);
+            pthread_mutex_unlock(&p->c->mtx);
+            return;
+        }
+        pthread_mutex_unlock(&p->c->mtx);
+        pending_fail_nng(p, NNG_ECANCELED, &res);
+        pending_finish(p, &res);
         return;
     }
     if (rv != 0) {

@@ -58,7 +58,9 @@ int rpc_server_start(rpc_server **out, ProtobufCService *service, const rpc_serv
  * still in flight when it gave up (0 = fully drained). */
 unsigned rpc_server_drain(rpc_server *s, int timeout_ms);
 
-/* Joins the workers, stops every context, closes the socket, frees the
+/* Joins the workers (a call a worker is handling is finished and its reply
+ * sent: a stop is graceful for the work in hand; calls still queued are
+ * dropped), stops every context, closes the socket, frees the
  * server. Deferred calls must have been answered (rpc_server_drain waits
  * for them): a closure called after this is a use after free. */
 void rpc_server_stop(rpc_server *s);
