@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -182,6 +183,28 @@ static enum MHD_Result gw_route(gw_server *g, struct MHD_Connection *conn, gw_re
             return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", o);
         }
         return MHD_YES;
+    }
+
+    if (strcmp(url, "/v1/leads") == 0) {
+        if (!is_method(method, MHD_HTTP_METHOD_POST)) {
+            return gw_send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use POST", o);
+        }
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+            metrics_request(MR_LEADS, 415);
+            return gw_send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                                 "send the form as JSON (Content-Type: application/json)", o);
+        }
+        char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1], sid[AUTH_SESSION_ID_LEN + 1];
+        auth_client_ip(conn, ip);
+        auth_ip_hash(ip, iph);
+        const char *tok = auth_bearer(conn);
+        int linked = tok != NULL && auth_check_token(tok, sid);
+        enum MHD_Result r = sessions_lead(conn, rq->body, rq->body_len, linked ? sid : NULL, iph, o, &rq->op);
+        if (rq->op != NULL) {
+            rq->kind = RT_SESSION_OP;
+        }
+        return r;
     }
 
     char id[AUTH_SESSION_ID_LEN + 1];

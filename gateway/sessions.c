@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "session.pb-c.h"
 #include "turn.h"
+#include "utf8.h"
 
 #define SESSIONS_TIMEOUT_MS 5000
 
@@ -84,6 +85,13 @@ static void op_done(rpc_result *res, void *arg)
         op->body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         op->status = 200;
+    } else if (op->kind == SOP_LEAD) {
+        Chat__Session__SubmitLeadReply *r = (Chat__Session__SubmitLeadReply *)res->reply;
+        json_t *j = json_pack("{s:b, s:b, s:s}", "received", 1, "within_business_hours", r->within_business_hours,
+                              "business_hours", r->business_hours);
+        op->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        op->status = 201;
     } else {
         Chat__Session__EraseReply *r = (Chat__Session__EraseReply *)res->reply;
         json_t *j = json_pack("{s:b, s:i}", "erased", 1, "messages_deleted", (int)r->messages_deleted);
@@ -141,6 +149,65 @@ enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, co
         return gw_send_error(conn, 500, "internal", "out of memory", cors_origin);
     }
     return gw_send_json_full(conn, op->status, op->body, cors_origin, op->retry_after_s);
+}
+
+enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, size_t len, const char *sid,
+                              const char *ip_hash, const char *origin, session_op **out)
+{
+    *out = NULL;
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, 0, &je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return gw_send_error(conn, 400, "invalid_json", "the request body is not a JSON object", origin);
+    }
+    static const char *const keys[] = {"name", "email", "phone", "company", "message"};
+    const char *v[5];
+    for (int i = 0; i < 5; i++) {
+        json_t *f = json_object_get(j, keys[i]);
+        if (f != NULL && !json_is_string(f) && !json_is_null(f)) {
+            json_decref(j);
+            char m[64];
+            snprintf(m, sizeof(m), "\"%s\" must be a string", keys[i]);
+            return gw_send_error(conn, 400, "invalid_lead", m, origin);
+        }
+        v[i] = json_string_value(f);
+    }
+    if (v[4] != NULL && utf8_count_chars(v[4], strlen(v[4])) > 4000) {
+        json_decref(j);
+        return gw_send_error(conn, 400, "invalid_lead", "the message is longer than 4000 characters", origin);
+    }
+    session_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        json_decref(j);
+        return gw_send_error(conn, 500, "internal", "out of memory", origin);
+    }
+    op->kind = SOP_LEAD;
+    op->conn = conn;
+    Chat__Session__SubmitLeadRequest rq = CHAT__SESSION__SUBMIT_LEAD_REQUEST__INIT;
+    rq.session_id = (char *)(sid ? sid : "");
+    rq.name = (char *)(v[0] ? v[0] : "");
+    rq.email = (char *)(v[1] ? v[1] : "");
+    rq.phone = (char *)(v[2] ? v[2] : "");
+    rq.company = (char *)(v[3] ? v[3] : "");
+    rq.message = (char *)(v[4] ? v[4] : "");
+    rq.consent = json_is_true(json_object_get(j, "consent"));
+    rq.ip_hash = (char *)ip_hash;
+    rq.source = "form";
+    gw_suspended_add(1);
+    MHD_suspend_connection(conn);
+    rpc_code c = rpc_call_async(sess_b->client[BK_SESSION], "SubmitLead", &rq.base, SESSIONS_TIMEOUT_MS, NULL,
+                                op_done, op);
+    json_decref(j);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "session service not reachable");
+        op_done(&res, op);
+    }
+    *out = op;
+    return MHD_YES;
 }
 
 void sessions_free(session_op *op)

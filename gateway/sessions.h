@@ -2,6 +2,7 @@
  *   POST /v1/sessions                -> Create
  *   GET /v1/sessions/{id}/messages   -> Load
  *   DELETE /v1/sessions/{id}         -> Erase
+ *   POST /v1/leads                   -> SubmitLead (the contact form)
  * The HTTP connection is suspended while the call runs; the callback (nng
  * thread) stores the answer and resumes it; sessions_respond (HTTP thread)
  * sends it. */
@@ -13,13 +14,17 @@
 #include "backends.h"
 
 typedef struct session_op session_op;
-typedef enum { SOP_CREATE, SOP_LOAD, SOP_ERASE } session_op_kind;
+typedef enum { SOP_CREATE, SOP_LOAD, SOP_ERASE, SOP_LEAD } session_op_kind;
 
 void sessions_init(backends *b);
 
 /* Starts the call and suspends conn. sid/token may be NULL for CREATE. */
 session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
                            const char *ip_hash, const char *origin, const char *locale);
+/* POST /v1/leads with its JSON body (validated here first: bad input gets
+ * 400 without a call). Answers directly on error; else starts the call. */
+enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, size_t len, const char *sid,
+                              const char *ip_hash, const char *origin, session_op **out);
 enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, const char *cors_origin);
 void sessions_free(session_op *op);
 

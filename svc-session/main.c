@@ -11,6 +11,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "rpc_server.h"
+#include "sess_lead.h"
 #include "sess_retention.h"
 #include "sess_rpc.h"
 #include "sess_token.h"
@@ -27,6 +28,9 @@ static sess_svc session_service = CHAT__SESSION__SESSION__INIT(sess_rpc_);
 static const cfg_var session_vars[] = {
     {.name = "SESSION_SECRET", .type = CFG_STR, .flags = CFG_SECRET,
      .help = "HMAC key for session tokens (>= 32 chars); a random one per start when unset"},
+    {.name = "BUSINESS_HOURS", .type = CFG_STR, .def = "Mon-Fri 09:00-18:00",
+     .help = "when sales answers, e.g. \"Mon-Thu 09:00-18:00; Fri 09:00-17:00\""},
+    {.name = "BUSINESS_TIMEZONE", .type = CFG_STR, .def = "Europe/Berlin", .help = "time zone of BUSINESS_HOURS"},
     {.name = "RETENTION_DAYS", .type = CFG_INT, .def = "90", .min = 1, .max = 3650,
      .help = "conversations are deleted this many days after they start"},
     {.name = "RETENTION_INTERVAL", .type = CFG_DURATION_MS, .def = "1h", .min = 1000, .max = 604800000,
@@ -87,6 +91,13 @@ static int session_init(const cfg *c, void **state)
         log_warn("SESSION_SECRET is unset: using a random secret, so session tokens will not survive a restart "
                  "(and other replicas will not accept them); set SESSION_SECRET (>= %d characters)",
                  SESS_SECRET_MIN);
+    }
+    char herr[256];
+    if (sess_hours_parse(&st->hours, cfg_str(c, "BUSINESS_HOURS"), cfg_str(c, "BUSINESS_TIMEZONE"), herr,
+                         sizeof(herr)) != 0) {
+        log_error("configuration error: %s", herr);
+        free(st);
+        return -1;
     }
     st->lim.retention_days = (int)cfg_int(c, "RETENTION_DAYS");
     st->lim.lock_ttl_ms = cfg_int(c, "TURN_LOCK_TTL");

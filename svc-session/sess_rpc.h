@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sess_hours.h"
 #include "sess_retention.h"
 #include "sess_store.h"
 #include "session.pb-c.h"
@@ -40,6 +41,7 @@ typedef struct sess_state {
     unsigned history_limit;
     int64_t retention_interval_ms;
     sess_retention *retention;
+    sess_hours hours;
 } sess_state;
 
 typedef Chat__Session__Session_Service sess_svc;

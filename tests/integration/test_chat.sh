@@ -160,6 +160,16 @@ done
 n_after=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM messages WHERE session_id='$SID'")
 it_check "nothing lost across the outages (earlier messages all there)" test "$n_after" -ge "$((n_before + 6))"
 
+# --- the contact form ----------------------------------------------------------------------
+lead() { curl -s -o "$IT_TMP/lead.out" -w '%{http_code}' -X POST "$G/v1/leads" -H 'content-type: application/json' "$@"; }
+it_check "lead: valid form stored (201)" test "$(lead -H "authorization: Bearer $TOK" -d '{"name":"Ada Lovelace","email":"ada@example.com","message":"Please call me about Enterprise","consent":true}')" = 201
+it_check "lead: answer says whether it is business hours" jq -e 'has("within_business_hours") and .received' "$IT_TMP/lead.out"
+it_check "lead: a handoff record from the form, linked to the session" test "$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM handoff_records WHERE source='form' AND email='ada@example.com' AND session_id='$SID'")" = 1
+code=$(lead -d '{"name":"A","email":"not-an-email","message":"x","consent":true}')
+it_check "lead: bad email gets 400 with a reason" bash -c "[ $code = 400 ] && grep -q email '$IT_TMP/lead.out'"
+it_check "lead: no consent gets 400" test "$(lead -d '{"name":"A","email":"a@b.example","message":"x","consent":false}')" = 400
+it_check "lead: wrong content type gets 415" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$G/v1/leads" -H 'content-type: text/plain' -d 'x')" = 415
+
 # --- erase ------------------------------------------------------------------------------
 it_check "DELETE with another session's token: 403" test "$(code -X DELETE "$G/v1/sessions/$SID" -H "authorization: Bearer $TOK3")" = 403
 it_check "DELETE erases the session" test "$(code -X DELETE "$G/v1/sessions/$SID" -H "authorization: Bearer $TOK")" = 200
