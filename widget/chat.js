@@ -926,7 +926,11 @@
    * interrupted, replayed from its first event. */
   async function start() {
     const list = await messages().catch(() => null);
-    if (!list || !list.length) return greet();
+    if (!list) return greet();
+    /* An empty transcript can still have a first turn running (the
+     * server stores a turn when it ends): then no greeting. */
+    const pend = load(PKEY);
+    if (!list.length && !(pend && S.sess && pend.sid === S.sess.id && typeof pend.turn === 'string')) return greet();
     for (const m of list) {
       if (!m || typeof m.content !== 'string') continue;
       if (m.role === 'user') addUser(m.content);
