@@ -144,7 +144,9 @@ int src_list_folder(const char *dir, const char *base_url, src_list *out, char *
         snprintf(err, errlen, "%s: cannot read the folder", dir);
         return -1;
     }
-    qsort(paths, n, sizeof(*paths), src_cmp_str);
+    if (n > 1) {
+        qsort(paths, n, sizeof(*paths), src_cmp_str);
+    }
     char prefix[SRC_PATH_MAX + 2];
     snprintf(prefix, sizeof(prefix), "%s/", base);
     out->prune_prefix = strdup(prefix);
