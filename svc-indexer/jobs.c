@@ -25,9 +25,12 @@ struct jobs {
     int64_t interval_ms;
     embed_opts eo;
     char provider[16], model[128], key[512], api_base[JOBS_SOURCE_LEN_MAX];
-    /* the queued or latest job */
+    /* the queued or latest job, and a few before it (without their
+     * per-page errors, which only the latest keeps) */
     uint64_t next_id;
     job_status cur;
+    job_status *hist[JOBS_HISTORY];
+    size_t nhist;
     char sources[JOBS_SOURCES_MAX][JOBS_SOURCE_LEN_MAX];
     size_t nsources;
     int force, prune;
@@ -69,6 +72,30 @@ static int jobs_split_sources(jobs *j, const char *list)
         p += n;
     }
     return 0;
+}
+
+/* Keeps a summary of the current job before it is replaced (j->mtx held). */
+static void jobs_archive_locked(jobs *j)
+{
+    if (j->cur.id == 0) {
+        return;
+    }
+    job_status *h = j->nhist == JOBS_HISTORY ? j->hist[JOBS_HISTORY - 1] : malloc(sizeof(*h));
+    if (h == NULL) {
+        return;
+    }
+    if (j->nhist < JOBS_HISTORY) {
+        j->nhist++;
+    }
+    memmove(&j->hist[1], &j->hist[0], (j->nhist - 1) * sizeof(j->hist[0]));
+    h->id = j->cur.id;
+    h->state = j->cur.state;
+    h->started_at_ms = j->cur.started_at_ms;
+    h->finished_at_ms = j->cur.finished_at_ms;
+    memcpy(h->message, j->cur.message, sizeof(h->message));
+    h->stats = j->cur.stats; /* counts; the error list is dropped below */
+    h->stats.nerrors = 0;
+    j->hist[0] = h;
 }
 
 static void jobs_run_one(jobs *j, db_conn *db, embedder *emb)
@@ -147,6 +174,7 @@ static void *jobs_main(void *arg)
         if (next_tick > 0 && clock_mono_ms() >= next_tick) {
             next_tick = clock_mono_ms() + j->interval_ms;
             if (j->ndefault > 0) {
+                jobs_archive_locked(j);
                 j->cur.id = ++j->next_id;
                 j->cur.state = JOB_QUEUED;
                 memset(&j->cur.stats, 0, sizeof(j->cur.stats));
@@ -221,6 +249,9 @@ void jobs_stop(jobs *j)
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mtx);
     pthread_join(j->thread, NULL);
+    for (size_t i = 0; i < j->nhist; i++) {
+        free(j->hist[i]);
+    }
     pthread_mutex_destroy(&j->mtx);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -250,6 +281,7 @@ int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, in
         pthread_mutex_unlock(&j->mtx);
         return 0;
     }
+    jobs_archive_locked(j);
     memset(&j->cur, 0, sizeof(j->cur));
     j->cur.id = ++j->next_id;
     j->cur.state = JOB_QUEUED;
@@ -275,11 +307,24 @@ int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, in
 int jobs_status(jobs *j, uint64_t id, job_status *out)
 {
     pthread_mutex_lock(&j->mtx);
-    int rc = 0;
-    if (id != 0 && id != j->cur.id) {
-        rc = -1;
-    } else {
+    int rc = -1;
+    if (id == 0 || id == j->cur.id) {
         *out = j->cur;
+        rc = 0;
+    } else {
+        for (size_t i = 0; i < j->nhist; i++) {
+            if (j->hist[i]->id == id) {
+                out->id = j->hist[i]->id;
+                out->state = j->hist[i]->state;
+                out->started_at_ms = j->hist[i]->started_at_ms;
+                out->finished_at_ms = j->hist[i]->finished_at_ms;
+                memcpy(out->message, j->hist[i]->message, sizeof(out->message));
+                out->stats = j->hist[i]->stats;
+                out->stats.nerrors = 0;
+                rc = 0;
+                break;
+            }
+        }
     }
     pthread_mutex_unlock(&j->mtx);
     return rc;

@@ -12,6 +12,7 @@
 
 #define JOBS_SOURCES_MAX 64
 #define JOBS_SOURCE_LEN_MAX 2048
+#define JOBS_HISTORY 8 /* earlier jobs whose status is kept (counts only) */
 
 typedef struct jobs jobs;
 
@@ -34,7 +35,9 @@ void jobs_stop(jobs *j);
 int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, int prune, uint64_t *busy_id,
                     char *err, size_t errlen);
 
-/* The job with this id (0 = the latest). Returns 0, or -1 if unknown. */
+/* The job with this id (0 = the latest; the JOBS_HISTORY before it are kept
+ * with their counts, the per-page errors only for the latest). Returns 0,
+ * or -1 if unknown. */
 int jobs_status(jobs *j, uint64_t id, job_status *out);
 
 const char *job_state_name(job_state s);

@@ -67,7 +67,8 @@ static void indexer_status(indexer_svc *svc, const Chat__Indexer__StatusRequest 
         return;
     }
     if (jobs_status(j, in->job_id, st) != 0) {
-        rpc_fail(cd, RPC_NOT_FOUND, "no job %llu (only the latest is kept)", (unsigned long long)in->job_id);
+        rpc_fail(cd, RPC_NOT_FOUND, "no job %llu (the latest %d are kept)", (unsigned long long)in->job_id,
+                 JOBS_HISTORY + 1);
         done(NULL, cd);
         free(st);
         return;

@@ -55,7 +55,15 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
     search_params p = {.query = in->query, .k = in->k, .max_per_document = in->max_per_document,
                        .mode = (search_mode)in->mode, .min_similarity = -1, .min_text_rank = -1,
                        .min_similarity_text = -1,
-                       .url_prefix = in->filters ? in->filters->url_prefix : NULL};
+                       .url_prefix = in->filters ? in->filters->url_prefix : NULL,
+                       .document_ids = in->filters ? in->filters->document_ids : NULL,
+                       .n_document_ids = in->filters ? in->filters->n_document_ids : 0,
+                       .lang = in->filters ? in->filters->lang : NULL};
+    if (p.n_document_ids > 1000) {
+        rpc_fail(cd, RPC_INVALID_ARGUMENT, "at most 1000 document ids in a filter");
+        done(NULL, cd);
+        return;
+    }
     if (in->min_score > 0) {
         p.min_similarity = in->min_score;
     }
@@ -154,12 +162,22 @@ static int retrieval_cli_search(int argc, char **argv, const cfg *c)
 {
     search_params p = {.k = 0, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_text_rank = -1,
                        .min_similarity_text = -1};
+    int64_t docs[64];
+    size_t ndocs = 0;
     for (int i = 2; i < argc; i++) {
         if ((strcmp(argv[i], "-k") == 0 || strcmp(argv[i], "--k") == 0) && i + 1 < argc) {
             p.k = (unsigned)atoi(argv[++i]);
         } else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
             const char *m = argv[++i];
             p.mode = strcmp(m, "vector") == 0 ? SEARCH_VECTOR : strcmp(m, "text") == 0 ? SEARCH_TEXT : SEARCH_HYBRID;
+        } else if (strcmp(argv[i], "--url-prefix") == 0 && i + 1 < argc) {
+            p.url_prefix = argv[++i];
+        } else if (strcmp(argv[i], "--lang") == 0 && i + 1 < argc) {
+            p.lang = argv[++i];
+        } else if (strcmp(argv[i], "--doc") == 0 && i + 1 < argc && ndocs < 64) {
+            docs[ndocs++] = atoll(argv[++i]);
+            p.document_ids = docs;
+            p.n_document_ids = ndocs;
         } else if (strcmp(argv[i], "--no-floor") == 0) {
             p.min_similarity = 0;
             p.min_text_rank = 0;
@@ -172,7 +190,8 @@ static int retrieval_cli_search(int argc, char **argv, const cfg *c)
         }
     }
     if (p.query == NULL) {
-        fprintf(stderr, "usage: svc-retrieval search 'question' [-k N] [--mode hybrid|vector|text] [--no-floor]\n");
+        fprintf(stderr, "usage: svc-retrieval search 'question' [-k N] [--mode hybrid|vector|text] [--no-floor]\n"
+                        "       [--url-prefix URL] [--lang LANG] [--doc DOCUMENT_ID]...\n");
         return 2;
     }
     http_global_init();
@@ -228,6 +247,7 @@ int main(int argc, char **argv)
         .name = "svc-retrieval",
         .summary = "hybrid search (pgvector + full text) over the knowledge base",
         .usage_extra = "  svc-retrieval search 'question' [-k N] [--mode hybrid|vector|text] [--no-floor]\n"
+                       "                [--url-prefix URL] [--lang LANG] [--doc DOCUMENT_ID]...\n"
                        "                          search once and print JSON lines\n",
         .service = &retrieval_service.base,
         .url_var = "RETRIEVAL_URL",

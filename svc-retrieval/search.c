@@ -38,12 +38,12 @@ static const char *const search_sql[3] = {
         "  coalesce(1.0 / (60 + v.r), 0) + coalesce(1.0 / (60 + t.r), 0) AS score, coalesce(t.rank, 0) AS trank"
         "  FROM v FULL OUTER JOIN t ON v.id = t.id)"
         " SELECT f.id, c.document_id, f.score, 1 - (c.embedding <=> $1::vector), f.trank,"
-        "  d.title, d.url, c.anchor, c.heading_path, c.text"
+        "  d.title, d.url, c.anchor, c.heading_path, c.text, d.lang"
         " FROM f JOIN kb_chunks c ON c.id = f.id JOIN kb_documents d ON d.id = c.document_id"
         " ORDER BY f.score DESC, f.id",
     [SEARCH_VECTOR] =
         "SELECT s.id, c.document_id, 1.0 / (60 + row_number() OVER (ORDER BY s.d)), 1 - s.d, 0::real,"
-        "  d.title, d.url, c.anchor, c.heading_path, c.text FROM ("
+        "  d.title, d.url, c.anchor, c.heading_path, c.text, d.lang FROM ("
         "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE embedding IS NOT NULL"
         "  ORDER BY embedding <=> $1::vector LIMIT $3) s"
         " JOIN kb_chunks c ON c.id = s.id JOIN kb_documents d ON d.id = c.document_id WHERE $2::text IS NOT NULL"
@@ -51,7 +51,7 @@ static const char *const search_sql[3] = {
     [SEARCH_TEXT] =
         "WITH q AS (SELECT replace(websearch_to_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS q)"
         " SELECT s.id, c.document_id, 1.0 / (60 + row_number() OVER (ORDER BY s.rank DESC, s.id)),"
-        "  1 - (c.embedding <=> $1::vector), s.rank, d.title, d.url, c.anchor, c.heading_path, c.text FROM ("
+        "  1 - (c.embedding <=> $1::vector), s.rank, d.title, d.url, c.anchor, c.heading_path, c.text, d.lang FROM ("
         "  SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM kb_chunks c, q"
         "  WHERE q.q <> ''::tsquery AND c.tsv @@ q.q ORDER BY rank DESC, c.id LIMIT $3) s"
         " JOIN kb_chunks c ON c.id = s.id JOIN kb_documents d ON d.id = c.document_id"
@@ -282,7 +282,19 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
         if (p->url_prefix != NULL && p->url_prefix[0] && strncmp(url, p->url_prefix, strlen(p->url_prefix)) != 0) {
             continue;
         }
+        if (p->lang != NULL && p->lang[0] && strcmp(PQgetvalue(r, row, 10), p->lang) != 0) {
+            continue;
+        }
         long long doc = atoll(PQgetvalue(r, row, 1));
+        if (p->n_document_ids > 0) {
+            size_t di = 0;
+            while (di < p->n_document_ids && p->document_ids[di] != doc) {
+                di++;
+            }
+            if (di == p->n_document_ids) {
+                continue;
+            }
+        }
         size_t d = 0;
         while (d < ndocs && docs[d] != doc) {
             d++;

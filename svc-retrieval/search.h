@@ -16,6 +16,7 @@
 #define RET_SEARCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 #include "embed.h"
@@ -36,7 +37,12 @@ typedef struct search_params {
     double min_similarity;     /* < 0 = the searcher's default */
     double min_text_rank;      /* < 0 = the searcher's default */
     double min_similarity_text; /* < 0 = the searcher's default */
-    const char *url_prefix;    /* may be NULL */
+    /* Filters (applied to the candidates, so a narrow filter may return
+     * fewer than k): */
+    const char *url_prefix;    /* only documents under this URL; may be NULL */
+    const int64_t *document_ids; /* only these documents, when n_document_ids > 0 */
+    size_t n_document_ids;
+    const char *lang;          /* only documents in this language; may be NULL */
 } search_params;
 
 typedef struct search_hit {

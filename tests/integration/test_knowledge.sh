@@ -85,6 +85,14 @@ none=$(sed -nE 's/.*no result: ([0-9]+)\/([0-9]+).*/\1/p' <<<"$line")
 it_check "most off-topic questions get no result at all ($none of 5)" test "$none" -ge 3
 top=$("$RET" search "how much does the growth plan cost per month" -k 3 2>&1)
 it_check "results carry title, URL with anchor and text" bash -c "jq -e 'select(.url | test(\"#\")) | .title and .text' >/dev/null <<<'$(head -1 <<<"$top" | sed "s/'/ /g")'"
+out=$("$RET" search "where is my data stored" -k 10 --url-prefix https://quorvia.example/security 2>&1)
+it_check "url_prefix filter keeps only that part of the site" bash -c "[ -n '$(head -c 1 <<<"$out")' ] && jq -e -s 'all(.url | startswith(\"https://quorvia.example/security\"))' >/dev/null <<<'$(sed "s/'/ /g" <<<"$out")'"
+doc=$(q "SELECT id FROM kb_documents WHERE source LIKE '%/faq.md'")
+out=$("$RET" search "pricing plans trial" -k 10 --doc "$doc" 2>&1)
+it_check "document filter keeps only that document" bash -c "[ \$(jq -r .url <<<'$(sed "s/'/ /g" <<<"$out")' | sort -u | sed 's/#.*//' | sort -u | wc -l) = 1 ]"
+n_en=$("$RET" search "where is my data stored" -k 10 --lang en 2>/dev/null | wc -l)
+n_fr=$("$RET" search "where is my data stored" -k 10 --lang fr 2>/dev/null | wc -l)
+it_check "language filter: en finds pages, fr (none indexed) finds nothing" test "$n_en" -gt 0 -a "$n_fr" = 0
 err=$("$RET" search "" 2>&1); rc=$?
 it_check "empty query: clear error" bash -c "[ $rc -eq 2 ] && grep -q 'query is empty' <<<'$err'"
 err=$("$RET" search "$(head -c 10240 /dev/zero | tr '\0' 'a')" 2>&1); rc=$?
@@ -93,6 +101,34 @@ out=$("$RET" search '?!... ;;; ---' 2>&1); rc=$?
 it_check "punctuation-only query: empty result, no SQL error" test "$rc" = 0 -a -z "$out"
 out=$("$RET" search "'; DROP TABLE kb_chunks; --" 2>&1); rc=$?
 it_check "SQL-looking query is just text" test "$rc" = 0 -a "$(q 'SELECT count(*) > 0 FROM kb_chunks')" = t
+
+# --- the indexer as a service: Index, Status, the schedule --------------------------------
+ICLI="$IT_ROOT/$IT_BUILD/tools/indexer_cli"
+INDEX_SOURCES="$IT_TMP/kb" INDEX_INTERVAL=0 it_start svc-indexer
+sleep 0.3
+job=$("$ICLI" "$INDEXER_URL" index "$IT_ROOT/kb" | jq -r .job_id)
+it_check "Index RPC starts a job" test "$job" -ge 1
+busy=$("$ICLI" "$INDEXER_URL" index "$IT_ROOT/kb")
+it_check "a second Index while one runs: ALREADY_EXISTS (or the first already done)" bash -c "grep -q ALREADY_EXISTS <<<'$busy' || grep -q job_id <<<'$busy'"
+st=$("$ICLI" "$INDEXER_URL" wait "$job" 60)
+it_check "Status reports the finished job with counts" bash -c "jq -e '.state==\"done\" and .seen==$pages' >/dev/null <<<'$st'"
+st=$("$ICLI" "$INDEXER_URL" index "/no/such/folder")
+job2=$(jq -r .job_id <<<"$st")
+st=$("$ICLI" "$INDEXER_URL" wait "$job2" 30)
+it_check "a bad source is reported per source in Status" bash -c "jq -e '.failed==1 and (.errors[0].message|test(\"not a folder\"))' >/dev/null <<<'$st'"
+st=$("$ICLI" "$INDEXER_URL" status 999)
+it_check "Status of an unknown job: NOT_FOUND" grep -q NOT_FOUND <<<"$st"
+{ kill -TERM "$(it_pid svc-indexer)"; wait "$(it_pid svc-indexer)"; } 2>/dev/null
+printf '\nA scheduled paragraph about narwhal-friendly onboarding.\n' >> "$IT_TMP/kb/faq.md"
+INDEX_SOURCES="$IT_TMP/kb" INDEX_INTERVAL=1s it_start svc-indexer
+found=0
+for _ in $(seq 1 60); do
+  [ "$(q "SELECT count(*) FROM kb_chunks WHERE text LIKE '%narwhal-friendly%'")" = 1 ] && { found=1; break; }
+  sleep 0.1
+done
+it_check "INDEX_INTERVAL: the scheduled run picks up a changed page" test "$found" = 1
+{ kill -TERM "$(it_pid svc-indexer)"; wait "$(it_pid svc-indexer)"; } 2>/dev/null
+"$IDX" index "$IT_ROOT/kb" >/dev/null 2>&1
 
 # --- OpenAI embeddings through the fake ------------------------------------------------
 node "$IT_ROOT/tests/fakes/fake-apis.js" --port 0 > "$IT_TMP/fake.port" 2>"$IT_TMP/logs/fake.log" &
