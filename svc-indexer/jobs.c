@@ -23,6 +23,7 @@ struct jobs {
     char default_sources[JOBS_SOURCES_MAX][JOBS_SOURCE_LEN_MAX];
     size_t ndefault;
     int64_t interval_ms;
+    unsigned fetch_concurrency;
     embed_opts eo;
     char provider[16], model[128], key[512], api_base[JOBS_SOURCE_LEN_MAX];
     /* the queued or latest job, and a few before it (without their
@@ -123,6 +124,7 @@ static void jobs_run_one(jobs *j, db_conn *db, embedder *emb)
         snprintf(err, sizeof(err), "database not reachable: %s", db->error);
     } else {
         idx_opts o = {.pg = pg, .emb = emb, .base_url = j->base_url[0] ? j->base_url : NULL, .force = force,
+                      .fetch_concurrency = j->fetch_concurrency,
                       .prune = prune, .stop = &j->stop_run};
         rc = idx_run(srcs, n, &o, st, err, sizeof(err));
     }
@@ -215,6 +217,7 @@ int jobs_start(jobs **out, const cfg *c, char *err, size_t errlen)
         return -1;
     }
     j->interval_ms = cfg_int(c, "INDEX_INTERVAL");
+    j->fetch_concurrency = (unsigned)cfg_int(c, "FETCH_CONCURRENCY");
     snprintf(j->provider, sizeof(j->provider), "%s", cfg_str(c, "EMBEDDING_PROVIDER"));
     snprintf(j->model, sizeof(j->model), "%s", cfg_str(c, "EMBEDDING_MODEL") ? cfg_str(c, "EMBEDDING_MODEL") : "");
     snprintf(j->key, sizeof(j->key), "%s", cfg_str(c, "OPENAI_API_KEY") ? cfg_str(c, "OPENAI_API_KEY") : "");

@@ -115,6 +115,8 @@ static const cfg_var indexer_vars[] = {
      .help = "OpenAI-compatible API base"},
     {.name = "KB_BASE_URL", .type = CFG_URL, .schemes = "http|https",
      .help = "site URL that folder pages are published under (kb/pricing.md -> URL/pricing)"},
+    {.name = "FETCH_CONCURRENCY", .type = CFG_INT, .def = "4", .min = 1, .max = 16,
+     .help = "pages fetched at once from a site (politeness limit)"},
     {.name = "INDEX_SOURCES", .type = CFG_STR, .help = "folders or URLs (comma or space separated) for scheduled runs"},
     {.name = "INDEX_INTERVAL", .type = CFG_DURATION_MS, .def = "0", .min = 0, .max = 604800000,
      .help = "re-index INDEX_SOURCES this often (0 = only when asked)"},
@@ -169,6 +171,7 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
     db_exec(db->pg, "SET statement_timeout = 0", NULL, 0);
     idx_stats *st = calloc(1, sizeof(*st));
     idx_opts o = {.pg = db->pg, .emb = emb, .base_url = base, .force = force, .prune = prune,
+                  .fetch_concurrency = (unsigned)cfg_int(c, "FETCH_CONCURRENCY"),
                   .progress = isatty(STDERR_FILENO) ? stderr : NULL};
     int rc = st ? idx_run(srcs, n, &o, st, err, sizeof(err)) : -1;
     if (rc != 0) {

@@ -96,12 +96,13 @@ static int idx_flush(const idx_opts *o, idx_batch *b, idx_stats *st)
 
 /* Reads, extracts, chunks and plans one page; unchanged pages end here,
  * others join the batch. Returns -1 when the database connection is lost. */
-static int idx_page(const idx_opts *o, const src_page *p, idx_batch *b, idx_stats *st)
+static int idx_page(const idx_opts *o, src_fetcher *fe, size_t index, const src_page *p, idx_batch *b,
+                    idx_stats *st)
 {
     char err[512];
     char *data = NULL, *ctype = NULL;
     size_t len = 0;
-    if (src_fetch(p, &data, &len, &ctype, err, sizeof(err)) != 0) {
+    if (src_fetcher_take(fe, index, &data, &len, &ctype, err, sizeof(err)) != 0) {
         int skip = strstr(err, "robots.txt") != NULL || strstr(err, "larger than") != NULL;
         idx_note(st, p->source, err, skip);
         return 0;
@@ -210,12 +211,21 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
             rc = -1;
             break;
         }
+        src_fetcher *fe = NULL;
+        if (src_fetcher_start(&fe, &list, o->fetch_concurrency) != 0) {
+            free(batch);
+            free(seen);
+            src_list_free(&list);
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
         for (size_t i = 0; i < list.n; i++) {
             if (o->stop != NULL && *o->stop) {
                 break;
             }
             st->seen++;
-            if (idx_page(o, &list.pages[i], batch, st) != 0) {
+            if (idx_page(o, fe, i, &list.pages[i], batch, st) != 0) {
                 snprintf(err, errlen, "database connection lost");
                 rc = -1;
                 break;
@@ -229,6 +239,7 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
                 fflush(o->progress);
             }
         }
+        src_fetcher_stop(fe);
         if (idx_flush(o, batch, st) != 0 && rc == 0) {
             snprintf(err, errlen, "database connection lost");
             rc = -1;

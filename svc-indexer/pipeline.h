@@ -36,6 +36,7 @@ typedef struct idx_opts {
     int prune;            /* remove documents gone from a source */
     FILE *progress;       /* a terminal to draw a progress line on, or NULL */
     volatile int *stop;   /* set to stop between pages, or NULL */
+    unsigned fetch_concurrency; /* HTTP requests in flight at most (0/1 = one at a time) */
 } idx_opts;
 
 /* Returns 0 when the run completed (pages may have failed: see stats), -1

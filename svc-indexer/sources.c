@@ -474,3 +474,127 @@ int src_fetch(const src_page *p, char **data, size_t *len, char **content_type, 
     *content_type = r.content_type[0] ? strdup(r.content_type) : NULL;
     return 0;
 }
+
+/* --- fetching ahead ------------------------------------------------------------ */
+
+#define SRC_FETCHERS_MAX 16
+
+typedef struct src_slot {
+    int done;
+    int rc;
+    char *data, *ctype;
+    size_t len;
+    char err[256];
+} src_slot;
+
+struct src_fetcher {
+    const src_list *l;
+    src_slot *slots;
+    size_t next, taken;
+    int stopping;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    pthread_t threads[SRC_FETCHERS_MAX];
+    unsigned nthreads;
+};
+
+static void *src_fetcher_main(void *arg)
+{
+    src_fetcher *f = arg;
+    pthread_mutex_lock(&f->mtx);
+    for (;;) {
+        while (!f->stopping && f->next < f->l->n && f->next >= f->taken + SRC_FETCH_WINDOW) {
+            pthread_cond_wait(&f->cv, &f->mtx);
+        }
+        if (f->stopping || f->next >= f->l->n) {
+            break;
+        }
+        size_t i = f->next++;
+        pthread_mutex_unlock(&f->mtx);
+        src_slot one;
+        memset(&one, 0, sizeof(one));
+        one.rc = src_fetch(&f->l->pages[i], &one.data, &one.len, &one.ctype, one.err, sizeof(one.err));
+        pthread_mutex_lock(&f->mtx);
+        f->slots[i] = one;
+        f->slots[i].done = 1;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mtx);
+    return NULL;
+}
+
+int src_fetcher_start(src_fetcher **out, const src_list *l, unsigned concurrency)
+{
+    src_fetcher *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return -1;
+    }
+    f->l = l;
+    pthread_mutex_init(&f->mtx, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    int remote = l->n > 0 && l->pages[0].path == NULL;
+    if (remote && concurrency > 1) {
+        f->slots = calloc(l->n, sizeof(*f->slots));
+        if (f->slots != NULL) {
+            if (concurrency > SRC_FETCHERS_MAX) {
+                concurrency = SRC_FETCHERS_MAX;
+            }
+            for (unsigned i = 0; i < concurrency; i++) {
+                if (pthread_create(&f->threads[f->nthreads], NULL, src_fetcher_main, f) == 0) {
+                    f->nthreads++;
+                }
+            }
+        }
+    }
+    *out = f;
+    return 0;
+}
+
+int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err,
+                     size_t errlen)
+{
+    if (f->nthreads == 0) {
+        return src_fetch(&f->l->pages[i], data, len, content_type, err, errlen);
+    }
+    pthread_mutex_lock(&f->mtx);
+    while (!f->slots[i].done) {
+        pthread_cond_wait(&f->cv, &f->mtx);
+    }
+    src_slot *s = &f->slots[i];
+    *data = s->data;
+    *len = s->len;
+    *content_type = s->ctype;
+    s->data = s->ctype = NULL;
+    int rc = s->rc;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", s->err);
+    }
+    f->taken = i + 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mtx);
+    return rc;
+}
+
+void src_fetcher_stop(src_fetcher *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&f->mtx);
+    f->stopping = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mtx);
+    for (unsigned i = 0; i < f->nthreads; i++) {
+        pthread_join(f->threads[i], NULL);
+    }
+    if (f->slots != NULL) {
+        for (size_t i = 0; i < f->l->n; i++) {
+            free(f->slots[i].data);
+            free(f->slots[i].ctype);
+        }
+        free(f->slots);
+    }
+    pthread_mutex_destroy(&f->mtx);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}

@@ -46,4 +46,17 @@ int src_fetch(const src_page *p, char **data, size_t *len, char **content_type, 
 
 void src_list_free(src_list *l);
 
+/* Fetches a list's pages ahead of the indexer on `concurrency` threads
+ * (the politeness limit: at most that many requests in flight), at most
+ * SRC_FETCH_WINDOW pages ahead of the consumer (a memory bound). The
+ * consumer takes pages in order 0..n-1 from one thread. concurrency <= 1
+ * or a local list fetches on the consumer's thread. */
+#define SRC_FETCH_WINDOW 16
+typedef struct src_fetcher src_fetcher;
+int src_fetcher_start(src_fetcher **out, const src_list *l, unsigned concurrency);
+/* Page i, as src_fetch would return it. */
+int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err,
+                     size_t errlen);
+void src_fetcher_stop(src_fetcher *f);
+
 #endif

@@ -13,7 +13,9 @@
 //   /big                 a 50 MB HTML page
 //   /latin1              ISO-8859-1 page (charset in Content-Type)
 //   /binary              application/octet-stream bytes with NULs
-//   /_hits               JSON counts of requests per path
+//   /sitemap-slow.xml    <urlset> of 12 pages /slow/N, each answered after 150 ms
+//   /_hits               JSON counts of requests per path, and the most
+//                        requests that were in flight at once (max_in_flight)
 'use strict';
 const http = require('http');
 
@@ -21,6 +23,8 @@ const args = process.argv.slice(2);
 const port = Number(args[args.indexOf('--port') + 1] || 0);
 const hits = {};
 let base = '';
+let inFlight = 0;
+let maxInFlight = 0;
 
 function page(title, body, canonical) {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>` +
@@ -32,6 +36,15 @@ function page(title, body, canonical) {
 const server = http.createServer((req, res) => {
   const path = req.url.split('?')[0];
   hits[path] = (hits[path] || 0) + 1;
+  if (path.startsWith('/slow/')) {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    return setTimeout(() => {
+      inFlight--;
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(page(`Slow page ${path.slice(6)}`, `<p>Patient page number ${path.slice(6)} about quiet gardens.</p>`));
+    }, 150);
+  }
   const send = (status, type, body, headers) => {
     res.writeHead(status, Object.assign({ 'content-type': type }, headers || {}));
     res.end(body);
@@ -80,8 +93,13 @@ const server = http.createServer((req, res) => {
         '<p>Unser Caf\u00e9 in M\u00fcnchen \u00f6ffnet um 8 Uhr.</p>'), 'latin1'));
     case '/binary':
       return send(200, 'application/octet-stream', Buffer.from([0, 1, 2, 0, 255, 0, 7, 0, 0, 0]));
+    case '/sitemap-slow.xml': {
+      const locs = Array.from({ length: 12 }, (_, i) => `<url><loc>${base}/slow/${i}</loc></url>`).join('');
+      return send(200, 'application/xml', `<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${locs}</urlset>`);
+    }
     case '/_hits':
-      return send(200, 'application/json', JSON.stringify(hits));
+      return send(200, 'application/json', JSON.stringify(Object.assign({ max_in_flight: maxInFlight }, hits)));
     default:
       return send(404, 'text/html', '<h1>Not found</h1>');
   }

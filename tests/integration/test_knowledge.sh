@@ -69,6 +69,9 @@ for bad_page in private/secret missing loop big binary; do
   it_check "sitemap: /$bad_page reported" grep -q "$bad_page" <<<"$out"
 done
 it_check "robots.txt honoured: /private/secret never fetched" test "$(curl -s "$SITE/_hits" | jq -r '."/private/secret" // 0')" = 0
+out=$(FETCH_CONCURRENCY=3 "$IDX" index --no-prune "$SITE/sitemap-slow.xml" 2>&1)
+mif=$(curl -s "$SITE/_hits" | jq -r .max_in_flight)
+it_check "fetching is concurrent but polite: 12 pages, at most 3 requests at once (saw $mif)" test "$(field added "$out")" = 12 -a "$mif" -le 3 -a "$mif" -ge 2
 it_check "site page cited by its canonical URL" test "$(q "SELECT count(*) FROM kb_documents WHERE url = '$SITE/pricing'")" = 1
 
 # --- retrieval --------------------------------------------------------------------
