@@ -130,7 +130,8 @@ fi
 cat <<MSG
 
   The chat system is running.
-    Open:      http://127.0.0.1:$HTTP_PORT/readyz   (every service's state)
+    Open:      http://127.0.0.1:$HTTP_PORT/demo     (a company site with the chat widget)
+    Ready:     http://127.0.0.1:$HTTP_PORT/readyz   (every service's state)
     Health:    http://127.0.0.1:$HTTP_PORT/healthz
     Logs:      .run/logs/    (one JSON line per event)
     CLI tools: source .run/env    (DATABASE_URL, service URLs, PATH)
