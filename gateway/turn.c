@@ -375,6 +375,38 @@ static const char *rpc_to_code(rpc_code c)
 
 static void turn_step_search(turn *t);
 static void turn_step_generate(turn *t);
+static void turn_fail(turn *t, const char *code, const char *message, int retryable, int release);
+
+/* Starts an RPC for the turn holding a reference for it; when the call cannot
+ * even start, `done` runs at once with that status, so every step has one
+ * failure path. */
+static void turn_call(turn *t, bk_id bk, const char *method, const ProtobufCMessage *req, uint32_t timeout_ms,
+                      rpc_done_fn done, const char *unreachable)
+{
+    turn_ref(t);
+    rpc_code c = rpc_call_async(tc.b->client[bk], method, req, timeout_ms, t->id, done, t);
+    if (c != RPC_OK) {
+        rpc_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = c;
+        snprintf(res.message, sizeof(res.message), "%s", unreachable);
+        done(&res, t);
+    }
+}
+
+/* Enters a step; returns 1 when the visitor is gone and the turn was ended
+ * instead. */
+static int turn_enter(turn *t, turn_step step)
+{
+    pthread_mutex_lock(&t->mtx);
+    t->step = step;
+    int cancel = t->cancel_requested;
+    pthread_mutex_unlock(&t->mtx);
+    if (cancel) {
+        turn_fail(t, "cancelled", "The visitor left before the answer started.", 0, 1);
+    }
+    return cancel;
+}
 static void turn_step_poll(turn *t);
 static void turn_step_commit(turn *t);
 
@@ -397,11 +429,8 @@ static void turn_fail(turn *t, const char *code, const char *message, int retrya
         Chat__Session__ReleaseRequest rq = CHAT__SESSION__RELEASE_REQUEST__INIT;
         rq.session_id = t->session_id;
         rq.turn_id = t->id;
-        turn_ref(t);
-        if (rpc_call_async(tc.b->client[BK_SESSION], "Release", &rq.base, tc.commit_timeout_ms, t->id,
-                           turn_on_release, t) != RPC_OK) {
-            turn_unref(t);
-        }
+        turn_call(t, BK_SESSION, "Release", &rq.base, tc.commit_timeout_ms, turn_on_release,
+                  "session service not reachable");
     }
     turn_finish(t, MT_ERROR);
 }
@@ -565,27 +594,13 @@ static void turn_on_search(rpc_result *res, void *arg)
 
 static void turn_step_search(turn *t)
 {
-    pthread_mutex_lock(&t->mtx);
-    t->step = ST_SEARCH;
-    int cancel = t->cancel_requested;
-    pthread_mutex_unlock(&t->mtx);
-    if (cancel) {
-        turn_fail(t, "cancelled", "The visitor left before the answer started.", 0, 1);
+    if (turn_enter(t, ST_SEARCH)) {
         return;
     }
     Chat__Retrieval__SearchRequest rq = CHAT__RETRIEVAL__SEARCH_REQUEST__INIT;
     rq.query = t->message;
     rq.k = tc.search_k;
-    turn_ref(t);
-    rpc_code c = rpc_call_async(tc.b->client[BK_RETRIEVAL], "Search", &rq.base, tc.search_timeout_ms, t->id,
-                                turn_on_search, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "retrieval not reachable");
-        turn_on_search(&res, t);
-    }
+    turn_call(t, BK_RETRIEVAL, "Search", &rq.base, tc.search_timeout_ms, turn_on_search, "retrieval not reachable");
 }
 
 static void turn_on_generate(rpc_result *res, void *arg)
@@ -614,12 +629,7 @@ static void turn_on_generate(rpc_result *res, void *arg)
 
 static void turn_step_generate(turn *t)
 {
-    pthread_mutex_lock(&t->mtx);
-    t->step = ST_GENERATE;
-    int cancel = t->cancel_requested;
-    pthread_mutex_unlock(&t->mtx);
-    if (cancel) {
-        turn_fail(t, "cancelled", "The visitor left before the answer started.", 0, 1);
+    if (turn_enter(t, ST_GENERATE)) {
         return;
     }
     Chat__Llm__GenerateRequest rq = CHAT__LLM__GENERATE_REQUEST__INIT;
@@ -637,16 +647,7 @@ static void turn_step_generate(turn *t)
         rq.n_sources = t->search->n_results;
         rq.sources = t->search->results;
     }
-    turn_ref(t);
-    rpc_code c = rpc_call_async(tc.b->client[BK_LLM], "Generate", &rq.base, tc.generate_timeout_ms, t->id,
-                                turn_on_generate, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "llm not reachable");
-        turn_on_generate(&res, t);
-    }
+    turn_call(t, BK_LLM, "Generate", &rq.base, tc.generate_timeout_ms, turn_on_generate, "llm not reachable");
 }
 
 /* Lead fields from a record_lead tool call, merged into t->lead. */
@@ -805,10 +806,7 @@ static void turn_send_cancel(turn *t)
     Chat__Llm__CancelRequest rq = CHAT__LLM__CANCEL_REQUEST__INIT;
     rq.stream_id = t->stream_id;
     rq.reason = "client disconnected";
-    turn_ref(t);
-    if (rpc_call_async(tc.b->client[BK_LLM], "Cancel", &rq.base, 2000, t->id, turn_on_cancel, t) != RPC_OK) {
-        turn_unref(t);
-    }
+    turn_call(t, BK_LLM, "Cancel", &rq.base, 2000, turn_on_cancel, "llm not reachable");
 }
 
 static void turn_step_poll(turn *t)
@@ -827,16 +825,7 @@ static void turn_step_poll(turn *t)
     rq.stream_id = t->stream_id;
     rq.after_seq = t->after_seq;
     rq.max_wait_ms = tc.poll_wait_ms;
-    turn_ref(t);
-    rpc_code c = rpc_call_async(tc.b->client[BK_LLM], "Poll", &rq.base, tc.poll_wait_ms + 5000, t->id, turn_on_poll,
-                                t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "llm not reachable");
-        turn_on_poll(&res, t);
-    }
+    turn_call(t, BK_LLM, "Poll", &rq.base, tc.poll_wait_ms + 5000, turn_on_poll, "llm not reachable");
 }
 
 static void turn_on_commit(rpc_result *res, void *arg)
