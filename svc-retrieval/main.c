@@ -71,10 +71,11 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
     char err[512];
     search_status st = search_run(s, &p, &res, err, sizeof(err));
     if (st != SEARCH_OK) {
-        rpc_code code = st == SEARCH_EINVAL   ? RPC_INVALID_ARGUMENT
-                        : st == SEARCH_EMODEL ? RPC_FAILED_PRECONDITION
-                                              : RPC_UNAVAILABLE;
-        if (st == SEARCH_EDB || st == SEARCH_EEMBED) {
+        rpc_code code = st == SEARCH_EINVAL     ? RPC_INVALID_ARGUMENT
+                        : st == SEARCH_EMODEL   ? RPC_FAILED_PRECONDITION
+                        : st == SEARCH_ETIMEOUT ? RPC_DEADLINE_EXCEEDED
+                                                : RPC_UNAVAILABLE;
+        if (st == SEARCH_EDB || st == SEARCH_EEMBED || st == SEARCH_ETIMEOUT) {
             log_warn("search failed: %s", err);
         }
         rpc_fail(cd, code, "%s", err);

@@ -24,16 +24,33 @@ struct searcher {
     float *qvec;
 };
 
+/* The full-text candidates. A visitor's question rarely has all its words
+ * in one chunk, so the terms are OR-ed; but on a large knowledge base the
+ * OR-ed query matches a large share of all chunks, and ranking every match
+ * is what costs. So: chunks with all the words (AND) and chunks with any of
+ * them (OR), each capped at SEARCH_TEXT_MATCHES before ranking; the vector
+ * list covers what the cap leaves out. The CTEs are MATERIALIZED so the
+ * tsqueries are built once per search, not once per row. */
+#define SEARCH_TEXT_MATCHES "1000"
+#define SEARCH_TEXT_CTES                                                                                        \
+    " q AS MATERIALIZED (SELECT websearch_to_tsquery('english', $2) AS qa,"                                     \
+    "  replace(websearch_to_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS qo),"                       \
+    " m AS MATERIALIZED ("                                                                                      \
+    "  (SELECT c.id FROM kb_chunks c, q WHERE q.qa <> ''::tsquery AND c.tsv @@ q.qa LIMIT " SEARCH_TEXT_MATCHES \
+    ") UNION"                                                                                                   \
+    "  (SELECT c.id FROM kb_chunks c, q WHERE q.qo <> ''::tsquery AND c.tsv @@ q.qo LIMIT " SEARCH_TEXT_MATCHES \
+    "))"
+
 /* Candidate lists, fused. $1 query vector, $2 query text, $3 candidates. */
 static const char *const search_sql[3] = {
     [SEARCH_HYBRID] =
         "WITH v AS (SELECT id, row_number() OVER (ORDER BY d) AS r FROM ("
         "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE embedding IS NOT NULL"
         "  ORDER BY embedding <=> $1::vector LIMIT $3) s),"
-        " q AS (SELECT replace(websearch_to_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS q),"
+        SEARCH_TEXT_CTES ","
         " t AS (SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ("
-        "  SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM kb_chunks c, q"
-        "  WHERE q.q <> ''::tsquery AND c.tsv @@ q.q ORDER BY rank DESC, c.id LIMIT $3) s2),"
+        "  SELECT c.id, ts_rank_cd(c.tsv, q.qo) AS rank FROM m JOIN kb_chunks c ON c.id = m.id, q"
+        "  ORDER BY rank DESC, c.id LIMIT $3) s2),"
         " f AS (SELECT coalesce(v.id, t.id) AS id,"
         "  coalesce(1.0 / (60 + v.r), 0) + coalesce(1.0 / (60 + t.r), 0) AS score, coalesce(t.rank, 0) AS trank"
         "  FROM v FULL OUTER JOIN t ON v.id = t.id)"
@@ -49,11 +66,11 @@ static const char *const search_sql[3] = {
         " JOIN kb_chunks c ON c.id = s.id JOIN kb_documents d ON d.id = c.document_id WHERE $2::text IS NOT NULL"
         " ORDER BY s.d, s.id",
     [SEARCH_TEXT] =
-        "WITH q AS (SELECT replace(websearch_to_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS q)"
+        "WITH " SEARCH_TEXT_CTES
         " SELECT s.id, c.document_id, 1.0 / (60 + row_number() OVER (ORDER BY s.rank DESC, s.id)),"
         "  1 - (c.embedding <=> $1::vector), s.rank, d.title, d.url, c.anchor, c.heading_path, c.text, d.lang FROM ("
-        "  SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM kb_chunks c, q"
-        "  WHERE q.q <> ''::tsquery AND c.tsv @@ q.q ORDER BY rank DESC, c.id LIMIT $3) s"
+        "  SELECT c.id, ts_rank_cd(c.tsv, q.qo) AS rank FROM m JOIN kb_chunks c ON c.id = m.id, q"
+        "  ORDER BY rank DESC, c.id LIMIT $3) s"
         " JOIN kb_chunks c ON c.id = s.id JOIN kb_documents d ON d.id = c.document_id"
         " ORDER BY s.rank DESC, s.id",
 };
@@ -248,6 +265,12 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
     const char *params[3] = {s->vtext, q, cand};
     PGresult *r = PQexecPrepared(pg, search_stmt_names[p->mode], 3, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "57014") == 0) {
+            snprintf(err, errlen, "the search took too long and was stopped");
+            PQclear(r);
+            return SEARCH_ETIMEOUT;
+        }
         snprintf(err, errlen, "search failed: %s", PQresultErrorMessage(r));
         size_t n = strlen(err);
         while (n > 0 && err[n - 1] == '\n') {

@@ -63,6 +63,7 @@ typedef enum {
     SEARCH_EMODEL,    /* embedding model mismatch: re-index */
     SEARCH_EDB,       /* database unavailable or failed */
     SEARCH_EEMBED,    /* query embedding failed */
+    SEARCH_ETIMEOUT,  /* the statement ran past its time (statement_timeout) */
 } search_status;
 
 typedef struct searcher searcher;

@@ -21,6 +21,7 @@ it_check "index kb/: every page added ($pages)" test "$(field added "$out")" = "
 chunks=$(q "SELECT count(*) FROM kb_chunks")
 it_check "kb/ has chunks with embeddings and text vectors" test "$chunks" -gt "$pages" -a \
   "$(q 'SELECT count(*) FROM kb_chunks WHERE embedding IS NULL OR tsv IS NULL')" = 0
+it_check "the HNSW index is there after a bulk load (rebuilt at the end)" test "$(q "SELECT count(*) FROM pg_indexes WHERE indexname='kb_chunks_embedding_hnsw'")" = 1
 it_check "nav/footer chrome is not indexed" test "$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%.html' AND c.text ILIKE '%newsletter%'")" = 0
 it_check "HTML canonical link is the citation URL" test "$(q "SELECT url FROM kb_documents WHERE source LIKE '%/pricing/plans.html'")" = "https://quorvia.example/pricing"
 out=$("$IDX" index "$IT_ROOT/kb" 2>&1)
