@@ -11,7 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#define SSE_BLOCK 16384
+#define SSE_BLOCK 4096 /* bytes copied per write; a per-stream buffer, so kept small */
 #define SSE_WAKE_BATCH 256
 
 static pthread_mutex_t sse_mtx = PTHREAD_MUTEX_INITIALIZER;
