@@ -128,8 +128,8 @@ struct kb_store_plan {
     char (*hash)[KB_HASH_HEX];
     existing_chunk **keep;
     char **texts; /* what to embed, in chunk order */
-    size_t ntodo;
-    float *vecs;  /* ntodo * dim, filled by kb_store_embed */
+    size_t n_to_embed;
+    float *vecs;  /* n_to_embed * dim, filled by kb_store_embed */
 };
 
 static int kb_cmp_existing(const void *a, const void *b)
@@ -146,7 +146,7 @@ void kb_store_plan_free(kb_store_plan *pl)
         free(pl->old[i].anchor);
     }
     free(pl->old);
-    for (size_t i = 0; i < pl->ntodo; i++) {
+    for (size_t i = 0; i < pl->n_to_embed; i++) {
         free(pl->texts[i]);
     }
     free(pl->texts);
@@ -247,20 +247,20 @@ int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_pla
                 continue;
             }
         }
-        pl->texts[pl->ntodo] = kb_embed_text(d->title, &d->chunks[i]);
-        if (pl->texts[pl->ntodo] == NULL) {
+        pl->texts[pl->n_to_embed] = kb_embed_text(d->title, &d->chunks[i]);
+        if (pl->texts[pl->n_to_embed] == NULL) {
             snprintf(err, errlen, "out of memory");
             kb_store_plan_free(pl);
             return -1;
         }
-        pl->ntodo++;
+        pl->n_to_embed++;
     }
     *out = pl;
     return 0;
 }
 
 kb_doc_action kb_store_plan_action(const kb_store_plan *pl) { return pl->action; }
-size_t kb_store_plan_pending(const kb_store_plan *pl) { return pl->action == KB_DOC_UNCHANGED ? 0 : pl->ntodo; }
+size_t kb_store_plan_pending(const kb_store_plan *pl) { return pl->action == KB_DOC_UNCHANGED ? 0 : pl->n_to_embed; }
 
 int kb_store_embed(embedder *e, kb_store_plan *const *plans, size_t n, char *err, size_t errlen)
 {
@@ -318,11 +318,11 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
     }
     const kb_store_doc *d = &pl->d;
     unsigned dim = embedder_dimensions(e);
-    if (pl->ntodo > 0 && pl->vecs == NULL) {
+    if (pl->n_to_embed > 0 && pl->vecs == NULL) {
         snprintf(err, errlen, "chunks were not embedded");
         return -1;
     }
-    res->embedded = (unsigned)pl->ntodo;
+    res->embedded = (unsigned)pl->n_to_embed;
     size_t vlen = (size_t)dim * KB_VEC_TEXT_PER_DIM + 8;
     char *vtext = malloc(vlen);
     if (vtext == NULL) {
