@@ -12,7 +12,6 @@
 #include "metrics.h"
 
 #define SSE_BLOCK 4096 /* bytes copied per write; a per-stream buffer, so kept small */
-#define SSE_WAKE_BATCH 256
 
 static pthread_mutex_t sse_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sse_cv = PTHREAD_COND_INITIALIZER; /* stop the heartbeat */
@@ -123,17 +122,14 @@ static void *sse_heartbeat_main(void *arg)
             break;
         }
         int64_t now = clock_mono_ms();
-        sse_reader *wake[SSE_WAKE_BATCH];
-        size_t n = 0;
-        for (sse_reader *r = sse_all; r != NULL && n < SSE_WAKE_BATCH; r = r->next_all) {
-            if (now - r->last_write_ms >= sse_every_ms) {
-                n += turn_heartbeat(r->t, now, sse_every_ms, wake + n, 1);
+        /* Every due reader, every tick: a capped batch would starve the
+         * readers at the end of the list of pings (and of the write that
+         * reveals a vanished client). Resumed while holding sse_mtx: a
+         * parked reader cannot be freed (its connection is suspended). */
+        for (sse_reader *r = sse_all; r != NULL; r = r->next_all) {
+            if (now - r->last_write_ms >= sse_every_ms && turn_heartbeat(r->t, r, now, sse_every_ms)) {
+                sse_wake(r);
             }
-        }
-        /* Resume while holding sse_mtx: a parked reader cannot be freed
-         * (its connection is suspended), and the list stays stable. */
-        for (size_t i = 0; i < n; i++) {
-            sse_wake(wake[i]);
         }
         pthread_mutex_unlock(&sse_mtx);
         turns_sweep(now);

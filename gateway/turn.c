@@ -19,7 +19,6 @@
 
 #define TURN_BUCKETS 4096
 #define TURN_SNIPPET_MAX 240
-#define TURN_HEARTBEAT_BATCH 64
 
 typedef enum { ST_BEGIN, ST_SEARCH, ST_GENERATE, ST_POLL, ST_COMMIT, ST_FINISHED } turn_step;
 
@@ -172,10 +171,31 @@ turn *turn_find(const char *id, const char *session_id)
 
 /* --- the event log ------------------------------------------------------ */
 
+/* Unparks every parked reader of t (t->mtx held) and returns them in a new
+ * array (*n of them) for the caller to wake once the lock is released;
+ * NULL when there are none. */
+static sse_reader **turn_unpark_all_locked(turn *t, size_t *n)
+{
+    *n = 0;
+    if (t->nreaders == 0) {
+        return NULL;
+    }
+    sse_reader **w = malloc(t->nreaders * sizeof(*w));
+    if (w == NULL) {
+        return NULL; /* the heartbeat wakes them within an interval */
+    }
+    for (sse_reader *r = t->readers; r != NULL && *n < t->nreaders; r = r->next_in_turn) {
+        if (r->parked) {
+            r->parked = 0;
+            w[(*n)++] = r;
+        }
+    }
+    return w;
+}
+
 /* Appends one event (t->mtx held). Returns the parked readers to wake in
  * wake[] (count in *nwake). */
-static void log_append_locked(turn *t, const char *event, json_t *data, sse_reader **wake, size_t *nwake,
-                              size_t wake_cap)
+static void log_append_locked(turn *t, const char *event, json_t *data)
 {
     char *json = json_dumps(data, JSON_COMPACT);
     json_decref(data);
@@ -222,12 +242,6 @@ static void log_append_locked(turn *t, const char *event, json_t *data, sse_read
     t->log[t->log_len++] = '\n';
     t->ends[t->nevents++] = t->log_len;
     free(json);
-    for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
-        if (r->parked && *nwake < wake_cap) {
-            r->parked = 0;
-            wake[(*nwake)++] = r;
-        }
-    }
 }
 
 static void wake_all(sse_reader **wake, size_t n)
@@ -235,15 +249,16 @@ static void wake_all(sse_reader **wake, size_t n)
     for (size_t i = 0; i < n; i++) {
         sse_wake(wake[i]);
     }
+    free(wake);
 }
 
 /* Appends an event and wakes readers (takes the lock). */
 static void turn_emit(turn *t, const char *event, json_t *data)
 {
-    sse_reader *wake[TURN_HEARTBEAT_BATCH];
     size_t n = 0;
     pthread_mutex_lock(&t->mtx);
-    log_append_locked(t, event, data, wake, &n, TURN_HEARTBEAT_BATCH);
+    log_append_locked(t, event, data);
+    sse_reader **wake = turn_unpark_all_locked(t, &n);
     pthread_mutex_unlock(&t->mtx);
     wake_all(wake, n);
 }
@@ -251,18 +266,12 @@ static void turn_emit(turn *t, const char *event, json_t *data)
 /* Marks the end of the stream; readers end after reading everything. */
 static void turn_finish(turn *t, metric_turn_outcome outcome)
 {
-    sse_reader *wake[TURN_HEARTBEAT_BATCH];
     size_t n = 0;
     pthread_mutex_lock(&t->mtx);
     t->finished = 1;
     t->step = ST_FINISHED;
     t->finished_at_ms = clock_mono_ms();
-    for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
-        if (r->parked && n < TURN_HEARTBEAT_BATCH) {
-            r->parked = 0;
-            wake[n++] = r;
-        }
-    }
+    sse_reader **wake = turn_unpark_all_locked(t, &n);
     pthread_mutex_unlock(&t->mtx);
     wake_all(wake, n);
     metrics_turn(outcome);
@@ -336,19 +345,17 @@ void turn_detach(turn *t, sse_reader *r)
     turn_unref(t);
 }
 
-size_t turn_heartbeat(turn *t, int64_t now_ms, int64_t every_ms, sse_reader **out, size_t n)
+int turn_heartbeat(turn *t, sse_reader *r, int64_t now_ms, int64_t every_ms)
 {
-    size_t k = 0;
+    int due = 0;
     pthread_mutex_lock(&t->mtx);
-    for (sse_reader *r = t->readers; r != NULL && k < n; r = r->next_in_turn) {
-        if (r->parked && now_ms - r->last_write_ms >= every_ms) {
-            r->parked = 0;
-            r->ping_due = 1;
-            out[k++] = r;
-        }
+    if (r->parked && now_ms - r->last_write_ms >= every_ms) {
+        r->parked = 0;
+        r->ping_due = 1;
+        due = 1;
     }
     pthread_mutex_unlock(&t->mtx);
-    return k;
+    return due;
 }
 
 /* --- event payloads ----------------------------------------------------- */
@@ -959,19 +966,13 @@ void turns_finish_all(void)
     pthread_mutex_lock(&reg_mtx);
     for (unsigned b = 0; b < TURN_BUCKETS; b++) {
         for (turn *t = reg[b]; t != NULL; t = t->next_bucket) {
-            sse_reader *wake[TURN_HEARTBEAT_BATCH];
             size_t n = 0;
             pthread_mutex_lock(&t->mtx);
             if (!t->finished) {
                 t->finished = 1;
                 t->finished_at_ms = clock_mono_ms();
             }
-            for (sse_reader *r = t->readers; r != NULL; r = r->next_in_turn) {
-                if (r->parked && n < TURN_HEARTBEAT_BATCH) {
-                    r->parked = 0;
-                    wake[n++] = r;
-                }
-            }
+            sse_reader **wake = turn_unpark_all_locked(t, &n);
             pthread_mutex_unlock(&t->mtx);
             wake_all(wake, n);
         }

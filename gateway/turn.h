@@ -80,9 +80,9 @@ size_t turn_offset_after(turn *t, unsigned long last_id);
 ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked);
 void turn_attach(turn *t, sse_reader *r);
 void turn_detach(turn *t, sse_reader *r);
-/* Under the turn lock: parked readers due for a heartbeat are unparked and
- * returned in out (up to n). */
-size_t turn_heartbeat(turn *t, int64_t now_ms, int64_t every_ms, sse_reader **out, size_t n);
+/* Under the turn lock: if reader r is parked and due for a heartbeat, unpark
+ * it (the caller resumes it) and return 1. */
+int turn_heartbeat(turn *t, sse_reader *r, int64_t now_ms, int64_t every_ms);
 
 /* Periodic housekeeping (heartbeat thread): drops expired finished turns,
  * cancels running turns without readers past the grace. */
