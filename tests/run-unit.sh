@@ -3,9 +3,13 @@
 #
 #   tests/run-unit.sh build/release/tests/test_rpc build/release/tests/test_config ...
 #
-# Each binary runs with a timeout (UNIT_TIMEOUT seconds, default 120). For
-# each one its Criterion summary line is printed (the whole output too when
-# it failed); at the end exactly one line:
+# Each binary runs with a timeout (UNIT_TIMEOUT seconds, default 300), and
+# each test in it with Criterion's own (UNIT_TEST_TIMEOUT, default 60; a
+# suite's .timeout wins), which names the test that ran over; suites that
+# block on threads or sockets also arm tests/unit/watchdog.h, which prints
+# the test's last step. For each binary its Criterion summary line and
+# duration are printed (the whole output too when it failed); at the end
+# exactly one line:
 #
 #   unit: <passing> passed, <failing + crashing> failed
 #
@@ -15,7 +19,8 @@
 # or printed no synthesis line.
 set -u
 
-timeout_s=${UNIT_TIMEOUT:-120}
+timeout_s=${UNIT_TIMEOUT:-300}
+test_timeout_s=${UNIT_TEST_TIMEOUT:-60}
 passed=0
 failed=0
 status=0
@@ -38,7 +43,7 @@ for bin in "$@"; do
     fi
 
     start=$(date +%s)
-    timeout -k 10 "$timeout_s" "$bin" >"$out" 2>&1
+    timeout -k 10 "$timeout_s" "$bin" --timeout "$test_timeout_s" >"$out" 2>&1
     rc=$?
     secs=$(( $(date +%s) - start ))
 

@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on Debian 12, idempotently.
-# Fast path: when every package is present and the `vector` extension is
-# installed, it runs no apt command at all (a few dpkg queries, well under 1 s).
+# Fast path: when every package is present, the `vector` extension is
+# installed and our nng build is current, it runs no apt command at all (a
+# few dpkg queries, well under 1 s).
 #
 # pgvector is not in Debian 12. When it is missing, its source package is
 # fetched from Debian 13 (trixie) with a *private* sources list and lists
-# directory, built against the installed PostgreSQL and installed with
-# `make install`. The system's apt sources are never changed.
+# directory (deploy/local/debian-source.sh), built against the installed
+# PostgreSQL and installed with `make install`. nng is Debian 12's own 1.5.2
+# source package rebuilt with our fixes (deploy/nng/build.sh). The system's
+# apt sources are never changed.
 set -euo pipefail
 
 PG_MAJOR=15
 PKGS=(
   build-essential pkg-config ca-certificates curl jq iproute2
-  libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  libprotobuf-c-dev protobuf-c-compiler
   libmicrohttpd-dev libcriterion-dev libjansson-dev
   libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-  dpkg-dev tzdata
+  dpkg-dev patch cmake tzdata
 )
 
+here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 SUDO=""
@@ -52,20 +56,16 @@ if [ ! -f "$sharedir/extension/vector.control" ]; then
   log "pgvector missing: building it from Debian trixie's source package"
   work=$(mktemp -d /tmp/pgvector-build.XXXXXX)
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/lists/partial" "$work/src"
-  cat > "$work/sources.list" <<SRC
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-SRC
-  aptopts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
-           -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
-  $SUDO apt-get "${aptopts[@]}" update -qq
-  (cd "$work/src" && $SUDO apt-get "${aptopts[@]}" source --download-only pgvector >/dev/null)
-  dsc=$(ls "$work"/src/pgvector_*.dsc | head -1)
-  (cd "$work/src" && dpkg-source -x --no-check "$dsc" pgvector >/dev/null)
-  make -s -C "$work/src/pgvector" PG_CONFIG=$PG_CONFIG OPTFLAGS="" >/dev/null
-  $SUDO make -s -C "$work/src/pgvector" PG_CONFIG=$PG_CONFIG install >/dev/null
+  src=$($SUDO "$here/debian-source.sh" trixie pgvector "$work")
+  make -s -C "$src" PG_CONFIG=$PG_CONFIG OPTFLAGS="" >/dev/null
+  $SUDO make -s -C "$src" PG_CONFIG=$PG_CONFIG install >/dev/null
   log "pgvector $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$sharedir/extension/vector.control") installed"
+  rm -rf "$work"; trap - EXIT
 fi
+
+# nng: Debian 12's own 1.5.2 with the fixes in deploy/nng/ (a no-op when the
+# build under NNG_PREFIX is current).
+$SUDO "$here/../nng/build.sh" "${NNG_PREFIX:-/opt/chat/nng}"
 
 # Browser tests (widget) use Debian's chromium with npm's playwright-core; they
 # are installed by the widget's own step when present.
