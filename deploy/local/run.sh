@@ -7,11 +7,15 @@
 #   deploy/local/run.sh --stop    stop a stack started elsewhere
 #
 # Settings (environment): HTTP_PORT (8080), PG_PORT (55432, or a free one),
-# LLM_PROVIDER, ANTHROPIC_API_KEY, EMBEDDING_PROVIDER, ... (see docs/configuration.md).
+# RUN_DIR (.run), LLM_PROVIDER, ANTHROPIC_API_KEY, EMBEDDING_PROVIDER, ...
+# (see docs/configuration.md).
+#
+# The waiting script exits 0 when the stack is stopped from elsewhere
+# (`make stop` removes .run/stack.pid), and 1 when a program dies on its own.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-RUN="$root/.run"
+RUN=${RUN_DIR:-$root/.run}
 BIN="$root/build/bin"
 pidfile="$RUN/stack.pid"
 SERVICES=(svc-session svc-retrieval svc-llm svc-indexer)
@@ -20,6 +24,8 @@ say() { printf '[run] %s\n' "$*"; }
 
 stop_stack() {
   local pids=()
+  # First, so that a waiting run.sh sees a stop from elsewhere, not a crash.
+  rm -f "$pidfile"
   for f in "$RUN"/pids/*.pid; do
     [ -f "$f" ] || continue
     pids+=("$(cat "$f")")
@@ -36,7 +42,6 @@ stop_stack() {
   fi
   rm -f "$RUN"/pids/*.pid
   "$root/deploy/local/pg.sh" stop "$RUN/pg" || true
-  rm -f "$pidfile"
 }
 
 if [ "${1:-}" = "--stop" ]; then
@@ -104,9 +109,11 @@ if ! "$BIN/svc-indexer" index $INDEX_SOURCES > "$RUN/logs/index.log" 2>&1; then
 fi
 head -2 "$RUN/logs/index.log" | sed 's/^/[run]   /'
 
+declare -A PID
 start() {
   local name=$1
   "$BIN/$name" >> "$RUN/logs/$name.log" 2>&1 &
+  PID[$name]=$!
   echo $! > "$RUN/pids/$name.pid"
 }
 for s in "${SERVICES[@]}"; do start "$s"; done
@@ -117,8 +124,8 @@ ready=0
 for _ in $(seq 1 150); do
   if curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1; then ready=1; break; fi
   for s in "${SERVICES[@]}" gateway; do
-    if ! kill -0 "$(cat "$RUN/pids/$s.pid")" 2>/dev/null; then
-      say "$s exited during start-up; its log (.run/logs/$s.log):"; tail -5 "$RUN/logs/$s.log"; exit 1
+    if ! kill -0 "${PID[$s]}" 2>/dev/null; then
+      say "$s exited during start-up; its log ($RUN/logs/$s.log):"; tail -5 "$RUN/logs/$s.log"; exit 1
     fi
   done
   sleep 0.1
@@ -138,11 +145,19 @@ cat <<MSG
   Press Ctrl-C to stop everything.
 
 MSG
-# Wait until a program dies or we are told to stop.
+# Wait until a program dies or we are told to stop. The pids are the ones
+# this script started (never read back from files another command may have
+# removed: an empty pid would make `kill -0` signal our own group and wait
+# forever).
 while :; do
+  # The stopping command cleans up; this one only leaves.
+  if [ ! -f "$pidfile" ]; then
+    trap - EXIT INT TERM; say "stopped from elsewhere (make stop)"; exit 0
+  fi
   for s in "${SERVICES[@]}" gateway; do
-    if ! kill -0 "$(cat "$RUN/pids/$s.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
-      say "$s stopped unexpectedly; see .run/logs/$s.log"; tail -5 "$RUN/logs/$s.log"; exit 1
+    if ! kill -0 "${PID[$s]}" 2>/dev/null; then
+      [ -f "$pidfile" ] || { trap - EXIT INT TERM; say "stopped from elsewhere (make stop)"; exit 0; }
+      say "$s stopped unexpectedly; see $RUN/logs/$s.log"; tail -5 "$RUN/logs/$s.log"; exit 1
     fi
   done
   sleep 1 &

@@ -29,12 +29,14 @@ FAKE_PID=
 SVC_PID=
 SVC_N=0
 llm_teardown() {
+  it_unbound
   [ -n "$SVC_PID" ] && kill -KILL "$SVC_PID" 2>/dev/null
   [ -n "$FAKE_PID" ] && kill -TERM "$FAKE_PID" 2>/dev/null
   wait 2>/dev/null
   if [ "$IT_FAILED" -gt 0 ] || [ -n "${KEEP_LOGS:-}" ]; then echo "logs kept in $IT_TMP"; else rm -rf "$IT_TMP"; fi
 }
 trap llm_teardown EXIT
+it_bound "${IT_TIMEOUT:-900}"
 
 if [ ! -x "$IT_BIN/svc-llm" ] || [ ! -x "$CLI" ]; then
   it_fail "build present" "need $IT_BIN/svc-llm and $CLI (make all $IT_BUILD/tools/llm_cli)"

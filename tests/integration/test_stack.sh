@@ -58,7 +58,8 @@ rm -f /tmp/it404.$$
 
 for s in session retrieval llm indexer; do
   var="${s^^}_URL"
-  if out=$("$IT_ROOT/$IT_BUILD/tools/rpc_abuse" "${!var}" "$s" 2>&1); then
+  it_step "rpc_abuse against svc-$s"
+  if out=$(timeout -k 5 120 "$IT_ROOT/$IT_BUILD/tools/rpc_abuse" "${!var}" "$s" 2>&1); then
     it_ok "svc-$s survives malformed, unknown, truncated and 100 MB requests"
   else
     it_fail "svc-$s survives malformed, unknown, truncated and 100 MB requests" "$(grep FAIL <<<"$out" | head -3)"
