@@ -63,7 +63,12 @@ static void client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
     (void)p;
     rpc_client *c = arg;
     pthread_mutex_lock(&c->mtx);
-    if (ev == NNG_PIPE_EV_ADD_POST) {
+    /* ADD_PRE, not ADD_POST: nng starts the protocol on a pipe (requests
+     * flow, replies arrive) before it runs ADD_POST callbacks, so a busy
+     * machine could complete calls on a connection still counted as down
+     * (and fail the next one fast). ADD_PRE runs before the pipe starts and,
+     * like ADD_POST, is always followed by REM_POST. */
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
         c->pipes++;
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         if (c->pipes > 0) {
@@ -133,7 +138,7 @@ int rpc_client_open(rpc_client **out, const ProtobufCServiceDescriptor *service,
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->opts.max_msg);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_event, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, client_pipe_event, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_event, c);
     if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
         snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));

@@ -28,7 +28,9 @@ done
 tmp=$(mktemp -d /tmp/chat-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-nng_version=$(dpkg-query -W -f='${Version}' libnng1 2>/dev/null || echo "?")
+# The nng our programs load (deploy/nng/build.sh writes the stamp).
+nng_lib=$(ldd "$BUILD/bench/bench_rpc" | awk '/libnng/ {print $3}')
+nng_version="$(cat "$(dirname "$(dirname "$nng_lib")")/.stamp" 2>/dev/null || echo "system $(dpkg-query -W -f='${Version}' libnng1 2>/dev/null)") ($nng_lib)"
 echo "=================================================================================="
 echo "chat benchmarks   $(date '+%Y-%m-%d %H:%M:%S %Z')"
 echo "host: $(uname -srm), nproc $(nproc), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
