@@ -45,6 +45,16 @@ for bin in "$@"; do
     start=$(date +%s)
     timeout -k 10 "$timeout_s" "$bin" --timeout "$test_timeout_s" >"$out" 2>&1
     rc=$?
+    # Criterion's sandbox (BoxFort) sometimes fails to start a test's child
+    # on a loaded machine ("Could not spawn test instance: Protocol error":
+    # the forked child was not seen stopped) and aborts the whole binary
+    # before any test ran. That is the runner failing, not a test: run the
+    # binary once more, and say so.
+    if grep -q 'Could not spawn test instance' "$out"; then
+        echo "$name: Criterion could not start a test ($(grep -m1 -o 'Could not spawn test instance.*' "$out")); running it again"
+        timeout -k 10 "$timeout_s" "$bin" --timeout "$test_timeout_s" >"$out" 2>&1
+        rc=$?
+    fi
     secs=$(( $(date +%s) - start ))
 
     # Criterion colours its output on a terminal only, but strip escapes anyway.
