@@ -29,13 +29,18 @@ HTTP_PORT=$("$IT_ROOT/scripts/free-port.sh" 42000 44999)
 PG_PORT=$("$IT_ROOT/scripts/free-port.sh")
 export HTTP_PORT PG_PORT
 
-# start_stack: run.sh in the background; waits until /readyz answers 200.
+# start_stack: run.sh in the background; waits until it says the stack is
+# running (its own readiness wait is over: /readyz alone could answer 200
+# while run.sh still counts a program's exit as a failed start) and /readyz
+# answers 200.
 start_stack() {
-  HTTP_PORT=$HTTP_PORT PG_PORT=$PG_PORT "$RUNSH" >>"$IT_TMP/logs/run.log" 2>&1 &
+  : > "$IT_TMP/logs/run.log.now"
+  HTTP_PORT=$HTTP_PORT PG_PORT=$PG_PORT "$RUNSH" > >(tee -a "$IT_TMP/logs/run.log" > "$IT_TMP/logs/run.log.now") 2>&1 &
   RUN_PID=$!
   it_step "waiting for the local stack to be ready"
   for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/readyz")" = 200 ] && return 0
+    grep -q 'The chat system is running' "$IT_TMP/logs/run.log.now" &&
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/readyz")" = 200 ] && return 0
     kill -0 "$RUN_PID" 2>/dev/null || return 1
     sleep 0.1
   done
@@ -52,6 +57,9 @@ exits_within() {
   done
   return 1
 }
+# logged TEXT: run.log has TEXT (tee may write the last lines a moment after
+# run.sh exits).
+logged() { for _ in $(seq 1 30); do grep -q "$1" "$IT_TMP/logs/run.log" && return 0; sleep 0.1; done; return 1; }
 none_alive() { local p; for p in $1; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 pg_down() { ! "$IT_ROOT/deploy/local/pg.sh" status "$RUN_DIR/pg" >/dev/null 2>&1; }
 
@@ -62,7 +70,7 @@ it_check "five programs are running" test "$(wc -w <<<"$pids")" = 5
 RUN_DIR="$RUN_DIR" "$RUNSH" --stop >>"$IT_TMP/logs/stop.log" 2>&1
 it_check "run.sh exits after make stop" exits_within 15
 it_check "... with status 0" test "${RUN_RC:-x}" = 0
-it_check "... saying it was stopped from elsewhere" grep -q 'stopped from elsewhere' "$IT_TMP/logs/run.log"
+it_check "... saying it was stopped from elsewhere" logged 'stopped from elsewhere'
 it_check "no program is left running" none_alive "$pids"
 it_check "Postgres is stopped" pg_down
 
@@ -81,7 +89,7 @@ pids=$(stack_pids)
 kill -KILL "$(cat "$RUN_DIR/pids/svc-llm.pid")"
 it_check "run.sh exits when a program dies" exits_within 15
 it_check "... with status 1" test "${RUN_RC:-x}" = 1
-it_check "... naming it" grep -q 'svc-llm stopped unexpectedly' "$IT_TMP/logs/run.log"
+it_check "... naming it" logged 'svc-llm stopped unexpectedly'
 it_check "the other programs are stopped" none_alive "$pids"
 it_check "Postgres is stopped after the crash" pg_down
 
