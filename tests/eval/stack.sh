@@ -9,6 +9,8 @@
 #   tests/eval/stack.sh start DIR [BUILD_DIR]   start; prints the path of stack.json
 #   tests/eval/stack.sh stop DIR                stop everything it started
 #
+# Logs go to DIR/logs, pid files to DIR/pids. Every wait is bounded.
+#
 # Profiles (the conversations name them with "profile"; see docs/evaluation.md):
 #   default         the shipped defaults, OFFLINE_TOKENS_PER_SECOND=0
 #   hours-open      BUSINESS_HOURS "Mon-Sun 00:00-24:00": always inside business hours
@@ -38,7 +40,8 @@ stop_stack() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   fi
   rm -f "$dir"/pids/*.pid
-  [ -d "$dir/pg/data" ] && "$root/deploy/local/pg.sh" stop "$dir/pg" >/dev/null 2>&1
+  # Only the Postgres this script started (not EVAL_DATABASE_URL's).
+  [ -f "$dir/pg.ours" ] && "$root/deploy/local/pg.sh" stop "$dir/pg" >/dev/null 2>&1 && rm -f "$dir/pg.ours"
   return 0
 }
 
@@ -68,14 +71,18 @@ if [ -n "${EVAL_DATABASE_URL:-}" ]; then
   db=$EVAL_DATABASE_URL
 else
   say "starting Postgres in $dir/pg"
+  touch "$dir/pg.ours"
   db=$("$root/deploy/local/pg.sh" start "$dir/pg" "$(port 20000 29999)" --fast) || fail "Postgres did not start"
 fi
 budget_db="${db%/*}/chat_budget"
 
 export SESSION_SECRET
 SESSION_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
-export LOG_LEVEL=${LOG_LEVEL:-info} ALLOWED_ORIGINS='*' LLM_PROVIDER=offline EMBEDDING_PROVIDER=local
-unset ANTHROPIC_API_KEY OPENAI_API_KEY
+# The offline provider unless EVAL_LLM_PROVIDER says otherwise (anthropic
+# or openai, with their keys in the environment); always the local embedder.
+export LOG_LEVEL=${LOG_LEVEL:-info} ALLOWED_ORIGINS='*' EMBEDDING_PROVIDER=local
+export LLM_PROVIDER=${EVAL_LLM_PROVIDER:-offline}
+[ "$LLM_PROVIDER" = offline ] && unset ANTHROPIC_API_KEY OPENAI_API_KEY
 
 say "migrating"
 DATABASE_URL=$db "$bin/svc-session" --migrate > "$dir/logs/migrate.log" 2>&1 || fail "migration failed: $(tail -3 "$dir/logs/migrate.log")"
