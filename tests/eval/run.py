@@ -805,6 +805,8 @@ def write_report(out_dir, meta, summary, results, retrieval, floor):
              f"{s['skipped']} skipped of {s['conversations']} conversations, {s['turns']} turns run)"
              + (f" · floor {fmt_rate(floor)}: {'met' if s['pass_rate'] is not None and s['pass_rate'] >= floor else 'NOT met'}"
                 if floor is not None else "") + "\n")
+    if len(meta.get("profiles", {})) > 1:
+        L.append("Profiles: " + "; ".join(f"`{k}` {v}" for k, v in meta["profiles"].items()) + "\n")
     L.append("## By tag\n")
     L.append("| tag | pass rate | passed | failed | skipped |")
     L.append("|---|---:|---:|---:|---:|")
@@ -839,7 +841,8 @@ def write_report(out_dir, meta, summary, results, retrieval, floor):
     L.append("## Failures\n")
     L.append(f"{len(other)} unexpected, {len(gaps)} known product gaps.\n")
     if fixed:
-        L.append("Known gaps that now pass (remove their `known_gap`): " + ", ".join(r["id"] for r in fixed) + "\n")
+        L.append("Known gaps that passed this run (timing-dependent, or fixed: remove `known_gap` when they keep "
+                 "passing): " + ", ".join(r["id"] for r in fixed) + "\n")
     for group, title in ((other, "Unexpected failures"), (gaps, "Known product gaps")):
         if not group:
             continue
