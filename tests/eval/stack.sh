@@ -86,8 +86,9 @@ export LLM_PROVIDER=${EVAL_LLM_PROVIDER:-offline}
 
 say "migrating"
 DATABASE_URL=$db "$bin/svc-session" --migrate > "$dir/logs/migrate.log" 2>&1 || fail "migration failed: $(tail -3 "$dir/logs/migrate.log")"
-psql "$db" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'chat_budget'" | grep -q 1 ||
-  psql "$db" -qc "CREATE DATABASE chat_budget" >/dev/null 2>&1 || fail "cannot create the chat_budget database"
+# global-budget's database starts empty on every start (its budget unspent).
+psql "$db" -qc "DROP DATABASE IF EXISTS chat_budget" >/dev/null 2>&1
+psql "$db" -qc "CREATE DATABASE chat_budget" >/dev/null 2>&1 || fail "cannot create the chat_budget database"
 DATABASE_URL=$budget_db "$bin/svc-session" --migrate >> "$dir/logs/migrate.log" 2>&1 || fail "migration of chat_budget failed"
 
 say "indexing kb/ and tests/conversations/kb-planted/"

@@ -8,7 +8,8 @@
 # rejected with a message naming the problem.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-IT_TIMEOUT=${IT_EVAL_TIMEOUT:-300}
+# 5 minutes with the offline provider; 14 when ANTHROPIC_API_KEY adds a run with Claude.
+IT_TIMEOUT=${IT_EVAL_TIMEOUT:-$([ -n "${ANTHROPIC_API_KEY:-}" ] && echo 840 || echo 300)}
 it_setup "${1:-build/release}"
 E="$IT_ROOT/tests/eval"
 run() { timeout -k 5 240 python3 "$E/run.py" "$@"; }
@@ -91,4 +92,15 @@ PY
 )
 it_check "each wrong expectation fails on the check it targets" test -z "$bad"
 [ -n "$bad" ] && echo "$bad" | sed 's/^/     /'
+
+# --- with Claude, when a key is given: report only (no floor) ----------------------------
+if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+  it_step "running against Claude"
+  "$E/stack.sh" stop "$IT_TMP"
+  json=$(EVAL_LLM_PROVIDER=anthropic EVAL_DATABASE_URL=$DATABASE_URL timeout -k 5 180 "$E/stack.sh" start "$IT_TMP" "$IT_BUILD" 2>>"$IT_TMP/logs/stack.log")
+  out=$(timeout -k 5 900 python3 "$E/run.py" --stack "$json" --out "$IT_ROOT/build/eval/anthropic" 2>&1); rc=$?
+  echo "$out" | head -1 | sed 's/^/     /'
+  it_check "with ANTHROPIC_API_KEY: the evaluation ran against Claude (build/eval/anthropic/report.md)" \
+    bash -c '[ "$1" = 0 ] && jq -e ".meta.provider | test(\"anthropic\")" "$2" >/dev/null' _ "$rc" "$IT_ROOT/build/eval/anthropic/report.json"
+fi
 it_summary
