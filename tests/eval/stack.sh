@@ -58,13 +58,13 @@ say() { printf '[eval-stack] %s\n' "$*" >&2; }
 fail() { say "$*"; stop_stack; exit 1; }
 
 declare -A taken=()
-port() { # port LO HI: a free port not handed out before
+port() { # port LO HI: sets P to a free port not handed out before (no subshell, so taken[] is kept)
   local p
   for _ in $(seq 1 50); do
     p=$("$root/scripts/free-port.sh" "$1" "$2") || return 1
-    [ -z "${taken[$p]:-}" ] && { taken[$p]=1; echo "$p"; return 0; }
+    [ -z "${taken[$p]:-}" ] && { taken[$p]=1; P=$p; return 0; }
   done
-  return 1
+  fail "no free port in $1-$2"
 }
 
 if [ -n "${EVAL_DATABASE_URL:-}" ]; then
@@ -72,7 +72,8 @@ if [ -n "${EVAL_DATABASE_URL:-}" ]; then
 else
   say "starting Postgres in $dir/pg"
   touch "$dir/pg.ours"
-  db=$("$root/deploy/local/pg.sh" start "$dir/pg" "$(port 20000 29999)" --fast) || fail "Postgres did not start"
+  port 20000 29999
+  db=$("$root/deploy/local/pg.sh" start "$dir/pg" "$P" --fast) || fail "Postgres did not start"
 fi
 budget_db="${db%/*}/chat_budget"
 
@@ -104,9 +105,10 @@ start() { # start LOGNAME PROGRAM [VAR=VALUE...]
   env "$@" "$bin/$prog" >> "$dir/logs/$name.log" 2>&1 &
   echo $! > "$dir/pids/$name.pid"
 }
-rurl="tcp://127.0.0.1:$(port 30000 34999)"
-lurl="tcp://127.0.0.1:$(port 30000 34999)"
-slow_lurl="tcp://127.0.0.1:$(port 30000 34999)"
+port 30000 34999; rurl="tcp://127.0.0.1:$P"
+port 30000 34999; lurl="tcp://127.0.0.1:$P"
+port 30000 34999; slow_lurl="tcp://127.0.0.1:$P"
+port 30000 34999; iurl="tcp://127.0.0.1:$P" # no indexer runs; the gateway wants an address
 start svc-retrieval svc-retrieval DATABASE_URL="$db" RETRIEVAL_URL="$rurl"
 start svc-llm svc-llm LLM_URL="$lurl" OFFLINE_TOKENS_PER_SECOND=0
 start svc-llm-slow svc-llm LLM_URL="$slow_lurl" OFFLINE_TOKENS_PER_SECOND=25 RPC_WORKERS=1
@@ -119,11 +121,12 @@ json="{\"database_url\":\"$db\",\"bin\":\"$bin\",\"kb_url_prefix\":\"$kb_base/\"
 sep=""
 profile() { # profile NAME DATABASE LLM_URL BUSINESS_HOURS SUMMARY [svc-session VAR=VALUE...]
   local name=$1 pdb=$2 pl=$3 hours=$4 summary=$5; shift 5
-  local surl="tcp://127.0.0.1:$(port 35000 39999)" hp
-  hp=$(port 40000 44999)
+  local surl hp
+  port 35000 39999; surl="tcp://127.0.0.1:$P"
+  port 40000 44999; hp=$P
   start "svc-session-$name" svc-session DATABASE_URL="$pdb" SESSION_URL="$surl" RPC_WORKERS=2 \
     BUSINESS_HOURS="$hours" BUSINESS_TIMEZONE="${HOURS_TZ:-Europe/Berlin}" "$@"
-  start "gateway-$name" gateway SESSION_URL="$surl" RETRIEVAL_URL="$rurl" LLM_URL="$pl" INDEXER_URL="tcp://127.0.0.1:$(port 30000 34999)" \
+  start "gateway-$name" gateway SESSION_URL="$surl" RETRIEVAL_URL="$rurl" LLM_URL="$pl" INDEXER_URL="$iurl" \
     HTTP_PORT="$hp" DISCONNECT_GRACE=10s
   json+="$sep\"$name\":{\"url\":\"http://127.0.0.1:$hp\",\"business_hours\":\"$hours\",\"settings\":\"$summary\"}"
   sep=","

@@ -9,6 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 # 5 minutes with the offline provider; 14 when ANTHROPIC_API_KEY adds a run with Claude.
+# shellcheck disable=SC2034 # read by it_setup (lib.sh)
 IT_TIMEOUT=${IT_EVAL_TIMEOUT:-$([ -n "${ANTHROPIC_API_KEY:-}" ] && echo 840 || echo 300)}
 it_setup "${1:-build/release}"
 E="$IT_ROOT/tests/eval"
