@@ -11,6 +11,7 @@
 # FLOOR is given.
 # The report: build/eval/report.md and build/eval/report.json.
 set -uo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-build/release}
 out=${EVAL_OUT:-$root/build/eval}

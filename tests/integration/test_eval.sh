@@ -7,13 +7,14 @@
 # they target, and malformed files (tests/eval/fixtures/malformed/) are
 # rejected with a message naming the problem.
 set -uo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 . "$(dirname "$0")/lib.sh"
 # 5 minutes with the offline provider; 14 when ANTHROPIC_API_KEY adds a run with Claude.
 # shellcheck disable=SC2034 # read by it_setup (lib.sh)
 IT_TIMEOUT=${IT_EVAL_TIMEOUT:-$([ -n "${ANTHROPIC_API_KEY:-}" ] && echo 840 || echo 300)}
 it_setup "${1:-build/release}"
 E="$IT_ROOT/tests/eval"
-run() { timeout -k 5 240 python3 "$E/run.py" "$@"; }
+run() { PYTHONDONTWRITEBYTECODE=1 timeout -k 5 240 python3 "$E/run.py" "$@"; }
 
 # --- the files -------------------------------------------------------------------
 it_step "validating the conversation files"
