@@ -56,7 +56,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop
+.PHONY: all deps run test unit integration bench clean fmt stop eval
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -150,6 +150,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@./tests/bench/run.sh $(BUILD)
+
+# Conversation evaluation (docs/evaluation.md): the local eval stack, or
+# TARGET=https://... for a deployment. FLOOR=0.xx: exit 1 under that pass rate.
+eval: all
+	@TARGET="$(TARGET)" FLOOR="$(FLOOR)" BUILD=$(BUILD) ./tests/eval/eval.sh
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
