@@ -19,7 +19,7 @@ G="http://127.0.0.1:$HTTP_PORT"
 for p in svc-session svc-retrieval svc-llm gateway; do it_start "$p"; done
 ok=0
 for _ in $(seq 1 100); do
-  curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && { ok=1; break; }
+  curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && { ok=1; break; }
   sleep 0.1
 done
 [ $ok = 1 ] || it_fail "stack ready within 10 s" "$(curl -s "$G/readyz")"
@@ -67,7 +67,7 @@ it_check "manifest: row counts of the ADR's tables match the source" bash -c "
   for t in checkpoints checkpoint_writes checkpoint_blobs handoff_records messages sessions; do
     [ \"\$(jq -r --arg t \$t '.tables[\$t].rows' <<<'$(sed "s/'/ /g" <<<"$man")')\" = \"\$(psql '$DATABASE_URL' -qAtc \"SELECT count(*) FROM \$t\")\" ] || { echo \"\$t differs\"; exit 1; }
   done"
-it_check "manifest: the knowledge base is schema only (rebuilt by re-indexing)" bash -c "jq -e '(.schema_only|index(\"kb_chunks\")) != null and (.tables.kb_chunks == null)' >/dev/null <<<'$(sed "s/'/ /g" <<<"$man")'"
+it_check "manifest: the knowledge base is schema only (rebuilt by re-indexing)" bash -c "jq -ne 'input | (.schema_only|index(\"kb_chunks\")) != null and (.tables.kb_chunks == null)' >/dev/null <<<'$(sed "s/'/ /g" <<<"$man")'"
 it_check "metrics file: last run succeeded" grep -qx 'chat_backup_last_run_success 1' "$BACKUP_METRICS_FILE"
 
 # --- restore into a second database, compare every row ---------------------------------
@@ -114,15 +114,15 @@ it_check "... and nothing was loaded" test "$(psql "${DATABASE_URL%/chat}/chat_r
 a0=$(alerts)
 err=$(TIGRIS_SECRET_ACCESS_KEY=wrong-secret timeout 60 "$BK" backup 2>&1 >/dev/null); rc=$?
 it_check "bad secret: backup exits 1" test "$rc" = 1
-it_check "bad secret: the fake rejected the signature (SignatureDoesNotMatch)" bash -c "curl -s '$S3/_fake/stats' | jq -e '.rejected.SignatureDoesNotMatch >= 1' >/dev/null && grep -q SignatureDoesNotMatch <<<'$(sed "s/'/ /g" <<<"$err")'"
-it_check "bad secret: one alert reached the webhook, naming the error" bash -c "[ \$(curl -s '$S3/_fake/webhook' | jq length) = $((a0 + 1)) ] && curl -s '$S3/_fake/webhook' | jq -e '.[-1].body.error | test(\"SignatureDoesNotMatch\")' >/dev/null"
+it_check "bad secret: the fake rejected the signature (SignatureDoesNotMatch)" bash -c "curl -s '$S3/_fake/stats' | jq -ne 'input | .rejected.SignatureDoesNotMatch >= 1' >/dev/null && grep -q SignatureDoesNotMatch <<<'$(sed "s/'/ /g" <<<"$err")'"
+it_check "bad secret: one alert reached the webhook, naming the error" bash -c "[ \$(curl -s '$S3/_fake/webhook' | jq length) = $((a0 + 1)) ] && curl -s '$S3/_fake/webhook' | jq -ne 'input | .[-1].body.error | test(\"SignatureDoesNotMatch\")' >/dev/null"
 it_check "bad secret: the run is counted (backup_runs, metrics file)" bash -c "[ \$(psql '$DATABASE_URL' -qAtc 'SELECT count(*) FROM backup_runs WHERE NOT ok') = 1 ] && grep -qx 'chat_backup_failures_7d 1' '$BACKUP_METRICS_FILE' && grep -qx 'chat_backup_last_run_success 0' '$BACKUP_METRICS_FILE'"
 dead=$("$IT_ROOT/scripts/free-port.sh")
 TIGRIS_ENDPOINT=http://127.0.0.1:$dead timeout 60 "$BK" backup >/dev/null 2>&1; rc=$?
 it_check "unreachable endpoint: backup exits 1 and alerts" bash -c "[ $rc = 1 ] && [ \$(curl -s '$S3/_fake/webhook' | jq length) = $((a0 + 2)) ]"
-it_check "two failures: no review trigger yet" bash -c "curl -s '$S3/_fake/webhook' | jq -e '.[-1].body.review_trigger == false and .[-1].body.failures_7d == 2' >/dev/null"
+it_check "two failures: no review trigger yet" bash -c "curl -s '$S3/_fake/webhook' | jq -ne 'input | .[-1].body.review_trigger == false and .[-1].body.failures_7d == 2' >/dev/null"
 TIGRIS_ENDPOINT=http://127.0.0.1:$dead timeout 60 "$BK" backup >/dev/null 2>&1
-it_check "third failure in 7 days: the alert says the ADR-006 review trigger is reached" bash -c "curl -s '$S3/_fake/webhook' | jq -e '.[-1].body.review_trigger == true and .[-1].body.failures_7d == 3 and (.[-1].body.text|test(\"review trigger\"))' >/dev/null"
+it_check "third failure in 7 days: the alert says the ADR-006 review trigger is reached" bash -c "curl -s '$S3/_fake/webhook' | jq -ne 'input | .[-1].body.review_trigger == true and .[-1].body.failures_7d == 3 and (.[-1].body.text|test(\"review trigger\"))' >/dev/null"
 it_check "status shows the trigger" bash -c "timeout 20 '$BK' status 2>&1 | grep -q 'failures in the last 7 days: 3.*TRIGGER REACHED'"
 it_check "a successful backup still counts the week's failures" bash -c "timeout 120 '$BK' backup >/dev/null 2>&1 && grep -qx 'chat_backup_failures_7d 3' '$BACKUP_METRICS_FILE'"
 it_check "missing settings: exit 2 with the variable named" bash -c "env -u TIGRIS_BUCKET_NAME timeout 10 '$BK' backup 2>&1 >/dev/null | grep -q TIGRIS_BUCKET_NAME; [ \${PIPESTATUS[0]} = 2 ]"

@@ -106,13 +106,14 @@ chat() { local tok=$1 msg=$2; shift 2; curl -s -N --max-time 30 -X POST "$G/v1/c
   -H "authorization: Bearer $tok" -d "$(jq -nc --arg m "$msg" '{message:$m}')" "$@"; }
 events() { awk '/^event: /{e=$2} /^data: /{sub(/^data: /,""); print e "\t" $0}'; }
 answer() { events | awk -F'\t' '$1=="token"{print $2}' | jq -rj .text; }
+export -f events answer   # used inside bash -c checks
 fake POST /_fake/config '{"anthropic":{"text":"The Growth plan costs 299 euros per month [1].","tokens_per_second":0}}' >/dev/null
 S=$(new_session); TOK=$(jq -r .token <<<"$S"); SID=$(jq -r .session_id <<<"$S")
 out=$(chat "$TOK" "How much does the Growth plan cost?")
 it_check "turn: meta, sources, tokens, done in order" bash -c "[[ '$(events <<<"$out" | cut -f1 | uniq | tr '\n' ' ')' == 'meta sources token done ' ]]"
 it_check "turn: the answer streamed from the model, with a citation [1]" bash -c "grep -q '299 euros per month \[1\]' <<<'$(answer <<<"$out")'"
-it_check "turn: sources from kb/ (indexed by kb-load) with titles and URLs" bash -c "events <<<'$(sed "s/'/ /g" <<<"$out")' | awk -F'\t' '\$1==\"sources\"{print \$2}' | jq -e '(.sources|length)>0 and (.sources[0].url|startswith(\"https://quorvia.example/\"))' >/dev/null"
-it_check "turn: the model got the sources in its system prompt" bash -c "curl -s '$FAKE/_fake/requests?api=anthropic' | jq -e '.[-1].body.system|tostring|test(\"quorvia|Growth\";\"i\")' >/dev/null"
+it_check "turn: sources from kb/ (indexed by kb-load) with titles and URLs" bash -c "events <<<'$(sed "s/'/ /g" <<<"$out")' | awk -F'\t' '\$1==\"sources\"{print \$2}' | jq -se 'any(.[]; (.sources|length)>0 and (.sources[0].url|startswith(\"https://quorvia.example/\")))' >/dev/null"
+it_check "turn: the model got the sources in its system prompt" bash -c "curl -s '$FAKE/_fake/requests?api=anthropic' | jq -ne 'input | .[-1].body.system|tostring|test(\"quorvia|Growth\";\"i\")' >/dev/null"
 
 # --- resume -------------------------------------------------------------------------------
 fake POST /_fake/script "{\"api\":\"anthropic\",\"steps\":[{\"text\":\"$(printf 'word%s ' $(seq 1 40))\",\"tokens_per_second\":20}]}" >/dev/null
@@ -144,7 +145,7 @@ ended=0
 for _ in $(seq 1 250); do kill -0 $chat_pid 2>/dev/null || { ended=1; break; }; sleep 0.1; done
 kill $chat_pid 2>/dev/null; wait $chat_pid 2>/dev/null
 it_check "kill: the open stream ended within 25 s of svc-llm dying" test $ended = 1
-it_check "kill: the visitor got a retryable error event" bash -c "events <'$TMP/killed.sse' | awk -F'\t' '\$1==\"error\"{print \$2}' | jq -e '.retryable==true' >/dev/null"
+it_check "kill: the visitor got a retryable error event" bash -c "events <'$TMP/killed.sse' | awk -F'\t' '\$1==\"error\"{print \$2}' | jq -se 'any(.[]; .retryable==true)' >/dev/null"
 it_check "kill: readyz reports llm not ready (503)" bash -c "for i in \$(seq 1 50); do [ \$(curl -s -o /dev/null -w '%{http_code}' '$G/readyz') = 503 ] && exit 0; sleep 0.1; done; exit 1"
 others=1
 for s in postgres svc-session svc-retrieval svc-indexer gateway; do
@@ -153,7 +154,7 @@ done
 it_check "kill: the other containers kept running" test $others = 1
 timeout 60 "${DC[@]}" start svc-llm >/dev/null 2>&1
 back=0
-for _ in $(seq 1 300); do curl -s "$G/readyz" | jq -e '.ready' >/dev/null 2>&1 && { back=1; break; }; sleep 0.1; done
+for _ in $(seq 1 300); do curl -s "$G/readyz" | jq -ne 'input | .ready' >/dev/null 2>&1 && { back=1; break; }; sleep 0.1; done
 it_check "recovery: svc-llm restarted and /readyz is 200 again" test $back = 1
 fake POST /_fake/config '{"anthropic":{"text":"Yes, there is a 14-day free trial [1].","tokens_per_second":0}}' >/dev/null
 out=$(chat "$TOK" "Is there a free trial?")
