@@ -4,6 +4,9 @@
 #   make run        install what is missing, build, start the whole stack
 #   make test       install what is missing, build, run every test
 #   make bench      benchmarks (figures and ratios against in-run baselines)
+#   make deploy-check  the deployment files (Fly, ECS, Cloudflare) against the built programs
+#   make compose-test  images + docker-compose.yml end to end (skipped, saying so, without Docker)
+#   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fmt        clang-format our C sources
 #   make clean
@@ -52,7 +55,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop
+.PHONY: all deps run test unit integration bench clean fmt stop deploy-check compose-test backup-test
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -135,8 +138,20 @@ unit: $(UNIT_BINS)
 integration: all $(TOOL_BINS)
 	@./tests/integration/run.sh $(BUILD)
 
+# test_compose.sh and test_backup.sh are integration tests too (run.sh runs
+# every tests/integration/test_*.sh); these targets run one alone.
+deploy-check: all
+	@python3 deploy/check.py --build $(BUILD) --quiet --selftest
+
+compose-test:
+	@bash tests/integration/test_compose.sh
+
+backup-test: all
+	@bash tests/integration/test_backup.sh $(BUILD)
+
 test: deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory integration
 	@echo "make test: all suites passed"
 

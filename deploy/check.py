@@ -402,12 +402,48 @@ def check_cloudflare(root, facts):
         check("aws: the ALB security group admits exactly ips.txt", facts["sg_ranges"] == ips)
 
 
+def selftest(root, build):
+    """The checker must fail on broken files: three copies of the tree, each
+    with one mistake, must each be rejected."""
+    import shutil
+    import tempfile
+    mutations = [
+        ("deploy/fly/gateway.toml", "internal_port = 8080", "internal_port = 8081"),
+        ("deploy/fly/svc-llm.toml", "port = 7103", "port = 7193"),
+        ("deploy/cloudflare/ratelimit-ruleset.json", '"period": 600', '"period": 60'),
+        ("deploy/aws/svc-session.json", '"containerPort": 7101', '"containerPort": 7102'),
+        ("deploy/fly/gateway.toml", 'path = "/healthz"', 'path = "/health"'),
+    ]
+    ok = True
+    for rel, old, new in mutations:
+        with tempfile.TemporaryDirectory(prefix="deploy-check.") as tmp:
+            for d in ("deploy", "widget"):
+                shutil.copytree(os.path.join(root, d), os.path.join(tmp, d), ignore=shutil.ignore_patterns("node_modules", "test"))
+            os.makedirs(os.path.join(tmp, "gateway"))
+            shutil.copy(os.path.join(root, "gateway/auth.c"), os.path.join(tmp, "gateway/auth.c"))
+            os.symlink(os.path.join(root, "build"), os.path.join(tmp, "build"))
+            f = os.path.join(tmp, rel)
+            text = open(f).read()
+            if old not in text:
+                print(f"FAIL selftest: {rel} has no '{old}' to break")
+                ok = False
+                continue
+            open(f, "w").write(text.replace(old, new, 1))
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--root", tmp, "--build", build, "--quiet"],
+                               capture_output=True, text=True, timeout=120)
+            caught = r.returncode == 1 and "FAIL" in r.stdout
+            print(f"{'ok  ' if caught else 'FAIL'} selftest: {rel} with {new!r} is rejected")
+            ok = ok and caught
+    return ok
+
+
 def main():
     global quiet
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build/release")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--selftest", action="store_true", help="also check that broken copies of the files are rejected")
     a = ap.parse_args()
     quiet = a.quiet
     root = os.path.abspath(a.root)
@@ -423,6 +459,8 @@ def main():
     check_cloudflare(root, facts)
     check_gateway_http(root, progs, facts)
     print(f"deploy-check: {passed} passed, {failed} failed")
+    if a.selftest and not selftest(root, a.build):
+        return 1
     return 1 if failed else 0
 
 
