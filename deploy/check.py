@@ -420,7 +420,8 @@ def selftest(root, build):
             for d in ("deploy", "widget"):
                 shutil.copytree(os.path.join(root, d), os.path.join(tmp, d), ignore=shutil.ignore_patterns("node_modules", "test"))
             os.makedirs(os.path.join(tmp, "gateway"))
-            shutil.copy(os.path.join(root, "gateway/auth.c"), os.path.join(tmp, "gateway/auth.c"))
+            for f in ("auth.c", "metrics.c"):
+                shutil.copy(os.path.join(root, "gateway", f), os.path.join(tmp, "gateway", f))
             os.symlink(os.path.join(root, "build"), os.path.join(tmp, "build"))
             f = os.path.join(tmp, rel)
             text = open(f).read()
@@ -435,6 +436,39 @@ def selftest(root, build):
             print(f"{'ok  ' if caught else 'FAIL'} selftest: {rel} with {new!r} is rejected")
             ok = ok and caught
     return ok
+
+
+# Metrics the alert rules may use that this system does not produce itself
+# (docs/operations.md says where they come from).
+EXTERNAL_METRICS = {"chat_infra_cost_usd_month", "probe_success"}
+
+
+def check_prometheus(root):
+    try:
+        import yaml
+    except ImportError:
+        check("prometheus: python3-yaml is installed (deploy/local/install-deps.sh)", False)
+        return
+    path = os.path.join(root, "deploy/prometheus/alerts.yml")
+    doc = yaml.safe_load(open(path))
+    rules = [r for g in doc.get("groups", []) for r in g.get("rules", []) if "alert" in r]
+    records = {r["record"] for g in doc.get("groups", []) for r in g.get("rules", []) if "record" in r}
+    check(f"prometheus: {len(rules)} alert rules, each with alert, expr and a summary",
+          rules and all(r.get("alert") and r.get("expr") and r.get("annotations", {}).get("summary") for r in rules))
+    produced = open(os.path.join(root, "gateway/metrics.c")).read() + open(os.path.join(root, "deploy/backup/chat-backup.sh")).read()
+    for r in rules:
+        names = set(re.findall(r"\b((?:chat|probe)_[a-z0-9_]+)", r["expr"]))
+        used_records = set(re.findall(r"\b(chat:[a-z0-9_]+)", r["expr"]))
+        if used_records - records:
+            check(f"prometheus: {r['alert']} uses recorded series that are defined", False, str(used_records - records))
+        names |= {m for rec in used_records & records for g in doc["groups"] for x in g["rules"] if x.get("record") == rec
+                  for m in re.findall(r"\b((?:chat|probe)_[a-z0-9_]+)", x["expr"])}
+        missing = [n for n in names if n not in EXTERNAL_METRICS
+                   and re.sub(r"_(bucket|sum|count)$", "", n) not in produced]
+        check(f"prometheus: {r['alert']} uses only metrics that exist ({', '.join(sorted(names))})", names and not missing,
+              f"no program produces {missing}")
+    adr = [r for r in rules if r.get("labels", {}).get("adr") == "006"]
+    check(f"prometheus: ADR-006 review triggers with a rule: {len(adr)}", len(adr) >= 4)
 
 
 def main():
@@ -457,6 +491,7 @@ def main():
     check_fly(root, progs, facts)
     check_aws(root, progs, facts)
     check_cloudflare(root, facts)
+    check_prometheus(root)
     check_gateway_http(root, progs, facts)
     print(f"deploy-check: {passed} passed, {failed} failed")
     if a.selftest and not selftest(root, a.build):
