@@ -59,12 +59,15 @@ for img in postgres gateway svc-session svc-retrieval svc-llm svc-indexer; do
     built=0; it_fail "image chat/$img builds" "$(tail -3 "$TMP/build-$img.log")"
   fi
 done
-timeout 600 docker build -q --build-arg BASE="$BASE" -t "chat/fakes:$CHAT_TAG" -f tests/compose/fakes.Dockerfile . >"$TMP/build-fakes.log" 2>&1 \
-  || { built=0; it_fail "image chat/fakes builds" "$(tail -3 "$TMP/build-fakes.log")"; }
+for extra in "fakes tests/compose/fakes.Dockerfile" "backup deploy/docker/backup.Dockerfile"; do
+  set -- $extra
+  timeout 600 docker build -q --build-arg BASE="$BASE" -t "chat/$1:$CHAT_TAG" -f "$2" . >"$TMP/build-$1.log" 2>&1 \
+    || { built=0; it_fail "image chat/$1 builds" "$(tail -3 "$TMP/build-$1.log")"; }
+done
 [ $built = 1 ] || { summary; exit 1; }
-it_ok "7 images built in $(( $(date +%s) - t0 )) s"
+it_ok "8 images built in $(( $(date +%s) - t0 )) s"
 sizes=""
-for img in gateway svc-session svc-retrieval svc-llm svc-indexer postgres; do
+for img in gateway svc-session svc-retrieval svc-llm svc-indexer postgres backup; do
   sizes+=" $img=$(docker image inspect -f '{{.Size}}' "chat/$img:$CHAT_TAG" | awk '{printf "%.0fMB", $1/1e6}')"
 done
 echo "image sizes:$sizes"
@@ -125,6 +128,19 @@ whole="$(answer <<<"$first")$(answer <<<"$rest")"
 stored=$(curl -s "$G/v1/sessions/$SID/messages" -H "authorization: Bearer $TOK" | jq -r '.messages[-1].content')
 it_check "resume: first part + resumed part == the stored answer" test -n "$stored" -a "$whole" = "$stored"
 it_check "resume: ids continue after Last-Event-ID" test "$(grep '^id: ' <<<"$rest" | head -1 | cut -d' ' -f2)" = "$((last + 1))"
+
+# --- the backup image against the compose Postgres (S3: the SigV4-verifying fake) ---------
+node "$IT_ROOT/tests/fakes/fake-s3.js" --port 0 --bucket chat-backups --key AKIDCOMPOSE:compose-s3-secret >"$TMP/s3.port" 2>"$TMP/fake-s3.log" &
+s3_pid=$!
+for _ in $(seq 1 50); do [ -s "$TMP/s3.port" ] && break; sleep 0.1; done
+S3="http://127.0.0.1:$(jq -r .port "$TMP/s3.port" 2>/dev/null)"
+bk() { timeout 120 docker run --rm --network host -e DATABASE_URL="postgresql://chat:$POSTGRES_PASSWORD@127.0.0.1:$PG_PORT/chat" \
+  -e TIGRIS_ENDPOINT="$S3" -e TIGRIS_BUCKET_NAME=chat-backups -e TIGRIS_ACCESS_KEY_ID=AKIDCOMPOSE \
+  -e TIGRIS_SECRET_ACCESS_KEY=compose-s3-secret "chat/backup:$CHAT_TAG" "$@"; }
+key=$(bk backup 2>"$TMP/backup.log"); rc=$?
+it_check "backup image: chat-backup backup against the compose Postgres exits 0" test $rc = 0 -a -n "$key"
+it_check "backup image: list shows it" bash -c "docker run --rm --network host -e TIGRIS_ENDPOINT='$S3' -e TIGRIS_BUCKET_NAME=chat-backups -e TIGRIS_ACCESS_KEY_ID=AKIDCOMPOSE -e TIGRIS_SECRET_ACCESS_KEY=compose-s3-secret chat/backup:$CHAT_TAG list 2>/dev/null | grep -qxF '$key'"
+kill $s3_pid 2>/dev/null; wait $s3_pid 2>/dev/null
 
 # --- erase --------------------------------------------------------------------------------
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
