@@ -37,7 +37,9 @@ export POSTGRES_PASSWORD="it-$RANDOM-$RANDOM"
 DC=(docker-compose -p "$PROJECT" --profile fakes)
 G="http://127.0.0.1:$HTTP_PORT"; FAKE="http://127.0.0.1:$FAKE_PORT"
 
+s3_pid=""
 teardown() {
+  [ -n "$s3_pid" ] && { kill "$s3_pid"; wait "$s3_pid"; } 2>/dev/null
   "${DC[@]}" logs --no-color >"$TMP/compose.log" 2>&1 || true
   timeout 120 "${DC[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
   if [ -s "$TMP/docker/dockerd.pid" ]; then kill "$(cat "$TMP/docker/dockerd.pid")" 2>/dev/null; fi
