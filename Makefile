@@ -135,9 +135,22 @@ stop:
 unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
-integration: all $(TOOL_BINS)
+integration: all $(TOOL_BINS) deploy-check
 	@./tests/integration/run.sh $(BUILD)
 
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory integration
+	@echo "make test: all suites passed"
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@./tests/bench/run.sh $(BUILD)
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# deploy-check runs before the integration tests (so in make test);
 # test_compose.sh and test_backup.sh are integration tests too (run.sh runs
 # every tests/integration/test_*.sh); these targets run one alone.
 deploy-check: all
@@ -148,19 +161,6 @@ compose-test:
 
 backup-test: all
 	@bash tests/integration/test_backup.sh $(BUILD)
-
-test: deps
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory deploy-check
-	@$(MAKE) --no-print-directory integration
-	@echo "make test: all suites passed"
-
-bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BINS)
-	@./tests/bench/run.sh $(BUILD)
-
-fmt:
-	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build

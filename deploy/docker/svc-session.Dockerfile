@@ -6,6 +6,10 @@ ARG BASE=debian:12-slim
 FROM ${BASE} AS build
 ARG VERSION=dev
 COPY deploy/docker/install-build-deps.sh deploy/docker/install-nng.sh deploy/docker/runtime-packages.sh /usr/local/lib/chat/
+# The project's own nng build and its helper, when the tree has them (the
+# [g]/[h] patterns copy nothing when they do not exist): see install-nng.sh.
+COPY deploy/docker/install-nng.sh deploy/nn[g] /usr/local/lib/chat/nng/
+COPY deploy/docker/install-nng.sh deploy/local/debian-source.s[h] /usr/local/lib/chat/local/
 RUN /usr/local/lib/chat/install-build-deps.sh
 WORKDIR /src
 COPY Makefile ./
@@ -26,6 +30,7 @@ RUN make -j"$(nproc)" VERSION="$VERSION" all build/release/bench/health_probe \
 
 FROM ${BASE}
 COPY deploy/docker/install-nng.sh /usr/local/lib/chat/
+COPY --from=build /opt/chat/nng /opt/chat/nng
 COPY --from=build /out/svc-session.pkgs /usr/local/lib/chat/
 RUN set -eu; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; \
     apt-get install -y -qq --no-install-recommends tzdata ca-certificates $(cat /usr/local/lib/chat/svc-session.pkgs) >/dev/null; \
