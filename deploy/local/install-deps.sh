@@ -16,8 +16,9 @@ PKGS=(
   libmicrohttpd-dev libcriterion-dev libjansson-dev
   libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-  dpkg-dev tzdata python3 python3-yaml
+  dpkg-dev tzdata
 )
+PKGS+=(python3 python3-yaml)   # make deploy-check (deploy/check.py)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
