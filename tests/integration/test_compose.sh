@@ -46,6 +46,7 @@ teardown() {
   if [ "$IT_FAILED" -gt 0 ]; then echo "logs kept in $TMP (compose.log)"; else rm -rf "$TMP"; fi
 }
 trap teardown EXIT
+trap 'it_fail "interrupted (signal)"; exit 1' TERM INT
 
 # --- images ----------------------------------------------------------------------------
 if [ -z "${BASE:-}" ]; then
