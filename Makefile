@@ -55,7 +55,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop deploy-check compose-test backup-test
+.PHONY: all deps run test unit integration bench clean fmt stop
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -153,6 +153,7 @@ fmt:
 # deploy-check runs before the integration tests (so in make test);
 # test_compose.sh and test_backup.sh are integration tests too (run.sh runs
 # every tests/integration/test_*.sh); these targets run one alone.
+.PHONY: deploy-check compose-test backup-test
 deploy-check: all
 	@python3 deploy/check.py --build $(BUILD) --quiet --selftest
 
