@@ -4,6 +4,9 @@
 #   make run        install what is missing, build, start the whole stack
 #   make test       install what is missing, build, run every test
 #   make bench      benchmarks (figures and ratios against in-run baselines)
+#   make deploy-check  the deployment files (Fly, ECS, Cloudflare) against the built programs
+#   make compose-test  images + docker-compose.yml end to end (skipped, saying so, without Docker)
+#   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fmt        clang-format our C sources
 #   make clean
@@ -136,7 +139,7 @@ stop:
 unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
-integration: all $(TOOL_BINS)
+integration: all $(TOOL_BINS) deploy-check
 	@./tests/integration/run.sh $(BUILD)
 
 # Each phase prints its duration, so a slowdown shows before CI's limit.
@@ -158,6 +161,19 @@ eval: all
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# deploy-check runs before the integration tests (so in make test);
+# test_compose.sh and test_backup.sh are integration tests too (run.sh runs
+# every tests/integration/test_*.sh); these targets run one alone.
+.PHONY: deploy-check compose-test backup-test
+deploy-check: all
+	@python3 deploy/check.py --build $(BUILD) --quiet --selftest
+
+compose-test:
+	@bash tests/integration/test_compose.sh
+
+backup-test: all
+	@bash tests/integration/test_backup.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -21,6 +21,7 @@ PKGS=(
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   dpkg-dev patch cmake tzdata
 )
+PKGS+=(python3 python3-yaml)   # make deploy-check (deploy/check.py)
 
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'install-deps: %s\n' "$*" >&2; }
