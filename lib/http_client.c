@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
+
+#include "encode.h"
 
 void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
@@ -188,7 +189,7 @@ unsigned http_retry_delay_ms(const http_response *r, unsigned attempt)
         base = 8.0;
     }
     unsigned short rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+    if (enc_random(&rnd, sizeof(rnd)) != 0) {
         rnd = 0;
     }
     double jitter = 1.0 - 0.25 * ((double)rnd / 65535.0);

@@ -10,7 +10,7 @@
 #include "clock.h"
 #include "log.h"
 #include "sess_ckpt.h"
-#include "sess_token.h"
+#include "encode.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -417,7 +417,7 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
     uint64_t rnd[3];
     char id[SESS_UUID_LEN + 1];
     uint64_t ts = 0;
-    if (sess_random_bytes(rnd, sizeof(rnd)) != 0 || sess_uuid6_next(latest, id, &ts) != 0) {
+    if (enc_random(rnd, sizeof(rnd)) != 0 || sess_uuid6_next(latest, id, &ts) != 0) {
         sess_setmsg(e, "internal error: no randomness");
         code = RPC_INTERNAL;
         goto out;
