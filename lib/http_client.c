@@ -8,40 +8,16 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dynbuf.h"
 #include "encode.h"
 
 void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-typedef struct body_buf {
-    char *data;
-    size_t len, cap, max;
-    int toobig;
-} body_buf;
-
 static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-    body_buf *b = arg;
+    dynbuf *b = arg;
     size_t n = size * nmemb;
-    if (b->len + n > b->max) {
-        b->toobig = 1;
-        return 0; /* aborts the transfer */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            return 0;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return dyn_add(b, ptr, n) == 0 ? n : 0; /* 0 aborts the transfer */
 }
 
 static void http_copy_header(char *dst, const char *value, size_t vlen)
@@ -90,7 +66,8 @@ http_status http_perform(const http_request *rq, http_response *out)
         snprintf(out->error, sizeof(out->error), "out of memory");
         return HTTP_EOTHER;
     }
-    body_buf b = {.max = rq->max_body ? rq->max_body : HTTP_RESP_MAX};
+    dynbuf b;
+    dyn_init(&b, rq->max_body ? rq->max_body : HTTP_RESP_MAX);
     struct curl_slist *hdrs = NULL;
     for (const char *const *p = rq->headers; p != NULL && *p != NULL; p++) {
         hdrs = curl_slist_append(hdrs, *p);
@@ -125,9 +102,9 @@ http_status http_perform(const http_request *rq, http_response *out)
         snprintf(out->effective_url, sizeof(out->effective_url), "%s", eff);
     }
     http_status st = HTTP_OK;
-    if (b.toobig) {
+    if (b.full) {
         st = HTTP_ETOOBIG;
-        snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", b.max);
+        snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", b.toobig);
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         st = HTTP_ETIMEOUT;
         snprintf(out->error, sizeof(out->error), "timed out after %u ms", rq->timeout_ms);
@@ -142,11 +119,10 @@ http_status http_perform(const http_request *rq, http_response *out)
         snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
     }
     if (st == HTTP_OK) {
-        out->body = b.data ? b.data : calloc(1, 1);
-        out->body_len = b.len;
-        b.data = NULL;
+        out->body_len = dyn_len(&b);
+        out->body = dyn_take(&b);
     }
-    free(b.data);
+    dyn_free(&b);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return st;

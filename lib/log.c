@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dynbuf.h"
+
 #define LOG_TS_MAX       64  /* formatted timestamp buffer */
 #define LOG_UNIT_MAX     8   /* longest escaped form of one character */
 #define LOG_ELLIPSIS     "\xE2\x80\xA6"  /* U+2026, marks a cut string */
@@ -35,10 +37,10 @@ static atomic_int g_min = LOG_INFO;
 
 static _Thread_local char tl_rid[LOG_RID_MAX + 1];
 
+/* A line is a dynbuf over stack storage: no allocation while logging. */
 typedef struct {
-    char buf[LOG_LINE_MAX];
-    size_t len;
-    size_t cap; /* usable bytes: LOG_LINE_MAX - LOG_TAIL_RESERVE */
+    char storage[LOG_LINE_MAX + 1]; /* + the NUL dynbuf keeps */
+    dynbuf b; /* toobig: LOG_LINE_MAX - LOG_TAIL_RESERVE until ll_emit */
 } log_line;
 
 /* ---------------------------------------------------------------- UTF-8 */
@@ -140,25 +142,21 @@ copy_cut(char *dst, size_t cap, const char *s)
 static void
 ll_init(log_line *l)
 {
-    l->len = 0;
-    l->cap = LOG_LINE_MAX - LOG_TAIL_RESERVE;
+    dyn_init_fixed(&l->b, l->storage, sizeof l->storage);
+    l->b.toobig = LOG_LINE_MAX - LOG_TAIL_RESERVE;
 }
 
 static size_t
 ll_room(const log_line *l)
 {
-    return l->len < l->cap ? l->cap - l->len : 0;
+    return dyn_room(&l->b);
 }
 
 /* Append raw bytes; callers only pass short literals that are budgeted. */
 static int
 ll_raw(log_line *l, const char *s, size_t n)
 {
-    if (n > ll_room(l))
-        return -1;
-    memcpy(l->buf + l->len, s, n);
-    l->len += n;
-    return 0;
+    return dyn_add(&l->b, s, n);
 }
 
 static int
@@ -227,7 +225,7 @@ ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
         return -1;
     if (max > room - 2 - LOG_ELLIPSIS_LEN)
         max = room - 2 - LOG_ELLIPSIS_LEN;
-    p = l->buf + l->len;
+    p = l->b.data + l->b.len;
     p[out++] = '"';
     while (i < n) {
         char unit[LOG_UNIT_MAX];
@@ -246,7 +244,8 @@ ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
         out += LOG_ELLIPSIS_LEN;
     }
     p[out++] = '"';
-    l->len += out;
+    l->b.len += out;
+    l->b.data[l->b.len] = '\0';
     return 0;
 }
 
@@ -266,7 +265,7 @@ static int
 ll_field(log_line *l, const char *key, const char *val)
 {
     char kbuf[LOG_KEY_MAX + 2];
-    size_t saved = l->len;
+    size_t saved = dyn_len(&l->b);
 
     if (ll_room(l) < LOG_FIELD_MIN_ROOM)
         return -1;
@@ -289,7 +288,7 @@ ll_field(log_line *l, const char *key, const char *val)
     }
     return 0;
 fail:
-    l->len = saved;
+    dyn_truncate(&l->b, saved);
     return -1;
 }
 
@@ -345,14 +344,14 @@ ll_emit(log_line *l, int dropped)
 {
     FILE *out;
 
-    l->cap = LOG_LINE_MAX; /* release the tail reserve */
+    l->b.toobig = LOG_LINE_MAX; /* release the tail reserve */
     if (dropped)
         ll_lit(l, LOG_TRUNC_MARK);
     ll_lit(l, "}\n");
 
     pthread_mutex_lock(&g_lock);
     out = g_out != NULL ? g_out : stderr;
-    (void)fwrite(l->buf, 1, l->len, out);
+    (void)fwrite(dyn_str(&l->b), 1, dyn_len(&l->b), out);
     (void)fflush(out);
     pthread_mutex_unlock(&g_lock);
 }

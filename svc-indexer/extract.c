@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dynbuf.h"
 #include "utf8.h"
 
 #define KB_ANCHOR_MAX   256   /* longer ids/slugs are dropped/cut */
@@ -36,6 +37,9 @@
 #define KB_LIST_DEPTH   64    /* nested <ol> counters kept; deeper: "- " */
 #define KB_CSS_DECL_MAX 64    /* inline style declarations compared */
 #define KB_CAPS_HEAD_MAX 80   /* longest capitals-only line taken as heading */
+/* Longest normalised text: decoding (cp1252 to UTF-8 is at most 3 bytes a
+ * byte) and separators never take a page of KB_DOC_MAX_BYTES past it. */
+#define KB_TEXT_MAX     (4 * (size_t)KB_DOC_MAX_BYTES)
 
 static int
 kb_is_space(unsigned char c)
@@ -65,57 +69,28 @@ kb_set_err(char *err, size_t errlen, const char *fmt, ...)
  * (" | " between table cells) can be owed instead of a space.
  */
 typedef struct {
-    char *s;
-    size_t len;
-    size_t cap;
+    dynbuf d;        /* the text; a zeroed kb_text gets KB_TEXT_MAX on use */
     int space;       /* a space is owed */
     const char *sep; /* a separator is owed (wins over the space) */
-    int oom;
+    int oom;         /* an append failed (memory or KB_TEXT_MAX): sticky */
 } kb_text;
-
-static int
-text_reserve(kb_text *t, size_t n)
-{
-    size_t want, cap;
-    char *p;
-
-    if (t->oom)
-        return -1;
-    if (n > SIZE_MAX / 2 - t->len - 1) {
-        t->oom = 1;
-        return -1;
-    }
-    want = t->len + n + 1;
-    if (want <= t->cap)
-        return 0;
-    cap = t->cap ? t->cap : 64;
-    while (cap < want)
-        cap *= 2;
-    p = realloc(t->s, cap);
-    if (p == NULL) {
-        t->oom = 1;
-        return -1;
-    }
-    t->s = p;
-    t->cap = cap;
-    return 0;
-}
 
 static void
 text_raw(kb_text *t, const char *s, size_t n)
 {
-    if (text_reserve(t, n) != 0)
+    if (t->oom)
         return;
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
+    if (t->d.toobig == 0)
+        dyn_init(&t->d, KB_TEXT_MAX);
+    if (dyn_add(&t->d, s, n) != 0)
+        t->oom = 1;
 }
 
 /* Write what is owed before a visible character. */
 static void
 text_owed(kb_text *t)
 {
-    if (t->len > 0) {
+    if (t->d.len > 0) {
         if (t->sep != NULL)
             text_raw(t, t->sep, strlen(t->sep));
         else if (t->space)
@@ -134,7 +109,7 @@ text_space(kb_text *t)
 static void
 text_sep(kb_text *t, const char *sep)
 {
-    if (t->len > 0)
+    if (t->d.len > 0)
         t->sep = sep;
 }
 
@@ -215,9 +190,7 @@ text_put_cp(kb_text *t, uint32_t cp)
 static void
 text_clear(kb_text *t)
 {
-    t->len = 0;
-    if (t->s != NULL)
-        t->s[0] = '\0';
+    dyn_reset(&t->d);
     t->space = 0;
     t->sep = NULL;
 }
@@ -225,7 +198,7 @@ text_clear(kb_text *t)
 static void
 text_free(kb_text *t)
 {
-    free(t->s);
+    dyn_free(&t->d);
     memset(t, 0, sizeof *t);
 }
 
@@ -237,13 +210,13 @@ text_take(kb_text *t)
 
     if (t->oom)
         return NULL;
-    p = malloc(t->len + 1);
+    p = malloc(t->d.len + 1);
     if (p == NULL) {
         t->oom = 1;
         return NULL;
     }
-    memcpy(p, t->s ? t->s : "", t->len);
-    p[t->len] = '\0';
+    memcpy(p, dyn_str(&t->d), t->d.len);
+    p[t->d.len] = '\0';
     text_clear(t);
     return p;
 }
@@ -260,10 +233,11 @@ kb_clean_copy(const char *s, size_t n, size_t cap)
         text_free(&t);
         return NULL;
     }
-    if (cap > 0 && t.len >= cap) {
-        t.len = utf8_truncate(t.s, t.len, cap - 1);
-        while (t.len > 0 && t.s[t.len - 1] == ' ')
-            t.len--;
+    if (cap > 0 && t.d.len >= cap) {
+        size_t keep = utf8_truncate(t.d.data, t.d.len, cap - 1);
+        while (keep > 0 && t.d.data[keep - 1] == ' ')
+            keep--;
+        dyn_truncate(&t.d, keep);
     }
     p = text_take(&t);
     text_free(&t);
@@ -289,7 +263,7 @@ doc_add(kb_builder *b, int level, kb_text *t, const char *anchor)
 
     if (t->oom)
         b->oom = 1;
-    if (b->oom || t->len == 0) {
+    if (b->oom || t->d.len == 0) {
         text_clear(t);
         return;
     }
@@ -1093,7 +1067,7 @@ typedef struct {
 static void
 walk_flush(html_walk *w)
 {
-    if (w->prefix_len > 0 && w->cur.len <= w->prefix_len)
+    if (w->prefix_len > 0 && w->cur.d.len <= w->prefix_len)
         return;
     w->prefix_len = 0;
     doc_add(w->b, 0, &w->cur, NULL);
@@ -1103,7 +1077,7 @@ walk_flush(html_walk *w)
 static void
 walk_drop_marker(html_walk *w)
 {
-    if (w->prefix_len > 0 && w->cur.len <= w->prefix_len)
+    if (w->prefix_len > 0 && w->cur.d.len <= w->prefix_len)
         text_clear(&w->cur);
     w->prefix_len = 0;
 }
@@ -1194,7 +1168,7 @@ walk_open(html_walk *w, const xmlNode *n, tag_kind k)
         }
         text_raw(&w->cur, marker, strlen(marker));
         text_space(&w->cur);
-        w->prefix_len = w->cur.len;
+        w->prefix_len = w->cur.d.len;
         break;
     }
     case TAG_LIST:
@@ -1348,7 +1322,7 @@ html_node_text(const xmlNode *n, size_t cap)
     for (const xmlNode *c = n->children; c != NULL; c = c->next)
         if (c->type == XML_TEXT_NODE && c->content != NULL)
             html_put_text(&t, (const char *)c->content);
-    p = t.oom ? NULL : kb_clean_copy(t.s ? t.s : "", t.len, cap);
+    p = t.oom ? NULL : kb_clean_copy(dyn_str(&t.d), t.d.len, cap);
     text_free(&t);
     return p;
 }
@@ -1491,7 +1465,7 @@ slug_base(const char *s, kb_text *t)
     size_t n = strlen(s);
 
     text_clear(t);
-    for (size_t i = 0; i < n && t->len < KB_ANCHOR_MAX;) {
+    for (size_t i = 0; i < n && t->d.len < KB_ANCHOR_MAX;) {
         uint32_t cp;
         size_t k = utf8_decode(s + i, n - i, &cp);
         char b[4];
@@ -1512,7 +1486,7 @@ slug_base(const char *s, kb_text *t)
         text_raw(t, b, utf8_encode(cp_lower(cp), b));
     }
     if (!t->oom)
-        t->len = utf8_truncate(t->s ? t->s : "", t->len, KB_ANCHOR_MAX);
+        dyn_truncate(&t->d, utf8_truncate(dyn_str(&t->d), t->d.len, KB_ANCHOR_MAX));
 }
 
 /*
@@ -1949,14 +1923,14 @@ typedef struct {
 static void
 md_flush(md_state *st)
 {
-    if (st->kind != MD_NONE && st->raw.len > 0) {
+    if (st->kind != MD_NONE && st->raw.d.len > 0) {
         text_clear(&st->out);
         if (st->kind == MD_ITEM) {
             text_raw(&st->out, st->marker, strlen(st->marker));
             text_space(&st->out);
         }
-        md_clean(st->raw.s, st->raw.len, &st->out);
-        if (st->kind == MD_ITEM && st->out.len == strlen(st->marker))
+        md_clean(st->raw.d.data, st->raw.d.len, &st->out);
+        if (st->kind == MD_ITEM && st->out.d.len == strlen(st->marker))
             text_clear(&st->out);
         doc_add(st->b, 0, &st->out, NULL);
     }
@@ -1973,9 +1947,9 @@ md_heading(md_state *st, int level, const char *s, size_t n)
 
     text_clear(&st->out);
     md_clean(s, n, &st->out);
-    if (st->out.oom || st->out.len == 0)
+    if (st->out.oom || st->out.d.len == 0)
         return;
-    slug = slug_unique(&st->slugs, st->out.s);
+    slug = slug_unique(&st->slugs, st->out.d.data);
     if (slug == NULL) {
         st->b->oom = 1;
         return;
@@ -2217,11 +2191,11 @@ md_line_block(md_state *st, const char *line, size_t len, const char *next, size
             return;
         }
     }
-    if (col < 4 && st->kind == MD_PARA && st->raw.len > 0 &&
+    if (col < 4 && st->kind == MD_PARA && st->raw.d.len > 0 &&
         (md_rule_of(s, len, '=', 1, 0) || md_rule_of(s, len, '-', 1, 0))) {
         int level = s[0] == '=' ? 1 : 2;
         text_clear(&st->out);
-        md_heading(st, level, st->raw.s, st->raw.len);
+        md_heading(st, level, st->raw.d.data, st->raw.d.len);
         text_clear(&st->raw);
         st->kind = MD_NONE;
         return;
@@ -2294,14 +2268,14 @@ md_extract(const char *text, size_t len, kb_builder *b, char *err, size_t errlen
         }
         was_in_comment = st.in_comment;
         md_strip_comments(&st, line, ll);
-        if (md_blank(st.scratch.s ? st.scratch.s : "", st.scratch.len) &&
+        if (md_blank(dyn_str(&st.scratch.d), st.scratch.d.len) &&
             (was_in_comment || !md_blank(line, ll)))
             continue; /* comment only: not a paragraph break */
         if (pos < len) {
             npos = pos;
             next = md_line(text, len, &npos, &nl);
         }
-        md_line_block(&st, st.scratch.s ? st.scratch.s : "", st.scratch.len, next, nl);
+        md_line_block(&st, dyn_str(&st.scratch.d), st.scratch.d.len, next, nl);
         if (st.out.oom || st.raw.oom || st.scratch.oom)
             b->oom = 1;
     }
@@ -2380,7 +2354,7 @@ text_flush(text_state *ts, int maybe_heading)
 {
     int level = 0;
 
-    if (maybe_heading && ts->lines == 1 && ts->para_lines == 1 && text_caps_heading(ts->cur.s, ts->cur.len))
+    if (maybe_heading && ts->lines == 1 && ts->para_lines == 1 && text_caps_heading(ts->cur.d.data, ts->cur.d.len))
         level = 2;
     doc_add(ts->b, level, &ts->cur, NULL);
     ts->lines = 0;

@@ -22,7 +22,7 @@
 #ifndef LLM_ANTHROPIC_H
 #define LLM_ANTHROPIC_H
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 #include "llm_types.h"
 #include "rpc.h"
 
@@ -41,7 +41,7 @@ typedef struct anth_block {
     int kind; /* 0 none/ignored, 1 text, 2 tool_use */
     char id[ANTH_ID_MAX];
     char name[ANTH_ID_MAX];
-    lbuf json;
+    dynbuf json;
 } anth_block;
 
 typedef struct anth_stream {

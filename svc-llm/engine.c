@@ -35,7 +35,7 @@
 #include "config.h"
 #include "event_stream.h"
 #include "http_client.h"
-#include "llm_buf.h"
+#include "dynbuf.h"
 #include "log.h"
 #include "offline.h"
 #include "openai.h"
@@ -96,7 +96,7 @@ struct job {
     int waiting_retry;
     long status;
     http_response resp; /* status and retry headers of the current attempt */
-    lbuf errbody;
+    dynbuf errbody;
     evs_parser sse;
     anth_stream anth;
     oai_stream oai;
@@ -235,7 +235,7 @@ static void job_http_release(job *j)
     evs_free(&j->sse);
     anth_stream_free(&j->anth);
     oai_stream_free(&j->oai);
-    lbuf_free(&j->errbody);
+    dyn_free(&j->errbody);
 }
 
 static void job_free(job *j)
@@ -490,8 +490,8 @@ static size_t job_on_body(char *p, size_t size, size_t nmemb, void *arg)
         curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
     }
     if (j->status < 200 || j->status >= 300) {
-        size_t room = j->errbody.max - j->errbody.len;
-        lbuf_add(&j->errbody, p, n < room ? n : room);
+        size_t room = j->errbody.toobig - j->errbody.len;
+        dyn_add(&j->errbody, p, n < room ? n : room);
         return n;
     }
     if (j->outcome == OUT_STOP) {
@@ -560,7 +560,7 @@ static int job_http_start(job *j)
     j->outcome = OUT_NONE;
     j->waiting_retry = 0;
     j->wake_ms = 0;
-    lbuf_init(&j->errbody, LLM_ERROR_BODY_MAX);
+    dyn_init(&j->errbody, LLM_ERROR_BODY_MAX);
     evs_init(&j->sse, LLM_SSE_LINE_MAX, LLM_SSE_EVENT_MAX, LLM_RESPONSE_MAX, job_on_event, j);
     anth_stream_init(&j->anth);
     oai_stream_init(&j->oai);
@@ -991,7 +991,7 @@ int eng_submit(engine *e, gen *g, prov_kind k, Chat__Llm__GenerateRequest *rq, c
     j->upstream = j->kind = k;
     j->rq = rq;
     snprintf(j->rid, sizeof(j->rid), "%s", rid ? rid : "");
-    lbuf_init(&j->errbody, LLM_ERROR_BODY_MAX);
+    dyn_init(&j->errbody, LLM_ERROR_BODY_MAX);
     evs_init(&j->sse, LLM_SSE_LINE_MAX, LLM_SSE_EVENT_MAX, LLM_RESPONSE_MAX, job_on_event, j);
     anth_stream_init(&j->anth);
     oai_stream_init(&j->oai);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 
 #define OFFL_TERMS_MAX 32        /* content words of a question we score with */
 #define OFFL_STEM_MAX 32
@@ -632,7 +632,7 @@ static int offl_cmp_reading(const void *a, const void *b)
 
 /* Appends one sentence; with cite > 0 the marker goes before its final
  * punctuation ("... annually [1]."); without, a missing stop is added. */
-static void offl_add_sentence(lbuf *b, const offl_cand *c, size_t cite)
+static void offl_add_sentence(dynbuf *b, const offl_cand *c, size_t cite)
 {
     offl_cand trimmed = *c;
     /* A leading "Yes." / "No." answers the heading's question: keep it
@@ -660,9 +660,9 @@ static void offl_add_sentence(lbuf *b, const offl_cand *c, size_t cite)
         end = n;
     }
     if (cite == 0) {
-        lbuf_add(b, c->p, n);
+        dyn_add(b, c->p, n);
         if (!has_stop) {
-            lbuf_addc(b, '.');
+            dyn_addc(b, '.');
         }
         return;
     }
@@ -672,16 +672,16 @@ static void offl_add_sentence(lbuf *b, const offl_cand *c, size_t cite)
             end--;
         }
     }
-    lbuf_add(b, c->p, end);
-    lbuf_printf(b, " [%zu]", cite);
+    dyn_add(b, c->p, end);
+    dyn_printf(b, " [%zu]", cite);
     if (end < n) {
-        lbuf_add(b, c->p + end, n - end);
+        dyn_add(b, c->p + end, n - end);
     } else {
-        lbuf_addc(b, '.');
+        dyn_addc(b, '.');
     }
 }
 
-static void offl_compose(lbuf *b, offl_pick *pick)
+static void offl_compose(dynbuf *b, offl_pick *pick)
 {
     /* Group by source, sources in the order of their best sentence (the
      * picks are in score order), reading order inside a source; every
@@ -702,7 +702,7 @@ static void offl_compose(lbuf *b, offl_pick *pick)
         qsort(group, g, sizeof(group[0]), offl_cmp_reading);
         for (size_t j = 0; j < g; j++) {
             if (b->len > 0) {
-                lbuf_addc(b, ' ');
+                dyn_addc(b, ' ');
             }
             offl_add_sentence(b, group[j], group[j]->src + 1);
         }
@@ -1178,17 +1178,17 @@ static char *offl_lead_json(const offl_lead *l)
     return s;
 }
 
-static void offl_hours(lbuf *b, const Chat__Llm__GenerateRequest *rq, const char *when_open, const char *when_closed)
+static void offl_hours(dynbuf *b, const Chat__Llm__GenerateRequest *rq, const char *when_open, const char *when_closed)
 {
     const char *h = rq->business_hours_text && rq->business_hours_text[0] ? rq->business_hours_text : NULL;
     if (rq->business_hours_open) {
-        lbuf_adds(b, when_open);
+        dyn_adds(b, when_open);
     } else {
-        lbuf_adds(b, " Our team is not available right now");
+        dyn_adds(b, " Our team is not available right now");
         if (h != NULL) {
-            lbuf_printf(b, " (business hours: %s)", h);
+            dyn_printf(b, " (business hours: %s)", h);
         }
-        lbuf_adds(b, when_closed);
+        dyn_adds(b, when_closed);
     }
 }
 
@@ -1197,8 +1197,8 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
     memset(out, 0, sizeof(*out));
     const char *msg = rq->user_message ? rq->user_message : "";
     const char *co = company && company[0] ? company : "our company";
-    lbuf b;
-    lbuf_init(&b, OFFL_ANSWER_MAX);
+    dynbuf b;
+    dyn_init(&b, OFFL_ANSWER_MAX);
 
     unsigned chars = (unsigned)strlen(msg);
     for (size_t i = 0; i < rq->n_sources; i++) {
@@ -1251,23 +1251,23 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
     int small_talk = (is_lead || handoff) ? 0 : offl_small_talk(msg);
 
     if (small_talk == 1) {
-        lbuf_printf(&b, "Hello! I'm the assistant of %s. Ask me anything about our products, pricing or policies.",
+        dyn_printf(&b, "Hello! I'm the assistant of %s. Ask me anything about our products, pricing or policies.",
                     co);
     } else if (small_talk == 2) {
-        lbuf_adds(&b, "You're welcome! Is there anything else I can help you with?");
+        dyn_adds(&b, "You're welcome! Is there anything else I can help you with?");
     } else {
         if (is_lead) {
             char first[OFFL_FIELD_MAX];
             size_t fn = offl_take_words(lead->name, 1, 1, 0);
             offl_copy(first, sizeof(first), lead->name, fn);
-            lbuf_printf(&b, "Thank you%s%s! I've noted your contact details for our team.", first[0] ? ", " : "",
+            dyn_printf(&b, "Thank you%s%s! I've noted your contact details for our team.", first[0] ? ", " : "",
                         first);
         }
         if (handoff) {
             if (b.len > 0) {
-                lbuf_addc(&b, ' ');
+                dyn_addc(&b, ' ');
             }
-            lbuf_adds(&b, strstr(reason, "demo")    ? "I'll let our team know you'd like a demo."
+            dyn_adds(&b, strstr(reason, "demo")    ? "I'll let our team know you'd like a demo."
                           : strstr(reason, "sales") ? "I'll let our sales team know you'd like to talk to them."
                           : strstr(reason, "call")  ? "I'll let our team know you'd like a call."
                                                     : "I'll let our team know you'd like to talk to someone.");
@@ -1276,34 +1276,34 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
             int known = is_lead || (rq->lead && ((rq->lead->email && rq->lead->email[0]) ||
                                                  (rq->lead->phone && rq->lead->phone[0])));
             if (!known) {
-                lbuf_adds(&b, " If you leave your email address or phone number, they can reach you directly.");
+                dyn_adds(&b, " If you leave your email address or phone number, they can reach you directly.");
             }
         }
         int answer = relevant && (!(is_lead || handoff) || pick.best_cov >= OFFL_STRONG_COVERAGE);
         if (answer) {
-            lbuf sentences;
-            lbuf_init(&sentences, OFFL_ANSWER_MAX);
+            dynbuf sentences;
+            dyn_init(&sentences, OFFL_ANSWER_MAX);
             offl_compose(&sentences, &pick);
             if (b.len > 0) {
-                lbuf_adds(&b, "\n\n");
+                dyn_adds(&b, "\n\n");
             }
-            lbuf_adds(&b, lbuf_str(&sentences));
-            lbuf_free(&sentences);
+            dyn_adds(&b, dyn_str(&sentences));
+            dyn_free(&sentences);
             out->sentences = (unsigned)pick.n;
             if (!handoff && !is_lead) {
-                lbuf_adds(&b, "\n\nIs there anything else I can help you with?");
+                dyn_adds(&b, "\n\nIs there anything else I can help you with?");
             }
         } else if (!is_lead && !handoff) {
-            lbuf_adds(&b, "I'm sorry, I don't have that information in our documentation.");
+            dyn_adds(&b, "I'm sorry, I don't have that information in our documentation.");
             offl_hours(&b, rq,
                        " I'd be happy to connect you with our team, who can answer this directly. Would you like "
                        "me to do that?",
                        ", but if you leave your email address, they will get back to you with an answer.");
         }
     }
-    if (offl_blank(lbuf_str(&b))) {
-        lbuf_reset(&b);
-        lbuf_adds(&b, "I'm sorry, I don't have that information in our documentation.");
+    if (offl_blank(dyn_str(&b))) {
+        dyn_reset(&b);
+        dyn_adds(&b, "I'm sorry, I don't have that information in our documentation.");
     }
     free(lead);
     free(q);
@@ -1312,7 +1312,7 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
         offl_answer_free(out);
         return -1;
     }
-    out->text = lbuf_take(&b);
+    out->text = dyn_take(&b);
     return 0;
 }
 
