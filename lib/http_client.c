@@ -20,42 +20,26 @@ static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return dyn_add(b, ptr, n) == 0 ? n : 0; /* 0 aborts the transfer */
 }
 
-static void http_copy_header(char *dst, const char *value, size_t vlen)
+void http_capture_headers(CURL *h, http_response *r)
 {
-    while (vlen > 0 && (*value == ' ' || *value == '\t')) {
-        value++;
-        vlen--;
-    }
-    while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' || value[vlen - 1] == ' ')) {
-        vlen--;
-    }
-    if (vlen >= HTTP_HEADER_VALUE_MAX) {
-        vlen = HTTP_HEADER_VALUE_MAX - 1;
-    }
-    memcpy(dst, value, vlen);
-    dst[vlen] = '\0';
-}
-
-static size_t http_on_header(char *buf, size_t size, size_t nitems, void *arg)
-{
-    http_response *r = arg;
-    size_t n = size * nitems;
     static const struct {
         const char *name;
         size_t off;
     } wanted[] = {
-        {"content-type:", offsetof(http_response, content_type)},
-        {"retry-after:", offsetof(http_response, retry_after)},
-        {"retry-after-ms:", offsetof(http_response, retry_after_ms)},
-        {"x-should-retry:", offsetof(http_response, should_retry)},
+        {"content-type", offsetof(http_response, content_type)},
+        {"retry-after", offsetof(http_response, retry_after)},
+        {"retry-after-ms", offsetof(http_response, retry_after_ms)},
+        {"x-should-retry", offsetof(http_response, should_retry)},
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-        size_t l = strlen(wanted[i].name);
-        if (n > l && strncasecmp(buf, wanted[i].name, l) == 0) {
-            http_copy_header((char *)r + wanted[i].off, buf + l, n - l);
+        char *dst = (char *)r + wanted[i].off;
+        struct curl_header *hv = NULL;
+        dst[0] = '\0';
+        /* request -1: the last response, after any redirect or 1xx. */
+        if (curl_easy_header(h, wanted[i].name, 0, CURLH_HEADER, -1, &hv) == CURLHE_OK && hv->value != NULL) {
+            snprintf(dst, HTTP_HEADER_VALUE_MAX, "%s", hv->value);
         }
     }
-    return n;
 }
 
 http_status http_perform(const http_request *rq, http_response *out)
@@ -81,8 +65,6 @@ http_status http_perform(const http_request *rq, http_response *out)
     curl_easy_setopt(h, CURLOPT_USERAGENT, rq->user_agent ? rq->user_agent : "chat/1");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -97,6 +79,7 @@ http_status http_perform(const http_request *rq, http_response *out)
     }
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    http_capture_headers(h, out);
     char *eff = NULL;
     if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff != NULL) {
         snprintf(out->effective_url, sizeof(out->effective_url), "%s", eff);
@@ -150,13 +133,10 @@ unsigned http_retry_delay_ms(const http_response *r, unsigned attempt)
                 return (unsigned)(s * 1000);
             }
         } else {
-            struct tm tm;
-            memset(&tm, 0, sizeof(tm));
-            if (strptime(r->retry_after, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
-                double d = difftime(timegm(&tm), time(NULL));
-                if (d > 0 && d <= 60) {
-                    return (unsigned)(d * 1000);
-                }
+            time_t when = curl_getdate(r->retry_after, NULL); /* an HTTP date */
+            double d = when == -1 ? 0 : difftime(when, time(NULL));
+            if (d > 0 && d <= 60) {
+                return (unsigned)(d * 1000);
             }
         }
     }

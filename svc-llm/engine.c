@@ -506,50 +506,6 @@ static size_t job_on_body(char *p, size_t size, size_t nmemb, void *arg)
     return rv == 0 ? n : 0; /* 0 aborts the transfer */
 }
 
-static void job_header_value(char *dst, const char *v, size_t n)
-{
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ')) {
-        n--;
-    }
-    if (n >= HTTP_HEADER_VALUE_MAX) {
-        n = HTTP_HEADER_VALUE_MAX - 1;
-    }
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-static size_t job_on_header(char *buf, size_t size, size_t nitems, void *arg)
-{
-    job *j = arg;
-    size_t n = size * nitems;
-    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        /* A new response (after a 100 Continue, say): forget the last. */
-        memset(&j->resp, 0, sizeof(j->resp));
-        j->status = 0;
-        return n;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } wanted[] = {
-        {"retry-after:", offsetof(http_response, retry_after)},
-        {"retry-after-ms:", offsetof(http_response, retry_after_ms)},
-        {"x-should-retry:", offsetof(http_response, should_retry)},
-        {"content-type:", offsetof(http_response, content_type)},
-    };
-    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-        size_t l = strlen(wanted[i].name);
-        if (n > l && strncasecmp(buf, wanted[i].name, l) == 0) {
-            job_header_value((char *)&j->resp + wanted[i].off, buf + l, n - l);
-        }
-    }
-    return n;
-}
-
 /* Starts one HTTP attempt. Returns 0, or -1 (nothing started). */
 static int job_http_start(job *j)
 {
@@ -576,8 +532,6 @@ static int job_http_start(job *j)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, job_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, job_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(h, CURLOPT_PRIVATE, j);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ENG_CONNECT_TIMEOUT_MS);
@@ -627,6 +581,7 @@ static void job_http_done(job *j, CURLcode rc)
     int64_t now = clock_mono_ms();
     long status = 0;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    http_capture_headers(j->easy, &j->resp);
     j->resp.status = status;
     if (gen_is_done(j->g)) {
         job_free(j); /* finished by the stream, or ended elsewhere */
