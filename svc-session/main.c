@@ -24,6 +24,8 @@
  * that is shorter). */
 #define SESS_RETENTION_FIRST_MS 2000
 
+SVC_HEALTH_HANDLER(sess_rpc_, sess_svc)
+
 static sess_svc session_service = CHAT__SESSION__SESSION__INIT(sess_rpc_);
 
 static const cfg_var session_vars[] = {

@@ -101,17 +101,6 @@ static void sess_fail(void *cd, rpc_code code, const sess_err *e)
     }
 }
 
-/* ------------------------------------------------------------ Health */
-
-void sess_rpc_health(sess_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done, void *cd)
-{
-    (void)svc;
-    (void)in;
-    Chat__Rpc__HealthReply out = CHAT__RPC__HEALTH_REPLY__INIT;
-    svc_health(cd, &out);
-    done(&out, cd);
-}
-
 /* ------------------------------------------------------------ Create */
 
 typedef struct sess_create_op {
