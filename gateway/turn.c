@@ -391,14 +391,7 @@ static void turn_call(turn *t, bk_id bk, const char *method, const ProtobufCMess
                       rpc_done_fn done, const char *unreachable)
 {
     turn_ref(t);
-    rpc_code c = rpc_call_async(tc.b->client[bk], method, req, timeout_ms, t->id, done, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "%s", unreachable);
-        done(&res, t);
-    }
+    bk_call(tc.b->client[bk], method, req, timeout_ms, t->id, done, t, unreachable);
 }
 
 /* Enters a step; returns 1 when the visitor is gone and the turn was ended
@@ -545,15 +538,10 @@ turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char
     rq.ip_hash = t->ip_hash;
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
-    rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Begin", &rq.base, tc.begin_timeout_ms, t->id,
-                                turn_on_begin, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        turn_on_begin(&res, t); /* same path as a failed call: resumes conn */
-    }
+    /* A call that cannot start takes turn_on_begin's failure path too: it
+     * resumes conn. */
+    bk_call(tc.b->client[BK_SESSION], "Begin", &rq.base, tc.begin_timeout_ms, t->id, turn_on_begin, t,
+            "session service not reachable");
     return t;
 }
 
@@ -906,12 +894,8 @@ static void turn_step_commit(turn *t)
     rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Commit", &rq.base, tc.commit_timeout_ms, t->id,
                                 turn_on_commit, t);
     pthread_mutex_unlock(&t->mtx);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        turn_on_commit(&res, t);
+    if (c != RPC_OK) { /* after the unlock: turn_on_commit takes t->mtx */
+        bk_complete_unstarted(turn_on_commit, t, c, "session service not reachable");
     }
 }
 
