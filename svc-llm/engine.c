@@ -41,6 +41,7 @@
 #include "openai.h"
 #include "prompt.h"
 #include "retry.h"
+#include "timer_heap.h"
 
 #define ENG_CONNECT_TIMEOUT_MS 5000L /* the SDKs' */
 #define ENG_MAX_WAIT_MS 1000         /* the loop wakes at least this often */
@@ -50,14 +51,6 @@
 #define ENG_RID_MAX 65
 
 enum { TM_JOB, TM_POLL, TM_SWEEP };
-
-typedef struct eng_timer {
-    int64_t when;
-    uint64_t order; /* FIFO among equal times */
-    int type;
-    gen *g;         /* a reference, except for TM_SWEEP */
-    uint64_t epoch;
-} eng_timer;
 
 enum { CMD_START, CMD_CANCEL };
 
@@ -117,11 +110,9 @@ struct engine {
     int started;
     CURLM *multi;
 
-    pthread_mutex_t mu; /* guards cmds, the heap, stopping */
+    pthread_mutex_t mu; /* guards cmds, timers, stopping */
     eng_cmd *cmd_head, *cmd_tail;
-    eng_timer *heap;
-    size_t nheap, capheap;
-    uint64_t order;
+    timer_heap timers;
     int stopping;
 
     /* engine thread only */
@@ -138,63 +129,7 @@ const char *eng_model(const engine *e, prov_kind k)
     return k == PROV_ANTHROPIC ? e->cfg.anthropic_model : k == PROV_OPENAI ? e->cfg.openai_model : OFFL_MODEL;
 }
 
-/* ================================================================ heap */
-
-static int tm_less(const eng_timer *a, const eng_timer *b)
-{
-    return a->when < b->when || (a->when == b->when && a->order < b->order);
-}
-
-/* Under e->mu. Returns 0, or -1 when out of memory. */
-static int heap_push(engine *e, eng_timer t)
-{
-    if (e->nheap == e->capheap) {
-        size_t cap = e->capheap ? e->capheap * 2 : 256;
-        eng_timer *h = realloc(e->heap, cap * sizeof(*h));
-        if (h == NULL) {
-            return -1;
-        }
-        e->heap = h;
-        e->capheap = cap;
-    }
-    t.order = e->order++;
-    size_t i = e->nheap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!tm_less(&t, &e->heap[p])) {
-            break;
-        }
-        e->heap[i] = e->heap[p];
-        i = p;
-    }
-    e->heap[i] = t;
-    return 0;
-}
-
-static eng_timer heap_pop(engine *e)
-{
-    eng_timer top = e->heap[0];
-    eng_timer last = e->heap[--e->nheap];
-    size_t i = 0, n = e->nheap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        if (c + 1 < n && tm_less(&e->heap[c + 1], &e->heap[c])) {
-            c++;
-        }
-        if (!tm_less(&e->heap[c], &last)) {
-            break;
-        }
-        e->heap[i] = e->heap[c];
-        i = c;
-    }
-    if (n > 0) {
-        e->heap[i] = last;
-    }
-    return top;
-}
+/* ============================================================== timers */
 
 static void eng_add_timer(engine *e, int type, gen *g, int64_t when, uint64_t epoch)
 {
@@ -202,7 +137,7 @@ static void eng_add_timer(engine *e, int type, gen *g, int64_t when, uint64_t ep
         gen_ref(g);
     }
     pthread_mutex_lock(&e->mu);
-    int rv = heap_push(e, (eng_timer){.when = when, .type = type, .g = g, .epoch = epoch});
+    int rv = tmh_push(&e->timers, (eng_timer){.when = when, .type = type, .g = g, .epoch = epoch});
     pthread_mutex_unlock(&e->mu);
     if (rv != 0) {
         log_error("engine: out of memory adding a timer");
@@ -709,11 +644,11 @@ static void eng_run_timers(engine *e, int64_t now)
 {
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        if (e->nheap == 0 || e->heap[0].when > now) {
+        if (tmh_next(&e->timers) > now) {
             pthread_mutex_unlock(&e->mu);
             return;
         }
-        eng_timer t = heap_pop(e);
+        eng_timer t = tmh_pop(&e->timers);
         pthread_mutex_unlock(&e->mu);
         switch (t.type) {
         case TM_POLL: {
@@ -742,7 +677,7 @@ static void eng_run_timers(engine *e, int64_t now)
 static int64_t eng_next_timer(engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    int64_t w = e->nheap ? e->heap[0].when : INT64_MAX;
+    int64_t w = tmh_next(&e->timers);
     pthread_mutex_unlock(&e->mu);
     return w;
 }
@@ -845,7 +780,7 @@ int eng_start(engine **out, const eng_config *conf, gen_table *table)
     eng_add_timer(e, TM_SWEEP, NULL, clock_mono_ms() + ENG_SWEEP_MS, 0);
     if (pthread_create(&e->thread, NULL, eng_main, e) != 0) {
         curl_multi_cleanup(e->multi);
-        free(e->heap);
+        tmh_free(&e->timers);
         pthread_mutex_destroy(&e->mu);
         free(e);
         return -1;
@@ -876,11 +811,11 @@ void eng_stop(engine *e)
         free(c);
         c = next;
     }
-    while (e->nheap > 0) {
-        eng_timer t = heap_pop(e);
+    while (e->timers.n > 0) {
+        eng_timer t = tmh_pop(&e->timers);
         gen_unref(t.g);
     }
-    free(e->heap);
+    tmh_free(&e->timers);
     curl_multi_cleanup(e->multi);
     pthread_mutex_destroy(&e->mu);
     free(e);
