@@ -14,7 +14,6 @@
 #include "metrics.h"
 #include "retrieval.pb-c.h"
 #include "session.pb-c.h"
-#include "sse.h"
 #include "utf8.h"
 
 #define TURN_BUCKETS 4096
@@ -48,7 +47,7 @@ struct turn {
     size_t nevents, ends_cap;
     int finished;
     int64_t finished_at_ms;
-    sse_reader *readers;
+    turn_reader *readers;
     unsigned nreaders;
     int64_t detached_at_ms;
 
@@ -174,17 +173,17 @@ turn *turn_find(const char *id, const char *session_id)
 /* Unparks every parked reader of t (t->mtx held) and returns them in a new
  * array (*n of them) for the caller to wake once the lock is released;
  * NULL when there are none. */
-static sse_reader **turn_unpark_all_locked(turn *t, size_t *n)
+static turn_reader **turn_unpark_all_locked(turn *t, size_t *n)
 {
     *n = 0;
     if (t->nreaders == 0) {
         return NULL;
     }
-    sse_reader **w = malloc(t->nreaders * sizeof(*w));
+    turn_reader **w = malloc(t->nreaders * sizeof(*w));
     if (w == NULL) {
         return NULL; /* the heartbeat wakes them within an interval */
     }
-    for (sse_reader *r = t->readers; r != NULL && *n < t->nreaders; r = r->next_in_turn) {
+    for (turn_reader *r = t->readers; r != NULL && *n < t->nreaders; r = r->next_in_turn) {
         if (r->parked) {
             r->parked = 0;
             w[(*n)++] = r;
@@ -244,10 +243,10 @@ static void log_append_locked(turn *t, const char *event, json_t *data)
     free(json);
 }
 
-static void wake_all(sse_reader **wake, size_t n)
+static void wake_all(turn_reader **wake, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        sse_wake(wake[i]);
+        wake[i]->wake(wake[i]);
     }
     free(wake);
 }
@@ -258,7 +257,7 @@ static void turn_emit(turn *t, const char *event, json_t *data)
     size_t n = 0;
     pthread_mutex_lock(&t->mtx);
     log_append_locked(t, event, data);
-    sse_reader **wake = turn_unpark_all_locked(t, &n);
+    turn_reader **wake = turn_unpark_all_locked(t, &n);
     pthread_mutex_unlock(&t->mtx);
     wake_all(wake, n);
 }
@@ -271,7 +270,7 @@ static void turn_finish(turn *t, metric_turn_outcome outcome)
     t->finished = 1;
     t->step = ST_FINISHED;
     t->finished_at_ms = clock_mono_ms();
-    sse_reader **wake = turn_unpark_all_locked(t, &n);
+    turn_reader **wake = turn_unpark_all_locked(t, &n);
     pthread_mutex_unlock(&t->mtx);
     wake_all(wake, n);
     metrics_turn(outcome);
@@ -288,7 +287,7 @@ size_t turn_offset_after(turn *t, unsigned long last_id)
     return off;
 }
 
-ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked)
+ssize_t turn_read(turn *t, turn_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked)
 {
     ssize_t n;
     pthread_mutex_lock(&t->mtx);
@@ -310,14 +309,14 @@ ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, in
         n = (ssize_t)k;
     } else {
         *parked = 1;
-        MHD_suspend_connection(r->conn);
+        r->park(r);
         n = 0;
     }
     pthread_mutex_unlock(&t->mtx);
     return n;
 }
 
-void turn_attach(turn *t, sse_reader *r)
+void turn_attach(turn *t, turn_reader *r)
 {
     pthread_mutex_lock(&t->mtx);
     r->next_in_turn = t->readers;
@@ -327,10 +326,10 @@ void turn_attach(turn *t, sse_reader *r)
     pthread_mutex_unlock(&t->mtx);
 }
 
-void turn_detach(turn *t, sse_reader *r)
+void turn_detach(turn *t, turn_reader *r)
 {
     pthread_mutex_lock(&t->mtx);
-    sse_reader **pp = &t->readers;
+    turn_reader **pp = &t->readers;
     while (*pp != NULL && *pp != r) {
         pp = &(*pp)->next_in_turn;
     }
@@ -345,7 +344,7 @@ void turn_detach(turn *t, sse_reader *r)
     turn_unref(t);
 }
 
-int turn_heartbeat(turn *t, sse_reader *r, int64_t now_ms, int64_t every_ms)
+int turn_heartbeat(turn *t, turn_reader *r, int64_t now_ms, int64_t every_ms)
 {
     int due = 0;
     pthread_mutex_lock(&t->mtx);
@@ -956,7 +955,7 @@ void turns_finish_all(void)
                 t->finished = 1;
                 t->finished_at_ms = clock_mono_ms();
             }
-            sse_reader **wake = turn_unpark_all_locked(t, &n);
+            turn_reader **wake = turn_unpark_all_locked(t, &n);
             pthread_mutex_unlock(&t->mtx);
             wake_all(wake, n);
         }
