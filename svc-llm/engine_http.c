@@ -4,6 +4,7 @@
  * and what a failed attempt leads to (retry on a timer, or the offline
  * fallback). The job's states are drawn in engine.c. */
 #include "engine.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
