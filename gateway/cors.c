@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "respond.h"
 
 #define CORS_MAX_ORIGINS 64
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
-#include "http.h"
+#include "respond.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.pb-c.h"
