@@ -6,6 +6,7 @@
 #   make bench      benchmarks (figures and ratios against in-run baselines)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fmt        clang-format our C sources
+#   make fmt-check  fail when a C source is not clang-formatted (not in make test yet)
 #   make clean
 
 SAN ?= 0
@@ -52,7 +53,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop
+.PHONY: all deps run test unit integration bench clean fmt fmt-check stop
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -146,6 +147,9 @@ bench: deps
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+fmt-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build
