@@ -27,7 +27,7 @@ static size_t auth_ip_secret_len;
 static cidr auth_proxies[AUTH_PROXIES_MAX];
 static size_t auth_nproxies;
 
-/* Cloudflare's published ranges (facts/wire-formats.md §4). */
+/* Cloudflare's published ranges (docs/internals/external-formats.md §5). */
 static const char *const auth_cloudflare[] = {
     "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",  "141.101.64.0/18",
     "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",

@@ -1,5 +1,6 @@
 /* backends.h: the gateway's RPC clients, one per service. Opened at start,
- * closed at stop; the clients themselves are thread-safe. */
+ * closed at stop; the clients themselves are thread-safe. Owns: the
+ * clients (backends_open until backends_close). */
 #ifndef GW_BACKENDS_H
 #define GW_BACKENDS_H
 

@@ -5,7 +5,8 @@
  * A route that needs the services suspends its connection, starts async RPC
  * calls, and resumes the connection from the RPC callback (on an nng
  * thread); MHD then calls the access handler again on the HTTP thread,
- * which answers. */
+ * which answers. Owns: a gw_server owns the MHD daemon, gw_start until
+ * gw_stop; per-request state is request.h's. */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H
 

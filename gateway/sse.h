@@ -5,7 +5,9 @@
  * everything, suspends its connection ("parks"); the turn resumes it on the
  * next event. A heartbeat thread resumes parked readers every
  * HEARTBEAT_INTERVAL so they write ": ping" (which also reveals clients
- * that went away: MHD does not notice while a connection is suspended). */
+ * that went away: MHD does not notice while a connection is suspended).
+ * Owns: each reader and its turn reference, from sse_respond until MHD
+ * ends the response (sse_free). */
 #ifndef GW_SSE_H
 #define GW_SSE_H
 

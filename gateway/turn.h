@@ -1,6 +1,6 @@
 /* turn.h: one chat turn and its event stream.
  *
- * A turn runs the steps of DESIGN.md "One chat turn" with async RPC:
+ * A turn runs the steps of docs/architecture.md "One chat turn" with async RPC:
  * session.Begin -> retrieval.Search -> llm.Generate -> llm.Poll ... ->
  * session.Commit, each step started from the previous step's callback (on
  * nng's threads; the HTTP thread never waits). Every event the visitor

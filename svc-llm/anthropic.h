@@ -1,7 +1,7 @@
 /* anthropic.h: the decoder of an Anthropic Messages API stream (svc-llm).
  *
  * Fed one SSE event at a time (see event_stream.h), it turns the events of
- * ../shared/facts/wire-formats.md §1 into text and tool calls for a sink,
+ * docs/internals/external-formats.md §1 into text and tool calls for a sink,
  * and keeps the usage, stop reason and any error:
  *   message_start        usage (input, cache, output), model
  *   content_block_start  text (initial text, if any, goes out) or tool_use

@@ -1,6 +1,6 @@
 /* openai.h: the decoder of an OpenAI-compatible chat completions stream
  * (svc-llm): `data:` events holding chat.completion.chunk objects, ended
- * by `data: [DONE]` (../shared/facts/wire-formats.md §2).
+ * by `data: [DONE]` (docs/internals/external-formats.md §3).
  *
  *   choices[0].delta.content        -> sink text
  *   choices[0].delta.tool_calls[]   fragments joined per index (id and
