@@ -177,24 +177,26 @@ static const char *route_session_token(struct MHD_Connection *conn, gw_request *
     return token;
 }
 
-static enum MHD_Result route_session_erase(struct MHD_Connection *conn, gw_request *rq, const char *id)
+/* A call on one session (Load or Erase) for the holder of its token. */
+static enum MHD_Result route_session_call(struct MHD_Connection *conn, gw_request *rq, const char *id,
+                                          session_op_kind kind, metric_route mr)
 {
     enum MHD_Result ret;
-    const char *token = route_session_token(conn, rq, id, MR_ERASE, &ret);
+    const char *token = route_session_token(conn, rq, id, mr, &ret);
     if (token == NULL) {
         return ret;
     }
-    return route_session_op(conn, rq, sessions_start(conn, SOP_ERASE, id, token, NULL, rq->origin, NULL));
+    return route_session_op(conn, rq, sessions_start(conn, kind, id, token, NULL, rq->origin, NULL));
+}
+
+static enum MHD_Result route_session_erase(struct MHD_Connection *conn, gw_request *rq, const char *id)
+{
+    return route_session_call(conn, rq, id, SOP_ERASE, MR_ERASE);
 }
 
 static enum MHD_Result route_session_messages(struct MHD_Connection *conn, gw_request *rq, const char *id)
 {
-    enum MHD_Result ret;
-    const char *token = route_session_token(conn, rq, id, MR_MESSAGES, &ret);
-    if (token == NULL) {
-        return ret;
-    }
-    return route_session_op(conn, rq, sessions_start(conn, SOP_LOAD, id, token, NULL, rq->origin, NULL));
+    return route_session_call(conn, rq, id, SOP_LOAD, MR_MESSAGES);
 }
 
 static enum MHD_Result route_chat(struct MHD_Connection *conn, gw_request *rq, const char *param)

@@ -67,70 +67,79 @@ static void job_model(job *j, const char *model)
     }
 }
 
+/* The stream ended by itself: with the answer (OUT_STOP), an error the
+ * provider sent (OUT_ERROR: type and message), the sink's refusal
+ * (OUT_SINK) or a broken stream (OUT_PROTO). Returns what eng_job_on_event
+ * returns: 0 to read on, 1 to stop reading. */
+static int job_stream_end(job *j, int outcome, const char *stop_reason, const char *err_type, const char *err_msg,
+                          rpc_code code, int retryable)
+{
+    j->outcome = outcome;
+    switch (outcome) {
+    case OUT_STOP:
+        gen_finish(j->g, stop_reason[0] ? stop_reason : "end_turn", RPC_OK, NULL, 0);
+        return 0; /* let the response end normally: the connection is reused */
+    case OUT_ERROR: {
+        char msg[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 4];
+        snprintf(msg, sizeof(msg), "%s: %s", err_type, err_msg);
+        eng_job_fail_streaming(j, code, msg, retryable);
+        return 1;
+    }
+    case OUT_SINK:
+        job_sink_refused(j);
+        return 1;
+    default:
+        return 1;
+    }
+}
+
 int eng_job_on_event(void *arg, const char *name, const char *data, size_t len)
 {
     job *j = arg;
     llm_sink sink = {.arg = j, .text = job_sink_text, .tool_call = job_sink_tool};
+    int retryable = 0;
     if (j->kind == PROV_ANTHROPIC) {
-        int rv = anth_stream_event(&j->anth, name, data, len, &sink);
-        eng_job_usage(j, &j->anth.usage);
-        job_model(j, j->anth.model);
+        anth_stream *a = &j->anth;
+        int rv = anth_stream_event(a, name, data, len, &sink);
+        eng_job_usage(j, &a->usage);
+        job_model(j, a->model);
         switch (rv) {
         case ANTH_CONTINUE:
             return 0;
         case ANTH_STOP:
-            j->outcome = OUT_STOP;
-            gen_finish(j->g, j->anth.stop_reason[0] ? j->anth.stop_reason : "end_turn", RPC_OK, NULL, 0);
-            return 0; /* let the response end normally: the connection is reused */
+            return job_stream_end(j, OUT_STOP, a->stop_reason, NULL, NULL, RPC_OK, 0);
         case ANTH_ERROR: {
-            int retryable = 0;
-            rpc_code code = anth_error_code(j->anth.err_type, &retryable);
-            char msg[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 4];
-            snprintf(msg, sizeof(msg), "%s: %s", j->anth.err_type, j->anth.err_msg);
-            j->outcome = OUT_ERROR;
-            eng_job_fail_streaming(j, code, msg, retryable);
-            return 1;
+            rpc_code code = anth_error_code(a->err_type, &retryable);
+            return job_stream_end(j, OUT_ERROR, NULL, a->err_type, a->err_msg, code, retryable);
         }
         case ANTH_SINK:
-            j->outcome = OUT_SINK;
-            job_sink_refused(j);
-            return 1;
+            return job_stream_end(j, OUT_SINK, NULL, NULL, NULL, RPC_OK, 0);
         default:
-            j->outcome = OUT_PROTO;
-            return 1;
+            return job_stream_end(j, OUT_PROTO, NULL, NULL, NULL, RPC_OK, 0);
         }
     }
     (void)name;
-    int rv = oai_stream_data(&j->oai, data, len, &sink);
-    eng_job_usage(j, &j->oai.usage);
-    job_model(j, j->oai.model);
+    oai_stream *o = &j->oai;
+    int rv = oai_stream_data(o, data, len, &sink);
+    eng_job_usage(j, &o->usage);
+    job_model(j, o->model);
     switch (rv) {
     case OAI_CONTINUE:
         return 0;
     case OAI_STOP:
-        j->outcome = OUT_STOP;
-        gen_finish(j->g, j->oai.stop_reason[0] ? j->oai.stop_reason : "end_turn", RPC_OK, NULL, 0);
-        return 0;
+        return job_stream_end(j, OUT_STOP, o->stop_reason, NULL, NULL, RPC_OK, 0);
     case OAI_ERROR: {
-        char msg[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 4];
-        snprintf(msg, sizeof(msg), "%s: %s", j->oai.err_type, j->oai.err_msg);
-        int retryable = 0;
-        rpc_code code = anth_error_code(j->oai.err_type, &retryable);
-        if (strcmp(j->oai.err_type, "server_error") == 0) {
+        rpc_code code = anth_error_code(o->err_type, &retryable);
+        if (strcmp(o->err_type, "server_error") == 0) {
             code = RPC_UNAVAILABLE;
             retryable = 1;
         }
-        j->outcome = OUT_ERROR;
-        eng_job_fail_streaming(j, code, msg, retryable);
-        return 1;
+        return job_stream_end(j, OUT_ERROR, NULL, o->err_type, o->err_msg, code, retryable);
     }
     case OAI_SINK:
-        j->outcome = OUT_SINK;
-        job_sink_refused(j);
-        return 1;
+        return job_stream_end(j, OUT_SINK, NULL, NULL, NULL, RPC_OK, 0);
     default:
-        j->outcome = OUT_PROTO;
-        return 1;
+        return job_stream_end(j, OUT_PROTO, NULL, NULL, NULL, RPC_OK, 0);
     }
 }
 
