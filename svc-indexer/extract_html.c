@@ -416,6 +416,25 @@ static int walk_inline_only(const html_walk *w)
     return w->heading != NULL || w->row != NULL;
 }
 
+/* A block boundary: inside a heading or row only a space (returns 0);
+ * else the paragraph being read ends and any unused list marker goes, in
+ * the order the element needs (returns 1). */
+static int walk_boundary(html_walk *w, int marker_first)
+{
+    if (walk_inline_only(w)) {
+        kb_text_space(&w->cur);
+        return 0;
+    }
+    if (marker_first) {
+        walk_drop_marker(w);
+        walk_flush(w);
+    } else {
+        walk_flush(w);
+        walk_drop_marker(w);
+    }
+    return 1;
+}
+
 static void walk_open(html_walk *w, const xmlNode *n, tag_kind k)
 {
     switch (k) {
@@ -429,23 +448,17 @@ static void walk_open(html_walk *w, const xmlNode *n, tag_kind k)
         }
         break;
     case TAG_HEADING:
-        if (walk_inline_only(w)) {
-            kb_text_space(&w->cur);
+        if (!walk_boundary(w, 1)) {
             break;
         }
-        walk_drop_marker(w);
-        walk_flush(w);
         w->heading = n;
         w->level = n->name[1] - '0';
         walk_set_anchor(w, html_attr(n, "id"));
         break;
     case TAG_ROW:
-        if (walk_inline_only(w)) {
-            kb_text_space(&w->cur);
+        if (!walk_boundary(w, 1)) {
             break;
         }
-        walk_drop_marker(w);
-        walk_flush(w);
         w->row = n;
         break;
     case TAG_CELL:
@@ -460,12 +473,9 @@ static void walk_open(html_walk *w, const xmlNode *n, tag_kind k)
         char marker[24];
         int num;
 
-        if (walk_inline_only(w)) {
-            kb_text_space(&w->cur);
+        if (!walk_boundary(w, 0)) {
             break;
         }
-        walk_flush(w);
-        walk_drop_marker(w);
         num = w->lists > 0 && w->lists <= KB_LIST_DEPTH ? w->ol[w->lists - 1] : -1;
         if (num >= 0) {
             snprintf(marker, sizeof marker, "%d.", num);
@@ -536,12 +546,7 @@ static void walk_close(html_walk *w, const xmlNode *n, tag_kind k)
         w->sectioning--;
         goto block;
     case TAG_ITEM:
-        if (walk_inline_only(w)) {
-            kb_text_space(&w->cur);
-            break;
-        }
-        walk_flush(w);
-        walk_drop_marker(w);
+        walk_boundary(w, 0);
         break;
     case TAG_BLOCK:
     block:
