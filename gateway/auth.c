@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "encode.h"
 #include "token.h"
 
@@ -100,25 +101,16 @@ int auth_init(const char *session_secret, const char *ip_hash_secret, const char
             cidr_parse(auth_cloudflare[i], &auth_proxies[auth_nproxies++]);
         }
     }
-    if (trusted_proxies != NULL) {
-        const char *p = trusted_proxies;
-        while (*p) {
-            while (*p == ' ' || *p == ',') {
-                p++;
-            }
-            size_t n = strcspn(p, " ,");
-            if (n == 0) {
-                break;
-            }
-            char one[64];
-            snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
-            if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
-                snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
-                return -1;
-            }
-            auth_nproxies++;
-            p += n;
+    const char *list = trusted_proxies, *p;
+    size_t n;
+    while ((p = cfg_list_next(&list, &n)) != NULL) {
+        char one[64];
+        snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
+        if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
+            snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
+            return -1;
         }
+        auth_nproxies++;
     }
     return 0;
 }

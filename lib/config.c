@@ -601,6 +601,19 @@ cfg_load(cfg **out, const cfg_var *vars, size_t nvars, char *err,
 }
 
 const char *
+cfg_list_next(const char **p, size_t *len)
+{
+    const char *s = *p;
+
+    if (s == NULL)
+        return NULL;
+    s += strspn(s, " ,");
+    *len = strcspn(s, " ,");
+    *p = s + *len;
+    return *len > 0 ? s : NULL;
+}
+
+const char *
 cfg_str(const cfg *c, const char *name)
 {
     const cfg_entry *e = find(c, name);

@@ -242,6 +242,21 @@ void eng_job_fail_streaming(job *j, rpc_code code, const char *msg, int retryabl
     gen_finish(j->g, "error", code, msg, retryable);
 }
 
+/* An attempt at the provider: unless its circuit breaker is open, start the
+ * request and wait for it; else (or when it cannot start) answer offline. */
+static void job_try_upstream(job *j, int64_t now)
+{
+    if (!breaker_allow(&j->e->brk[j->kind], now)) {
+        eng_job_fallback(j, now, "circuit breaker open");
+        return;
+    }
+    if (eng_job_http_start(j) != 0) {
+        eng_job_fallback(j, now, "could not start the request");
+        return;
+    }
+    eng_job_schedule(j);
+}
+
 static void job_on_timer(job *j, int64_t now)
 {
     if (gen_is_done(j->g)) {
@@ -266,14 +281,8 @@ static void job_on_timer(job *j, int64_t now)
         return;
     }
     if (j->waiting_retry && now >= j->wake_ms) {
-        if (!breaker_allow(&j->e->brk[j->kind], now)) {
-            eng_job_fallback(j, now, "circuit breaker open");
-            return;
-        }
-        if (eng_job_http_start(j) != 0) {
-            eng_job_fallback(j, now, "could not start the request");
-            return;
-        }
+        job_try_upstream(j, now);
+        return;
     }
     eng_job_schedule(j);
 }
@@ -299,15 +308,7 @@ static void job_begin(job *j, int64_t now)
         job_offline_tick(j, now);
         return;
     }
-    if (!breaker_allow(&e->brk[j->kind], now)) {
-        eng_job_fallback(j, now, "circuit breaker open");
-        return;
-    }
-    if (eng_job_http_start(j) != 0) {
-        eng_job_fallback(j, now, "could not start the request");
-        return;
-    }
-    eng_job_schedule(j);
+    job_try_upstream(j, now);
 }
 
 /* ============================================================== the loop */
