@@ -12,12 +12,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "dynbuf.h"
+#include "utf8.h"
 
 #define LOG_TS_MAX       64  /* formatted timestamp buffer */
 #define LOG_UNIT_MAX     8   /* longest escaped form of one character */
@@ -46,79 +48,22 @@ typedef struct {
 /* ---------------------------------------------------------------- UTF-8 */
 
 /*
- * Examine the sequence starting at s[0] (n >= 1 bytes available).  Returns
- * its length when it is well-formed UTF-8 (no overlongs, surrogates or
- * values past U+10FFFF).  Otherwise returns 0 and sets *bad to the length of
- * the maximal ill-formed prefix (to be replaced by one U+FFFD) and *at_end
- * when the sequence was only ill-formed because the input ended.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, size_t *bad, int *at_end)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t need;
-
-    *at_end = 0;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c == 0xE0) {
-        need = 2;
-        lo = 0xA0;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-        need = 2;
-    } else if (c == 0xED) {
-        need = 2;
-        hi = 0x9F;
-    } else if (c == 0xF0) {
-        need = 3;
-        lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-        need = 3;
-    } else if (c == 0xF4) {
-        need = 3;
-        hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t k = 1; k <= need; k++) {
-        if (k >= n) {
-            *bad = k;
-            *at_end = 1;
-            return 0;
-        }
-        if (s[k] < lo || s[k] > hi) {
-            *bad = k;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
-/*
  * Largest length <= max of s[0..n) that does not split a well-formed
- * sequence and does not end in a sequence cut short by the end of input.
+ * sequence and does not end in a sequence cut short by the end of input
+ * (an ill-formed subpart elsewhere counts as one unit, as lib/utf8.c
+ * decodes it).
  */
 static size_t
 utf8_cut(const char *s, size_t n, size_t max)
 {
-    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
     while (i < n) {
-        size_t bad = 0;
-        int at_end;
-        size_t l = utf8_seq(u + i, n - i, &bad, &at_end);
-        if (l == 0) {
-            if (at_end)
-                break;
-            l = bad;
-        }
+        uint32_t cp;
+        size_t l = utf8_decode(s + i, n - i, &cp);
+        unsigned char lead = (unsigned char)s[i];
+        if (cp == UTF8_BAD && i + l == n && (l > 1 || (lead >= 0xC2 && lead <= 0xF4)))
+            break; /* a sequence the end of input cut short */
         if (i + l > max)
             break;
         i += l;
@@ -174,8 +119,7 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char c = (unsigned char)s[0];
-    size_t bad = 0;
-    int at_end;
+    uint32_t cp;
     size_t l;
 
     *used = 1;
@@ -196,9 +140,9 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
         unit[5] = hex[c & 0xF];
         return 6;
     }
-    l = utf8_seq((const unsigned char *)s, n, &bad, &at_end);
-    if (l == 0) {
-        *used = bad;
+    l = utf8_decode(s, n, &cp);
+    if (cp == UTF8_BAD) {
+        *used = l;
         memcpy(unit, LOG_REPLACEMENT, 3);
         return 3;
     }
