@@ -1,7 +1,8 @@
 /*
  * extract_charset.c - bytes in any supported charset to well-formed UTF-8
- * without NULs (kb_decode): BOM, HTTP label, <meta charset>, then the
- * built-in UTF-8/windows-1252/UTF-16 decoders or iconv(3).
+ * without NULs (kb_decode): BOM, HTTP label, <meta charset>, then UTF-8
+ * repair (lib/utf8.c) or iconv(3) for everything else, windows-1252 and
+ * UTF-16 included.
  */
 #include "extract_int.h"
 
@@ -21,13 +22,6 @@
 /* ------------------------------------------------------------- decoding */
 
 typedef enum { ENC_UTF8, ENC_CP1252, ENC_UTF16LE, ENC_UTF16BE, ENC_ICONV } kb_enc;
-
-/* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
-static const uint16_t cp1252_high[32] = {
-    0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0,      0x017D, 0,      0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178,
-};
 
 /*
  * Copy a charset label into buf as lowercase without quotes and blanks.
@@ -125,73 +119,16 @@ static int html_sniff_charset(const char *data, size_t len, char buf[KB_LABEL_MA
     return -1;
 }
 
-static int decode_cp1252(const char *in, size_t len, char **out, size_t *olen)
-{
-    char *buf;
-    size_t o = 0;
-
-    if (len > (SIZE_MAX - 1) / 3)
-        return -1;
-    buf = malloc(len * 3 + 1);
-    if (buf == NULL)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        uint32_t cp = c;
-
-        if (c == 0)
-            continue;
-        if (c >= 0x80 && c <= 0x9F)
-            cp = cp1252_high[c - 0x80] ? cp1252_high[c - 0x80] : 0xFFFD;
-        o += utf8_encode(cp, buf + o);
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *olen = o;
-    return 0;
-}
-
-static int decode_utf16(const char *in, size_t len, int big_endian, char **out, size_t *olen)
-{
-    const unsigned char *u = (const unsigned char *)in;
-    char *buf;
-    size_t o = 0, i = 0;
-
-    /* Each unit (2 bytes) gives at most 3 bytes; a stray last byte 3. */
-    if (len > (SIZE_MAX - 4) / 2)
-        return -1;
-    buf = malloc(len * 2 + 4);
-    if (buf == NULL)
-        return -1;
-    while (i + 1 < len) {
-        uint32_t cp = big_endian ? (uint32_t)(u[i] << 8 | u[i + 1]) : (uint32_t)(u[i + 1] << 8 | u[i]);
-
-        i += 2;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < len) {
-            uint32_t lo = big_endian ? (uint32_t)(u[i] << 8 | u[i + 1]) : (uint32_t)(u[i + 1] << 8 | u[i]);
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 2;
-            }
-        }
-        if (cp == 0)
-            continue;
-        o += utf8_encode(cp, buf + o); /* lone surrogates become U+FFFD */
-    }
-    if (i < len)
-        o += utf8_encode(0xFFFD, buf + o);
-    buf[o] = '\0';
-    *out = buf;
-    *olen = o;
-    return 0;
-}
-
 /*
- * Convert with iconv(3).  Bytes iconv rejects become U+FFFD; the result is
- * passed through utf8_sanitize, so it is well-formed and NUL-free even if
- * the converter misbehaves.  Returns 1 when the label is unknown to iconv.
+ * Convert with iconv(3), windows-1252 and UTF-16 included.  `unit` is the
+ * width of the input's code unit (1, or 2 for UTF-16): input iconv rejects
+ * is skipped a unit at a time and each rejected unit becomes one U+FFFD, as
+ * is a sequence the end of input cut short (a UTF-16 stray last byte, a
+ * lone surrogate).  The result is passed through utf8_sanitize, so it is
+ * well-formed and NUL-free even if the converter misbehaves.  Returns 1
+ * when the label is unknown to iconv.
  */
-static int decode_iconv(const char *label, const char *in, size_t len, char **out, size_t *olen)
+static int decode_iconv(const char *label, const char *in, size_t len, size_t unit, char **out, size_t *olen)
 {
     iconv_t cd = iconv_open("UTF-8", label);
     char *buf = NULL, *ip = (char *)in, *op;
@@ -217,10 +154,10 @@ static int decode_iconv(const char *label, const char *in, size_t len, char **ou
             memcpy(op, UTF8_REPLACEMENT, UTF8_REPLACEMENT_LEN);
             op += UTF8_REPLACEMENT_LEN;
             oleft -= UTF8_REPLACEMENT_LEN;
-            if (errno == EINVAL)
+            if (errno == EINVAL && (unit == 1 || ileft <= unit))
                 break; /* incomplete sequence at the end */
-            ip++;
-            ileft--;
+            ip += unit < ileft ? unit : ileft;
+            ileft -= unit < ileft ? unit : ileft;
         } else {
             break; /* E2BIG cannot happen with the worst case reserved */
         }
@@ -293,22 +230,22 @@ kb_status kb_decode(const char *data, size_t len, kb_format fmt, const char *cha
         return KB_EBINARY;
     }
     switch (enc) {
-    case ENC_CP1252:
-        rc = decode_cp1252(data, len, out, olen);
+    case ENC_CP1252: /* the latin1 labels too, as browsers do */
+        rc = decode_iconv("CP1252", data, len, 1, out, olen);
         break;
     case ENC_UTF16LE:
     case ENC_UTF16BE:
-        rc = decode_utf16(data, len, enc == ENC_UTF16BE, out, olen);
+        rc = decode_iconv(enc == ENC_UTF16BE ? "UTF-16BE" : "UTF-16LE", data, len, 2, out, olen);
         break;
     case ENC_ICONV:
-        rc = decode_iconv(label, data, len, out, olen);
-        if (rc == 1) /* unknown charset: read it as UTF-8 */
-            rc = utf8_sanitize(data, len, out, olen);
+        rc = decode_iconv(label, data, len, 1, out, olen);
         break;
     default:
         rc = utf8_sanitize(data, len, out, olen);
         break;
     }
+    if (rc == 1) /* a charset iconv does not know: read it as UTF-8 */
+        rc = utf8_sanitize(data, len, out, olen);
     if (rc != 0) {
         kb_set_err(err, errlen, "out of memory decoding %zu bytes", len);
         return KB_ENOMEM;
