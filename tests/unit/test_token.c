@@ -120,11 +120,13 @@ Test(session_token, verify_rejects_forgeries)
 {
     const char *good = SID "." SID_MAC;
     const uint8_t *k = (const uint8_t *)KEY;
-    cr_expect_not(token_verify((const uint8_t *)"another-secret-0123456789abcdefghij", 35, SID, good),
-                  "another key");
+    cr_expect_not(token_verify((const uint8_t *)"another-secret-0123456789abcdefghij", 35, SID, good), "another key");
     cr_expect_not(token_verify(k, KEYLEN, "s_BAAAAAAAAAAAAAAAAAAAAA", good), "another session");
     cr_expect_not(token_verify(k, KEYLEN, SID, SID "." SID_MAC "A"), "longer");
-    cr_expect_not(token_verify(k, KEYLEN, SID, SID "." "meHynhluM3y_-UFZZR8yxBoXb-KQzshFCCIoHeTeqP"), "shorter");
+    cr_expect_not(token_verify(k, KEYLEN, SID,
+                               SID "."
+                                   "meHynhluM3y_-UFZZR8yxBoXb-KQzshFCCIoHeTeqP"),
+                  "shorter");
     cr_expect_not(token_verify(k, KEYLEN, SID, SID ":" SID_MAC), "separator");
     cr_expect_not(token_verify(k, KEYLEN, SID, SID), "id alone");
     cr_expect_not(token_verify(k, KEYLEN, SID, ""), "empty");
@@ -147,7 +149,10 @@ Test(session_token, a_token_minted_by_svc_session_verifies_in_the_gateway)
     }
     char sid[AUTH_SESSION_ID_LEN + 1];
     cr_expect(auth_check_token(SID "." SID_MAC, sid));
-    cr_expect_not(auth_check_token(SID "." "meHynhluM3y_-UFZZR8yxBoXb-KQzshFCCIoHeTeqPz", sid), "changed mac");
+    cr_expect_not(auth_check_token(SID "."
+                                       "meHynhluM3y_-UFZZR8yxBoXb-KQzshFCCIoHeTeqPz",
+                                   sid),
+                  "changed mac");
     cr_expect_not(auth_check_token(SID, sid), "id alone");
     cr_expect_not(auth_check_token(NULL, sid), "NULL");
 }
