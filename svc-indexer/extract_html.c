@@ -435,6 +435,16 @@ static int walk_boundary(html_walk *w, int marker_first)
     return 1;
 }
 
+/* The edge of a plain block: a space inside a heading or row, else the
+ * paragraph being read ends. */
+static void walk_end_block(html_walk *w)
+{
+    if (walk_inline_only(w))
+        kb_text_space(&w->cur);
+    else
+        walk_flush(w);
+}
+
 static void walk_open(html_walk *w, const xmlNode *n, tag_kind k)
 {
     switch (k) {
@@ -502,10 +512,7 @@ static void walk_open(html_walk *w, const xmlNode *n, tag_kind k)
         goto block;
     case TAG_BLOCK:
     block:
-        if (walk_inline_only(w))
-            kb_text_space(&w->cur);
-        else
-            walk_flush(w);
+        walk_end_block(w);
         break;
     default:
         break;
@@ -550,10 +557,7 @@ static void walk_close(html_walk *w, const xmlNode *n, tag_kind k)
         break;
     case TAG_BLOCK:
     block:
-        if (walk_inline_only(w))
-            kb_text_space(&w->cur);
-        else
-            walk_flush(w);
+        walk_end_block(w);
         break;
     default:
         break;
