@@ -9,6 +9,7 @@
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fmt        clang-format our C sources
+#   make fmt-check  fail when a C source is not clang-formatted (not in make test yet)
 #   make clean
 
 SAN ?= 0
@@ -59,7 +60,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop eval
+.PHONY: all deps run test unit integration bench clean fmt fmt-check stop eval
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -174,6 +175,9 @@ compose-test:
 
 backup-test: all
 	@bash tests/integration/test_backup.sh $(BUILD)
+
+fmt-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build

@@ -2,13 +2,15 @@
 #include "auth.h"
 
 #include <arpa/inet.h>
-#include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
+
+#include "config.h"
+#include "encode.h"
+#include "token.h"
 
 #define AUTH_SECRET_MAX 256
 #define AUTH_PROXIES_MAX 64
@@ -26,7 +28,7 @@ static size_t auth_ip_secret_len;
 static cidr auth_proxies[AUTH_PROXIES_MAX];
 static size_t auth_nproxies;
 
-/* Cloudflare's published ranges (facts/wire-formats.md §4). */
+/* Cloudflare's published ranges (docs/internals/external-formats.md §5). */
 static const char *const auth_cloudflare[] = {
     "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",  "141.101.64.0/18",
     "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
@@ -73,17 +75,6 @@ static int cidr_match(const cidr *c, int family, const unsigned char *addr)
     return (c->addr[full] & mask) == (addr[full] & mask);
 }
 
-static void auth_random(unsigned char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(buf + got, n - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-        }
-    }
-}
-
 int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
               int trust_cloudflare, char *err, size_t errlen)
 {
@@ -99,7 +90,10 @@ int auth_init(const char *session_secret, const char *ip_hash_secret, const char
         memcpy(auth_ip_secret, ip_hash_secret, auth_ip_secret_len);
     } else {
         auth_ip_secret_len = 32;
-        auth_random(auth_ip_secret, auth_ip_secret_len);
+        if (enc_random(auth_ip_secret, auth_ip_secret_len) != 0) {
+            snprintf(err, errlen, "IP_HASH_SECRET: unset, and the kernel gives no randomness to make one");
+            return -1;
+        }
     }
     auth_nproxies = 0;
     if (trust_cloudflare) {
@@ -107,93 +101,28 @@ int auth_init(const char *session_secret, const char *ip_hash_secret, const char
             cidr_parse(auth_cloudflare[i], &auth_proxies[auth_nproxies++]);
         }
     }
-    if (trusted_proxies != NULL) {
-        const char *p = trusted_proxies;
-        while (*p) {
-            while (*p == ' ' || *p == ',') {
-                p++;
-            }
-            size_t n = strcspn(p, " ,");
-            if (n == 0) {
-                break;
-            }
-            char one[64];
-            snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
-            if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
-                snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
-                return -1;
-            }
-            auth_nproxies++;
-            p += n;
+    const char *list = trusted_proxies, *p;
+    size_t n;
+    while ((p = cfg_list_next(&list, &n)) != NULL) {
+        char one[64];
+        snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
+        if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
+            snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
+            return -1;
         }
+        auth_nproxies++;
     }
     return 0;
 }
 
-static int auth_b64url_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-static void auth_b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n) {
-            v |= (unsigned)in[i + 1] << 8;
-        }
-        if (i + 2 < n) {
-            v |= in[i + 2];
-        }
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        if (i + 1 < n) {
-            out[o++] = tab[(v >> 6) & 63];
-        }
-        if (i + 2 < n) {
-            out[o++] = tab[v & 63];
-        }
-    }
-    out[o] = '\0';
-}
-
 int auth_valid_session_id(const char *s)
 {
-    if (s == NULL || strlen(s) != AUTH_SESSION_ID_LEN || s[0] != 's' || s[1] != '_') {
-        return 0;
-    }
-    for (size_t i = 2; i < AUTH_SESSION_ID_LEN; i++) {
-        if (!auth_b64url_char(s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    return token_id_valid(s);
 }
 
 int auth_check_token(const char *token, char *sid)
 {
-    if (token == NULL || strlen(token) != AUTH_TOKEN_LEN || token[AUTH_SESSION_ID_LEN] != '.') {
-        return 0;
-    }
-    char id[AUTH_SESSION_ID_LEN + 1];
-    memcpy(id, token, AUTH_SESSION_ID_LEN);
-    id[AUTH_SESSION_ID_LEN] = '\0';
-    if (!auth_valid_session_id(id)) {
-        return 0;
-    }
-    unsigned char mac[32];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), auth_session_secret, (int)auth_session_secret_len, (const unsigned char *)id,
-         AUTH_SESSION_ID_LEN, mac, &maclen);
-    char want[48];
-    auth_b64url(mac, 32, want);
-    if (CRYPTO_memcmp(want, token + AUTH_SESSION_ID_LEN + 1, 43) != 0) {
-        return 0;
-    }
-    memcpy(sid, id, AUTH_SESSION_ID_LEN + 1);
-    return 1;
+    return token_check(auth_session_secret, auth_session_secret_len, token, sid);
 }
 
 const char *auth_bearer(struct MHD_Connection *conn)
@@ -246,19 +175,14 @@ void auth_ip_hash(const char *ip, char out[AUTH_IP_HASH_LEN + 1])
     unsigned char mac[32];
     unsigned int maclen = 0;
     HMAC(EVP_sha256(), auth_ip_secret, (int)auth_ip_secret_len, (const unsigned char *)ip, strlen(ip), mac, &maclen);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < AUTH_IP_HASH_LEN / 2; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[AUTH_IP_HASH_LEN] = '\0';
+    enc_hex(mac, AUTH_IP_HASH_LEN / 2, out, AUTH_IP_HASH_LEN + 1);
 }
 
 void auth_new_id(const char *prefix, char *out, size_t len)
 {
-    unsigned char raw[16];
-    auth_random(raw, sizeof(raw));
-    char b[32];
-    auth_b64url(raw, sizeof(raw), b);
+    unsigned char raw[16] = {0};
+    (void)enc_random(raw, sizeof(raw)); /* after boot getrandom does not fail */
+    char b[ENC_B64URL_SIZE(sizeof(raw))];
+    enc_b64url(raw, sizeof(raw), b, sizeof(b));
     snprintf(out, len, "%s%s", prefix, b);
 }

@@ -1,5 +1,5 @@
 /* auth.h: who is asking. Session tokens (checked here with SESSION_SECRET,
- * so a forged token never reaches a service), the client IP (CF-Connecting-IP
+ * with lib/token.c, so a forged token never reaches a service), the client IP (CF-Connecting-IP
  * believed only from a trusted proxy) and its HMAC, the only form of an IP
  * the system keeps. Pure functions plus a read-only configuration: safe on
  * any thread after auth_init. */
@@ -9,8 +9,10 @@
 #include <microhttpd.h>
 #include <stddef.h>
 
-#define AUTH_SESSION_ID_LEN 24 /* "s_" + 22 base64url */
-#define AUTH_TOKEN_LEN (AUTH_SESSION_ID_LEN + 1 + 43)
+#include "token.h"
+
+#define AUTH_SESSION_ID_LEN TOKEN_ID_LEN /* "s_" + 22 base64url */
+#define AUTH_TOKEN_LEN TOKEN_LEN
 #define AUTH_IP_MAX 46
 #define AUTH_IP_HASH_LEN 32 /* hex chars kept */
 

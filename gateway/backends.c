@@ -36,3 +36,22 @@ void backends_close(backends *b)
         b->client[i] = NULL;
     }
 }
+
+void bk_complete_unstarted(rpc_done_fn done, void *arg, rpc_code code, const char *why)
+{
+    rpc_result res;
+    memset(&res, 0, sizeof(res));
+    res.code = code;
+    snprintf(res.message, sizeof(res.message), "%s", why);
+    done(&res, arg);
+}
+
+rpc_code bk_call(rpc_client *c, const char *method, const ProtobufCMessage *req, uint32_t timeout_ms,
+                 const char *request_id, rpc_done_fn done, void *arg, const char *unreachable)
+{
+    rpc_code code = rpc_call_async(c, method, req, timeout_ms, request_id, done, arg);
+    if (code != RPC_OK) {
+        bk_complete_unstarted(done, arg, code, unreachable);
+    }
+    return code;
+}

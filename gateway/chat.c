@@ -9,9 +9,12 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "respond.h"
 #include "sse.h"
 #include "turn.h"
 #include "utf8.h"
+
+static void chat_release(void *state) { turn_unref(state); }
 
 enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
 {
@@ -102,8 +105,9 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
         metrics_request(MR_CHAT, st);
         return gw_send_error(conn, st, "unavailable", err, o);
     }
-    rq->kind = RT_CHAT;
-    rq->turn = t;
+    rq->state = t;
+    rq->resume = chat_after_begin;
+    rq->release = chat_release;
     return MHD_YES;
 }
 
@@ -112,7 +116,7 @@ enum MHD_Result chat_after_begin(struct MHD_Connection *conn, gw_request *rq)
     unsigned status;
     const char *code, *message;
     uint32_t retry;
-    turn_phase p = turn_begin_result(rq->turn, &status, &code, &message, &retry);
+    turn_phase p = turn_begin_result(rq->state, &status, &code, &message, &retry);
     if (p == TURN_BEGIN_PENDING) {
         return MHD_YES; /* spurious wake; Begin still running */
     }
@@ -126,7 +130,7 @@ enum MHD_Result chat_after_begin(struct MHD_Connection *conn, gw_request *rq)
         return r;
     }
     metrics_request(MR_CHAT, 200);
-    return sse_respond(conn, rq->turn, 0, rq->origin);
+    return sse_respond(conn, rq->state, 0, rq->origin);
 }
 
 enum MHD_Result chat_resume(struct MHD_Connection *conn, gw_request *rq, const char *tid)
@@ -162,7 +166,8 @@ enum MHD_Result chat_resume(struct MHD_Connection *conn, gw_request *rq, const c
                                  "Last-Event-ID must be an event id number", o);
         }
     }
-    rq->turn = t; /* released when the request completes */
+    rq->state = t; /* released when the request completes */
+    rq->release = chat_release;
     metrics_request(MR_RESUME, 200);
     return sse_respond(conn, t, turn_offset_after(t, last_id), o);
 }

@@ -7,7 +7,7 @@
 
 #include <microhttpd.h>
 
-#include "http.h"
+#include "request.h"
 
 /* The body is complete: validate, start the turn (suspends conn). */
 enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq);

@@ -5,7 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "config.h"
+#include "respond.h"
 
 #define CORS_MAX_ORIGINS 64
 
@@ -17,15 +18,9 @@ int cors_init(const char *allowed, char *err, size_t errlen)
 {
     cors_n = 0;
     cors_any = 0;
-    const char *p = allowed ? allowed : "";
-    while (*p) {
-        while (*p == ' ' || *p == ',') {
-            p++;
-        }
-        size_t n = strcspn(p, " ,");
-        if (n == 0) {
-            break;
-        }
+    const char *list = allowed, *p;
+    size_t n;
+    while ((p = cfg_list_next(&list, &n)) != NULL) {
         if (n == 1 && *p == '*') {
             cors_any = 1;
         } else {
@@ -39,7 +34,6 @@ int cors_init(const char *allowed, char *err, size_t errlen)
             cors_list[cors_n][n] = '\0';
             cors_n++;
         }
-        p += n;
     }
     return 0;
 }

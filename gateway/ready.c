@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "http.h"
+#include "respond.h"
 #include "log.h"
 #include "rpc.pb-c.h"
 #include "turn.h"

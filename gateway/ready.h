@@ -1,5 +1,7 @@
 /* ready.h: GET /readyz: asks every service for Health at once (async RPC)
- * and answers 200 when all are ready, 503 otherwise, with each one's state. */
+ * and answers 200 when all are ready, 503 otherwise, with each one's state.
+ * Owns: a ready_check, from ready_start until ready_free (the request's
+ * release, after the last callback has run). */
 #ifndef GW_READY_H
 #define GW_READY_H
 

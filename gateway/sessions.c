@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
-#include "http.h"
+#include "respond.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.pb-c.h"
@@ -16,6 +16,7 @@
 #include "utf8.h"
 
 #define SESSIONS_TIMEOUT_MS 5000
+#define SESSIONS_UNREACHABLE "session service not reachable"
 
 static backends *sess_b;
 
@@ -115,30 +116,25 @@ session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, co
     op->conn = conn;
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
-    rpc_code c;
     if (kind == SOP_CREATE) {
         Chat__Session__CreateRequest rq = CHAT__SESSION__CREATE_REQUEST__INIT;
         rq.ip_hash = (char *)ip_hash;
         rq.origin = (char *)(origin ? origin : "");
         rq.locale = (char *)(locale ? locale : "");
-        c = rpc_call_async(sess_b->client[BK_SESSION], "Create", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
+        bk_call(sess_b->client[BK_SESSION], "Create", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,
+                SESSIONS_UNREACHABLE);
     } else if (kind == SOP_LOAD) {
         Chat__Session__LoadRequest rq = CHAT__SESSION__LOAD_REQUEST__INIT;
         rq.session_id = (char *)sid;
         rq.token = (char *)token;
-        c = rpc_call_async(sess_b->client[BK_SESSION], "Load", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
+        bk_call(sess_b->client[BK_SESSION], "Load", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,
+                SESSIONS_UNREACHABLE);
     } else {
         Chat__Session__EraseRequest rq = CHAT__SESSION__ERASE_REQUEST__INIT;
         rq.session_id = (char *)sid;
         rq.token = (char *)token;
-        c = rpc_call_async(sess_b->client[BK_SESSION], "Erase", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op);
-    }
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        op_done(&res, op);
+        bk_call(sess_b->client[BK_SESSION], "Erase", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,
+                SESSIONS_UNREACHABLE);
     }
     return op;
 }
@@ -196,16 +192,9 @@ enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, siz
     rq.source = "form";
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
-    rpc_code c = rpc_call_async(sess_b->client[BK_SESSION], "SubmitLead", &rq.base, SESSIONS_TIMEOUT_MS, NULL,
-                                op_done, op);
+    bk_call(sess_b->client[BK_SESSION], "SubmitLead", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,
+            SESSIONS_UNREACHABLE);
     json_decref(j);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        op_done(&res, op);
-    }
     *out = op;
     return MHD_YES;
 }

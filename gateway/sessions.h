@@ -5,7 +5,8 @@
  *   POST /v1/leads                   -> SubmitLead (the contact form)
  * The HTTP connection is suspended while the call runs; the callback (nng
  * thread) stores the answer and resumes it; sessions_respond (HTTP thread)
- * sends it. */
+ * sends it. Owns: a session_op and the answer it holds, from sessions_start
+ * until sessions_free (the request's release). */
 #ifndef GW_SESSIONS_H
 #define GW_SESSIONS_H
 

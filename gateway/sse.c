@@ -22,13 +22,18 @@ static int64_t sse_every_ms;
 
 void sse_wake(sse_reader *r) { MHD_resume_connection(r->conn); }
 
+/* The turn's park and wake callbacks: tr is the first member of an
+ * sse_reader. */
+static void sse_park_reader(turn_reader *tr) { MHD_suspend_connection(((sse_reader *)tr)->conn); }
+static void sse_wake_reader(turn_reader *tr) { sse_wake((sse_reader *)tr); }
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     sse_reader *r = cls;
-    ssize_t n = turn_read(r->t, r, &r->off, buf, max, &r->ping_due, &r->parked);
+    ssize_t n = turn_read(r->t, &r->tr, &r->off, buf, max, &r->tr.ping_due, &r->tr.parked);
     if (n > 0) {
-        r->last_write_ms = clock_mono_ms();
+        r->tr.last_write_ms = clock_mono_ms();
         return n;
     }
     if (n < 0) {
@@ -51,7 +56,7 @@ static void sse_free(void *cls)
         r->next_all->prev_all = r->prev_all;
     }
     pthread_mutex_unlock(&sse_mtx);
-    turn_detach(r->t, r);
+    turn_detach(r->t, &r->tr);
     metrics_stream_open(-1);
     free(r);
 }
@@ -65,13 +70,15 @@ enum MHD_Result sse_respond(struct MHD_Connection *conn, turn *t, size_t off, co
     r->t = t;
     r->conn = conn;
     r->off = off;
-    r->last_write_ms = clock_mono_ms();
+    r->tr.last_write_ms = clock_mono_ms();
+    r->tr.park = sse_park_reader;
+    r->tr.wake = sse_wake_reader;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, r, sse_free);
     if (resp == NULL) {
         free(r);
         return MHD_NO;
     }
-    turn_attach(t, r);
+    turn_attach(t, &r->tr);
     pthread_mutex_lock(&sse_mtx);
     r->next_all = sse_all;
     if (sse_all != NULL) {
@@ -127,7 +134,7 @@ static void *sse_heartbeat_main(void *arg)
          * reveals a vanished client). Resumed while holding sse_mtx: a
          * parked reader cannot be freed (its connection is suspended). */
         for (sse_reader *r = sse_all; r != NULL; r = r->next_all) {
-            if (now - r->last_write_ms >= sse_every_ms && turn_heartbeat(r->t, r, now, sse_every_ms)) {
+            if (now - r->tr.last_write_ms >= sse_every_ms && turn_heartbeat(r->t, &r->tr, now, sse_every_ms)) {
                 sse_wake(r);
             }
         }

@@ -5,7 +5,9 @@
  * everything, suspends its connection ("parks"); the turn resumes it on the
  * next event. A heartbeat thread resumes parked readers every
  * HEARTBEAT_INTERVAL so they write ": ping" (which also reveals clients
- * that went away: MHD does not notice while a connection is suspended). */
+ * that went away: MHD does not notice while a connection is suspended).
+ * Owns: each reader and its turn reference, from sse_respond until MHD
+ * ends the response (sse_free). */
 #ifndef GW_SSE_H
 #define GW_SSE_H
 
@@ -14,14 +16,12 @@
 
 #include "turn.h"
 
+typedef struct sse_reader sse_reader;
 struct sse_reader {
+    turn_reader tr; /* first: the turn's view of this reader (park state, wake) */
     turn *t;
     struct MHD_Connection *conn;
-    size_t off;          /* next log byte to send */
-    int parked;          /* suspended, waiting for an event (guarded by the turn) */
-    int ping_due;        /* write ": ping" next (guarded by the turn) */
-    int64_t last_write_ms;
-    sse_reader *next_in_turn;
+    size_t off;                      /* next log byte to send */
     sse_reader *prev_all, *next_all; /* the global list (guarded by sse's lock) */
 };
 

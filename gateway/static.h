@@ -5,7 +5,7 @@
  * (ETag, revalidated after 5 minutes) and at /widget/chat.<hash>.js
  * (immutable, cached for a year: the name changes when the content does);
  * the demo page, at /demo, refers to the versioned name. Read-only after
- * static_init: any thread. */
+ * static_init: any thread. Owns: the files' contents, until static_free. */
 #ifndef GW_STATIC_H
 #define GW_STATIC_H
 

@@ -1,4 +1,7 @@
-/* turn.c: see turn.h. Callbacks named turn_on_* run on nng threads. */
+/* turn.c: see turn.h. The steps of a turn: Begin, Search, Generate, Poll...,
+ * Commit, each started from the previous step's callback. Callbacks named
+ * turn_on_* run on nng threads. The registry is turn_registry.c, the event
+ * log turn_log.c. */
 #include "turn.h"
 
 #include <jansson.h>
@@ -8,357 +11,19 @@
 #include <string.h>
 
 #include "clock.h"
-#include "common.pb-c.h"
-#include "llm.pb-c.h"
 #include "log.h"
 #include "metrics.h"
+#include "turn_int.h"
+
+#include "common.pb-c.h"
+#include "llm.pb-c.h"
 #include "retrieval.pb-c.h"
 #include "session.pb-c.h"
-#include "sse.h"
 #include "utf8.h"
 
-#define TURN_BUCKETS 4096
 #define TURN_SNIPPET_MAX 240
 
-typedef enum { ST_BEGIN, ST_SEARCH, ST_GENERATE, ST_POLL, ST_COMMIT, ST_FINISHED } turn_step;
-
-struct turn {
-    char id[TURN_ID_MAX];
-    char session_id[AUTH_SESSION_ID_LEN + 1];
-    char token[AUTH_TOKEN_LEN + 1];
-    char ip_hash[AUTH_IP_HASH_LEN + 1];
-    char *message;
-    pthread_mutex_t mtx;
-    int refs;
-    turn *next_bucket;
-    int registered;
-
-    /* the HTTP request waiting for Begin */
-    struct MHD_Connection *pending;
-    turn_phase phase;
-    unsigned refused_status;
-    char refused_code[32];
-    char refused_message[RPC_STATUS_MESSAGE_MAX + 1];
-    uint32_t refused_retry_s;
-
-    /* the event log */
-    char *log;
-    size_t log_len, log_cap;
-    size_t *ends; /* ends[i] = offset after event i+1 */
-    size_t nevents, ends_cap;
-    int finished;
-    int64_t finished_at_ms;
-    sse_reader *readers;
-    unsigned nreaders;
-    int64_t detached_at_ms;
-
-    /* the conversation */
-    turn_step step;
-    Chat__Session__BeginReply *begin;
-    Chat__Retrieval__SearchReply *search;
-    char stream_id[128];
-    uint32_t after_seq;
-    char *answer;
-    size_t answer_len;
-    int cancel_requested, cancel_sent;
-    int partial;
-    char stop_reason[32];
-    char provider[32];
-    Chat__Common__Usage usage;
-    char usage_model[64];
-    Chat__Common__LeadState lead;
-    int lead_changed;
-    char *lead_strings[12];
-    int64_t start_us, first_token_us;
-};
-
-static turn_cfg tc;
-static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
-static turn *reg[TURN_BUCKETS];
-static size_t reg_count;
-
-/* --- registry ------------------------------------------------------------ */
-
-static unsigned turn_hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    }
-    return h % TURN_BUCKETS;
-}
-
-int turns_init(const turn_cfg *settings)
-{
-    tc = *settings;
-    return 0;
-}
-
-size_t turns_count(void)
-{
-    pthread_mutex_lock(&reg_mtx);
-    size_t n = reg_count;
-    pthread_mutex_unlock(&reg_mtx);
-    return n;
-}
-
-void turn_ref(turn *t)
-{
-    pthread_mutex_lock(&t->mtx);
-    t->refs++;
-    pthread_mutex_unlock(&t->mtx);
-}
-
-static void turn_free(turn *t)
-{
-    free(t->message);
-    free(t->log);
-    free(t->ends);
-    free(t->answer);
-    for (size_t i = 0; i < sizeof(t->lead_strings) / sizeof(t->lead_strings[0]); i++) {
-        free(t->lead_strings[i]);
-    }
-    if (t->begin) {
-        protobuf_c_message_free_unpacked(&t->begin->base, NULL);
-    }
-    if (t->search) {
-        protobuf_c_message_free_unpacked(&t->search->base, NULL);
-    }
-    pthread_mutex_destroy(&t->mtx);
-    free(t);
-}
-
-void turn_unref(turn *t)
-{
-    pthread_mutex_lock(&t->mtx);
-    int last = --t->refs == 0;
-    pthread_mutex_unlock(&t->mtx);
-    if (last) {
-        turn_free(t);
-    }
-}
-
-const char *turn_id(const turn *t) { return t->id; }
-
-static void reg_remove_locked(turn *t)
-{
-    turn **pp = &reg[turn_hash(t->id)];
-    while (*pp != NULL && *pp != t) {
-        pp = &(*pp)->next_bucket;
-    }
-    if (*pp == t) {
-        *pp = t->next_bucket;
-        reg_count--;
-        t->registered = 0;
-    }
-}
-
-turn *turn_find(const char *id, const char *session_id)
-{
-    pthread_mutex_lock(&reg_mtx);
-    turn *t = reg[turn_hash(id)];
-    while (t != NULL && strcmp(t->id, id) != 0) {
-        t = t->next_bucket;
-    }
-    if (t != NULL && strcmp(t->session_id, session_id) == 0) {
-        turn_ref(t);
-    } else {
-        t = NULL;
-    }
-    pthread_mutex_unlock(&reg_mtx);
-    return t;
-}
-
-/* --- the event log ------------------------------------------------------ */
-
-/* Unparks every parked reader of t (t->mtx held) and returns them in a new
- * array (*n of them) for the caller to wake once the lock is released;
- * NULL when there are none. */
-static sse_reader **turn_unpark_all_locked(turn *t, size_t *n)
-{
-    *n = 0;
-    if (t->nreaders == 0) {
-        return NULL;
-    }
-    sse_reader **w = malloc(t->nreaders * sizeof(*w));
-    if (w == NULL) {
-        return NULL; /* the heartbeat wakes them within an interval */
-    }
-    for (sse_reader *r = t->readers; r != NULL && *n < t->nreaders; r = r->next_in_turn) {
-        if (r->parked) {
-            r->parked = 0;
-            w[(*n)++] = r;
-        }
-    }
-    return w;
-}
-
-/* Appends one event (t->mtx held). Returns the parked readers to wake in
- * wake[] (count in *nwake). */
-static void log_append_locked(turn *t, const char *event, json_t *data)
-{
-    char *json = json_dumps(data, JSON_COMPACT);
-    json_decref(data);
-    if (json == NULL) {
-        return;
-    }
-    char head[64];
-    int hn = snprintf(head, sizeof(head), "id: %zu\nevent: %s\ndata: ", t->nevents + 1, event);
-    size_t need = (size_t)hn + strlen(json) + 2;
-    if (t->log_len + need > TURN_LOG_MAX) {
-        free(json);
-        t->cancel_requested = 1; /* runaway answer: stop paying for it */
-        return;
-    }
-    if (t->log_len + need > t->log_cap) {
-        size_t cap = t->log_cap ? t->log_cap : 4096;
-        while (cap < t->log_len + need) {
-            cap *= 2;
-        }
-        char *l = realloc(t->log, cap);
-        if (l == NULL) {
-            free(json);
-            return;
-        }
-        t->log = l;
-        t->log_cap = cap;
-    }
-    if (t->nevents == t->ends_cap) {
-        size_t cap = t->ends_cap ? t->ends_cap * 2 : 32;
-        size_t *e = realloc(t->ends, cap * sizeof(*e));
-        if (e == NULL) {
-            free(json);
-            return;
-        }
-        t->ends = e;
-        t->ends_cap = cap;
-    }
-    memcpy(t->log + t->log_len, head, (size_t)hn);
-    t->log_len += (size_t)hn;
-    size_t jl = strlen(json);
-    memcpy(t->log + t->log_len, json, jl);
-    t->log_len += jl;
-    t->log[t->log_len++] = '\n';
-    t->log[t->log_len++] = '\n';
-    t->ends[t->nevents++] = t->log_len;
-    free(json);
-}
-
-static void wake_all(sse_reader **wake, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        sse_wake(wake[i]);
-    }
-    free(wake);
-}
-
-/* Appends an event and wakes readers (takes the lock). */
-static void turn_emit(turn *t, const char *event, json_t *data)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&t->mtx);
-    log_append_locked(t, event, data);
-    sse_reader **wake = turn_unpark_all_locked(t, &n);
-    pthread_mutex_unlock(&t->mtx);
-    wake_all(wake, n);
-}
-
-/* Marks the end of the stream; readers end after reading everything. */
-static void turn_finish(turn *t, metric_turn_outcome outcome)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&t->mtx);
-    t->finished = 1;
-    t->step = ST_FINISHED;
-    t->finished_at_ms = clock_mono_ms();
-    sse_reader **wake = turn_unpark_all_locked(t, &n);
-    pthread_mutex_unlock(&t->mtx);
-    wake_all(wake, n);
-    metrics_turn(outcome);
-}
-
-size_t turn_offset_after(turn *t, unsigned long last_id)
-{
-    pthread_mutex_lock(&t->mtx);
-    size_t off = 0;
-    if (last_id > 0) {
-        off = last_id <= t->nevents ? t->ends[last_id - 1] : t->log_len;
-    }
-    pthread_mutex_unlock(&t->mtx);
-    return off;
-}
-
-ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked)
-{
-    ssize_t n;
-    pthread_mutex_lock(&t->mtx);
-    if (*off < t->log_len) {
-        size_t k = t->log_len - *off;
-        if (k > max) {
-            k = max;
-        }
-        memcpy(buf, t->log + *off, k);
-        *off += k;
-        n = (ssize_t)k;
-    } else if (t->finished) {
-        n = -1;
-    } else if (*ping_due) {
-        static const char ping[] = ": ping\n\n";
-        *ping_due = 0;
-        size_t k = sizeof(ping) - 1 < max ? sizeof(ping) - 1 : max;
-        memcpy(buf, ping, k);
-        n = (ssize_t)k;
-    } else {
-        *parked = 1;
-        MHD_suspend_connection(r->conn);
-        n = 0;
-    }
-    pthread_mutex_unlock(&t->mtx);
-    return n;
-}
-
-void turn_attach(turn *t, sse_reader *r)
-{
-    pthread_mutex_lock(&t->mtx);
-    r->next_in_turn = t->readers;
-    t->readers = r;
-    t->nreaders++;
-    t->refs++;
-    pthread_mutex_unlock(&t->mtx);
-}
-
-void turn_detach(turn *t, sse_reader *r)
-{
-    pthread_mutex_lock(&t->mtx);
-    sse_reader **pp = &t->readers;
-    while (*pp != NULL && *pp != r) {
-        pp = &(*pp)->next_in_turn;
-    }
-    if (*pp == r) {
-        *pp = r->next_in_turn;
-        t->nreaders--;
-    }
-    if (t->nreaders == 0 && !t->finished) {
-        t->detached_at_ms = clock_mono_ms();
-    }
-    pthread_mutex_unlock(&t->mtx);
-    turn_unref(t);
-}
-
-int turn_heartbeat(turn *t, sse_reader *r, int64_t now_ms, int64_t every_ms)
-{
-    int due = 0;
-    pthread_mutex_lock(&t->mtx);
-    if (r->parked && now_ms - r->last_write_ms >= every_ms) {
-        r->parked = 0;
-        r->ping_due = 1;
-        due = 1;
-    }
-    pthread_mutex_unlock(&t->mtx);
-    return due;
-}
-
-/* --- event payloads ----------------------------------------------------- */
+turn_cfg turn_conf;
 
 static json_t *error_json(const char *code, const char *message, int retryable)
 {
@@ -368,13 +33,20 @@ static json_t *error_json(const char *code, const char *message, int retryable)
 static const char *rpc_to_code(rpc_code c)
 {
     switch (c) {
-    case RPC_UNAVAILABLE: return "service_unavailable";
-    case RPC_DEADLINE_EXCEEDED: return "timeout";
-    case RPC_RESOURCE_EXHAUSTED: return "limit_reached";
-    case RPC_INVALID_ARGUMENT: return "invalid_request";
-    case RPC_NOT_FOUND: return "not_found";
-    case RPC_ABORTED: return "conflict";
-    default: return "internal";
+    case RPC_UNAVAILABLE:
+        return "service_unavailable";
+    case RPC_DEADLINE_EXCEEDED:
+        return "timeout";
+    case RPC_RESOURCE_EXHAUSTED:
+        return "limit_reached";
+    case RPC_INVALID_ARGUMENT:
+        return "invalid_request";
+    case RPC_NOT_FOUND:
+        return "not_found";
+    case RPC_ABORTED:
+        return "conflict";
+    default:
+        return "internal";
     }
 }
 
@@ -391,14 +63,7 @@ static void turn_call(turn *t, bk_id bk, const char *method, const ProtobufCMess
                       rpc_done_fn done, const char *unreachable)
 {
     turn_ref(t);
-    rpc_code c = rpc_call_async(tc.b->client[bk], method, req, timeout_ms, t->id, done, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "%s", unreachable);
-        done(&res, t);
-    }
+    bk_call(turn_conf.b->client[bk], method, req, timeout_ms, t->id, done, t, unreachable);
 }
 
 /* Enters a step; returns 1 when the visitor is gone and the turn was ended
@@ -436,7 +101,7 @@ static void turn_fail(turn *t, const char *code, const char *message, int retrya
         Chat__Session__ReleaseRequest rq = CHAT__SESSION__RELEASE_REQUEST__INIT;
         rq.session_id = t->session_id;
         rq.turn_id = t->id;
-        turn_call(t, BK_SESSION, "Release", &rq.base, tc.commit_timeout_ms, turn_on_release,
+        turn_call(t, BK_SESSION, "Release", &rq.base, turn_conf.commit_timeout_ms, turn_on_release,
                   "session service not reachable");
     }
     turn_finish(t, MT_ERROR);
@@ -457,12 +122,30 @@ static void turn_on_begin(rpc_result *res, void *arg)
         const char *code;
         switch (res->code) {
         case RPC_UNAUTHENTICATED:
-        case RPC_PERMISSION_DENIED: st = 401; code = "unauthorized"; break;
-        case RPC_NOT_FOUND: st = 404; code = "session_not_found"; break;
-        case RPC_ALREADY_EXISTS: st = 409; code = "turn_in_progress"; break;
-        case RPC_RESOURCE_EXHAUSTED: st = 429; code = "limit_reached"; break;
-        case RPC_INVALID_ARGUMENT: st = 400; code = "invalid_request"; break;
-        default: st = 0; code = NULL; break;
+        case RPC_PERMISSION_DENIED:
+            st = 401;
+            code = "unauthorized";
+            break;
+        case RPC_NOT_FOUND:
+            st = 404;
+            code = "session_not_found";
+            break;
+        case RPC_ALREADY_EXISTS:
+            st = 409;
+            code = "turn_in_progress";
+            break;
+        case RPC_RESOURCE_EXHAUSTED:
+            st = 429;
+            code = "limit_reached";
+            break;
+        case RPC_INVALID_ARGUMENT:
+            st = 400;
+            code = "invalid_request";
+            break;
+        default:
+            st = 0;
+            code = NULL;
+            break;
         }
         if (st != 0) {
             t->phase = TURN_BEGIN_REFUSED;
@@ -483,8 +166,8 @@ static void turn_on_begin(rpc_result *res, void *arg)
         if (res->code != RPC_OK) {
             metrics_upstream_error(MS_SESSION);
             log_warn("turn %s: session.Begin failed: %s %s", t->id, rpc_code_name(res->code), res->message);
-            turn_fail(t, rpc_to_code(res->code),
-                      "The chat is briefly unavailable. Please try again in a moment.", 1, 0);
+            turn_fail(t, rpc_to_code(res->code), "The chat is briefly unavailable. Please try again in a moment.", 1,
+                      0);
         } else {
             turn_step_search(t);
         }
@@ -501,14 +184,11 @@ static void turn_on_begin(rpc_result *res, void *arg)
 turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char *token, const char *message,
                  const char *ip_hash, unsigned *http_status, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&reg_mtx);
-    if (reg_count >= tc.max_turns) {
-        pthread_mutex_unlock(&reg_mtx);
+    if (turn_registry_full()) {
         *http_status = 503;
         snprintf(err, errlen, "the chat is very busy right now; please try again shortly");
         return NULL;
     }
-    pthread_mutex_unlock(&reg_mtx);
     turn *t = calloc(1, sizeof(*t));
     if (t == NULL || (t->message = strdup(message)) == NULL) {
         free(t);
@@ -529,13 +209,7 @@ turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char
     t->phase = TURN_BEGIN_PENDING;
     t->step = ST_BEGIN;
 
-    pthread_mutex_lock(&reg_mtx);
-    unsigned h = turn_hash(t->id);
-    t->next_bucket = reg[h];
-    reg[h] = t;
-    reg_count++;
-    t->registered = 1;
-    pthread_mutex_unlock(&reg_mtx);
+    turn_register(t);
 
     Chat__Session__BeginRequest rq = CHAT__SESSION__BEGIN_REQUEST__INIT;
     rq.session_id = t->session_id;
@@ -545,15 +219,10 @@ turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char
     rq.ip_hash = t->ip_hash;
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
-    rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Begin", &rq.base, tc.begin_timeout_ms, t->id,
-                                turn_on_begin, t);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        turn_on_begin(&res, t); /* same path as a failed call: resumes conn */
-    }
+    /* A call that cannot start takes turn_on_begin's failure path too: it
+     * resumes conn. */
+    bk_call(turn_conf.b->client[BK_SESSION], "Begin", &rq.base, turn_conf.begin_timeout_ms, t->id, turn_on_begin, t,
+            "session service not reachable");
     return t;
 }
 
@@ -606,8 +275,9 @@ static void turn_step_search(turn *t)
     }
     Chat__Retrieval__SearchRequest rq = CHAT__RETRIEVAL__SEARCH_REQUEST__INIT;
     rq.query = t->message;
-    rq.k = tc.search_k;
-    turn_call(t, BK_RETRIEVAL, "Search", &rq.base, tc.search_timeout_ms, turn_on_search, "retrieval not reachable");
+    rq.k = turn_conf.search_k;
+    turn_call(t, BK_RETRIEVAL, "Search", &rq.base, turn_conf.search_timeout_ms, turn_on_search,
+              "retrieval not reachable");
 }
 
 static void turn_on_generate(rpc_result *res, void *arg)
@@ -644,7 +314,7 @@ static void turn_step_generate(turn *t)
     rq.turn_id = t->id;
     rq.user_message = t->message;
     rq.user_hash = t->ip_hash;
-    rq.locale = (char *)(tc.locale ? tc.locale : "");
+    rq.locale = (char *)(turn_conf.locale ? turn_conf.locale : "");
     if (t->begin != NULL) {
         rq.n_history = t->begin->n_history;
         rq.history = t->begin->history;
@@ -654,15 +324,15 @@ static void turn_step_generate(turn *t)
         rq.n_sources = t->search->n_results;
         rq.sources = t->search->results;
     }
-    turn_call(t, BK_LLM, "Generate", &rq.base, tc.generate_timeout_ms, turn_on_generate, "llm not reachable");
+    turn_call(t, BK_LLM, "Generate", &rq.base, turn_conf.generate_timeout_ms, turn_on_generate, "llm not reachable");
 }
 
 /* Lead fields from a record_lead tool call, merged into t->lead. */
 static void turn_merge_lead(turn *t, json_t *in)
 {
     static const char *const keys[] = {"name", "email", "phone", "company", "need", "team_size", "timeline"};
-    char **fields[] = {&t->lead.name, &t->lead.email, &t->lead.phone, &t->lead.company, &t->lead.need,
-                       &t->lead.team_size, &t->lead.timeline};
+    char **fields[] = {&t->lead.name, &t->lead.email,     &t->lead.phone,   &t->lead.company,
+                       &t->lead.need, &t->lead.team_size, &t->lead.timeline};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const char *v = json_string_value(json_object_get(in, keys[i]));
         if (v != NULL && v[0]) {
@@ -690,8 +360,7 @@ static void turn_on_poll(rpc_result *res, void *arg)
         t->partial = have_text;
         snprintf(t->stop_reason, sizeof(t->stop_reason), "error");
         pthread_mutex_unlock(&t->mtx);
-        turn_emit(t, "error", error_json(rpc_to_code(res->code),
-                                         "The answer was interrupted. Please ask again.", 1));
+        turn_emit(t, "error", error_json(rpc_to_code(res->code), "The answer was interrupted. Please ask again.", 1));
         if (have_text) {
             turn_step_commit(t); /* keep what the visitor saw */
         } else {
@@ -781,10 +450,11 @@ static void turn_on_poll(rpc_result *res, void *arg)
         pthread_mutex_unlock(&t->mtx);
         metrics_tokens(t->usage.input_tokens, t->usage.output_tokens);
         if (p->error_code != CHAT__RPC__CODE__OK) {
-            turn_emit(t, "error", error_json("model_error",
-                                             p->partial ? "The answer was cut short. Please ask again."
-                                                        : "The assistant could not answer. Please try again.",
-                                             p->error_retryable));
+            turn_emit(t, "error",
+                      error_json("model_error",
+                                 p->partial ? "The answer was cut short. Please ask again."
+                                            : "The assistant could not answer. Please try again.",
+                                 p->error_retryable));
         }
         protobuf_c_message_free_unpacked(res->reply, NULL);
         if (have_text) {
@@ -808,7 +478,7 @@ static void turn_on_cancel(rpc_result *res, void *arg)
     turn_unref(t);
 }
 
-static void turn_send_cancel(turn *t)
+void turn_send_cancel(turn *t)
 {
     Chat__Llm__CancelRequest rq = CHAT__LLM__CANCEL_REQUEST__INIT;
     rq.stream_id = t->stream_id;
@@ -831,8 +501,8 @@ static void turn_step_poll(turn *t)
     Chat__Llm__PollRequest rq = CHAT__LLM__POLL_REQUEST__INIT;
     rq.stream_id = t->stream_id;
     rq.after_seq = t->after_seq;
-    rq.max_wait_ms = tc.poll_wait_ms;
-    turn_call(t, BK_LLM, "Poll", &rq.base, tc.poll_wait_ms + 5000, turn_on_poll, "llm not reachable");
+    rq.max_wait_ms = turn_conf.poll_wait_ms;
+    turn_call(t, BK_LLM, "Poll", &rq.base, turn_conf.poll_wait_ms + 5000, turn_on_poll, "llm not reachable");
 }
 
 static void turn_on_commit(rpc_result *res, void *arg)
@@ -847,10 +517,10 @@ static void turn_on_commit(rpc_result *res, void *arg)
     }
     protobuf_c_message_free_unpacked(res->reply, NULL);
     pthread_mutex_lock(&t->mtx);
-    json_t *done = json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i}}", "turn_id", t->id, "stop_reason",
-                             t->stop_reason[0] ? t->stop_reason : "end_turn", "provider", t->provider, "partial",
-                             t->partial, "usage", "input_tokens", (int)t->usage.input_tokens, "output_tokens",
-                             (int)t->usage.output_tokens);
+    json_t *done =
+        json_pack("{s:s, s:s, s:s, s:b, s:{s:i, s:i}}", "turn_id", t->id, "stop_reason",
+                  t->stop_reason[0] ? t->stop_reason : "end_turn", "provider", t->provider, "partial", t->partial,
+                  "usage", "input_tokens", (int)t->usage.input_tokens, "output_tokens", (int)t->usage.output_tokens);
     int cancelled = strcmp(t->stop_reason, "cancelled") == 0;
     pthread_mutex_unlock(&t->mtx);
     turn_emit(t, "done", done);
@@ -892,105 +562,30 @@ static void turn_step_commit(turn *t)
     } else if (t->begin != NULL && t->begin->lead != NULL) {
         /* fields not set this turn keep their earlier values */
         Chat__Common__LeadState *old = t->begin->lead;
-        if (!lead.name || !lead.name[0]) lead.name = old->name;
-        if (!lead.email || !lead.email[0]) lead.email = old->email;
-        if (!lead.phone || !lead.phone[0]) lead.phone = old->phone;
-        if (!lead.company || !lead.company[0]) lead.company = old->company;
-        if (!lead.need || !lead.need[0]) lead.need = old->need;
-        if (!lead.team_size || !lead.team_size[0]) lead.team_size = old->team_size;
-        if (!lead.timeline || !lead.timeline[0]) lead.timeline = old->timeline;
+        if (!lead.name || !lead.name[0])
+            lead.name = old->name;
+        if (!lead.email || !lead.email[0])
+            lead.email = old->email;
+        if (!lead.phone || !lead.phone[0])
+            lead.phone = old->phone;
+        if (!lead.company || !lead.company[0])
+            lead.company = old->company;
+        if (!lead.need || !lead.need[0])
+            lead.need = old->need;
+        if (!lead.team_size || !lead.team_size[0])
+            lead.team_size = old->team_size;
+        if (!lead.timeline || !lead.timeline[0])
+            lead.timeline = old->timeline;
     }
     rq.lead = &lead;
     rq.lead_changed = t->lead_changed;
     t->refs++; /* for the Commit call (t->mtx is held) */
-    rpc_code c = rpc_call_async(tc.b->client[BK_SESSION], "Commit", &rq.base, tc.commit_timeout_ms, t->id,
+    rpc_code c = rpc_call_async(turn_conf.b->client[BK_SESSION], "Commit", &rq.base, turn_conf.commit_timeout_ms, t->id,
                                 turn_on_commit, t);
     pthread_mutex_unlock(&t->mtx);
-    if (c != RPC_OK) {
-        rpc_result res;
-        memset(&res, 0, sizeof(res));
-        res.code = c;
-        snprintf(res.message, sizeof(res.message), "session service not reachable");
-        turn_on_commit(&res, t);
+    if (c != RPC_OK) { /* after the unlock: turn_on_commit takes t->mtx */
+        bk_complete_unstarted(turn_on_commit, t, c, "session service not reachable");
     }
 }
 
 /* --- housekeeping --------------------------------------------------------- */
-
-void turns_sweep(int64_t now_ms)
-{
-    turn *drop[256];
-    size_t ndrop = 0;
-    turn *cancel[256];
-    size_t ncancel = 0;
-    pthread_mutex_lock(&reg_mtx);
-    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
-        for (turn *t = reg[b], *next; t != NULL; t = next) {
-            next = t->next_bucket;
-            pthread_mutex_lock(&t->mtx);
-            int expired = t->finished && now_ms - t->finished_at_ms >= tc.retain_ms;
-            int orphan = !t->finished && t->nreaders == 0 && t->phase == TURN_STREAMING && t->detached_at_ms > 0 &&
-                         now_ms - t->detached_at_ms >= tc.disconnect_grace_ms && !t->cancel_requested;
-            if (orphan) {
-                t->cancel_requested = 1;
-                if (t->step == ST_POLL && !t->cancel_sent && ncancel < 256) {
-                    t->cancel_sent = 1;
-                    t->refs++;
-                    cancel[ncancel++] = t;
-                }
-            }
-            pthread_mutex_unlock(&t->mtx);
-            if (expired && ndrop < 256) {
-                reg_remove_locked(t);
-                drop[ndrop++] = t;
-            }
-        }
-    }
-    pthread_mutex_unlock(&reg_mtx);
-    for (size_t i = 0; i < ncancel; i++) {
-        log_info("turn %s: visitor gone; cancelling the generation", cancel[i]->id);
-        turn_send_cancel(cancel[i]);
-        turn_unref(cancel[i]);
-    }
-    for (size_t i = 0; i < ndrop; i++) {
-        turn_unref(drop[i]);
-    }
-}
-
-static _Atomic long gw_suspended;
-void gw_suspended_add(int delta) { gw_suspended += delta; }
-long gw_suspended_count(void) { return gw_suspended; }
-
-void turns_finish_all(void)
-{
-    pthread_mutex_lock(&reg_mtx);
-    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
-        for (turn *t = reg[b]; t != NULL; t = t->next_bucket) {
-            size_t n = 0;
-            pthread_mutex_lock(&t->mtx);
-            if (!t->finished) {
-                t->finished = 1;
-                t->finished_at_ms = clock_mono_ms();
-            }
-            sse_reader **wake = turn_unpark_all_locked(t, &n);
-            pthread_mutex_unlock(&t->mtx);
-            wake_all(wake, n);
-        }
-    }
-    pthread_mutex_unlock(&reg_mtx);
-}
-
-void turns_shutdown(void)
-{
-    pthread_mutex_lock(&reg_mtx);
-    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
-        while (reg[b] != NULL) {
-            turn *t = reg[b];
-            reg_remove_locked(t);
-            pthread_mutex_unlock(&reg_mtx);
-            turn_unref(t);
-            pthread_mutex_lock(&reg_mtx);
-        }
-    }
-    pthread_mutex_unlock(&reg_mtx);
-}

@@ -1,6 +1,6 @@
 /* turn.h: one chat turn and its event stream.
  *
- * A turn runs the steps of DESIGN.md "One chat turn" with async RPC:
+ * A turn runs the steps of docs/architecture.md "One chat turn" with async RPC:
  * session.Begin -> retrieval.Search -> llm.Generate -> llm.Poll ... ->
  * session.Commit, each step started from the previous step's callback (on
  * nng's threads; the HTTP thread never waits). Every event the visitor
@@ -28,7 +28,24 @@
 #define TURN_ANSWER_MAX (256u << 10) /* bytes of answer text kept */
 
 typedef struct turn turn;
-typedef struct sse_reader sse_reader;
+
+/* What a turn's event log knows of one reader (sse.c embeds it in its own
+ * reader): whether it is parked waiting for an event, whether a heartbeat
+ * is due, and how to park and wake it. The log depends on this, not on sse.c, so the
+ * dependency runs one way: sse.c reads turns. parked, ping_due and
+ * next_in_turn are guarded by the turn's lock. */
+typedef struct turn_reader turn_reader;
+struct turn_reader {
+    int parked;           /* suspended, waiting for an event */
+    int ping_due;         /* write ": ping" next */
+    int64_t last_write_ms;
+    turn_reader *next_in_turn;
+    /* Suspends the reader's connection: called by turn_read under the turn
+     * lock (so no event can slip between "nothing to read" and parking), on
+     * the HTTP thread. */
+    void (*park)(turn_reader *r);
+    void (*wake)(turn_reader *r); /* resumes the reader's connection; any thread */
+};
 
 /* Settings shared by every turn (read-only after start). */
 typedef struct turn_cfg {
@@ -77,12 +94,12 @@ size_t turn_offset_after(turn *t, unsigned long last_id);
 /* Copies log bytes from *off into buf; see sse.c for the protocol.
  * Returns bytes copied, 0 when the reader must park (it is then registered
  * as parked), or -1 at the end of the stream. */
-ssize_t turn_read(turn *t, sse_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked);
-void turn_attach(turn *t, sse_reader *r);
-void turn_detach(turn *t, sse_reader *r);
+ssize_t turn_read(turn *t, turn_reader *r, size_t *off, char *buf, size_t max, int *ping_due, int *parked);
+void turn_attach(turn *t, turn_reader *r);
+void turn_detach(turn *t, turn_reader *r);
 /* Under the turn lock: if reader r is parked and due for a heartbeat, unpark
  * it (the caller resumes it) and return 1. */
-int turn_heartbeat(turn *t, sse_reader *r, int64_t now_ms, int64_t every_ms);
+int turn_heartbeat(turn *t, turn_reader *r, int64_t now_ms, int64_t every_ms);
 
 /* Periodic housekeeping (heartbeat thread): drops expired finished turns,
  * cancels running turns without readers past the grace. */

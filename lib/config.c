@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dynbuf.h"
+
 #define CFG_WHO_MAX       256  /* "NAME (via ALIAS)" prefix of a message */
 #define CFG_SHOW_MAX      96   /* value text quoted inside an error message */
 #define CFG_SCHEME_MAX    32   /* URL scheme quoted inside an error message */
@@ -42,13 +44,13 @@ struct cfg {
     cfg_entry *e;
 };
 
-/* Output to a FILE, or to a bounded buffer that ends in "..." when cut. */
+/* Output to a FILE, or to a bounded buffer (a dynbuf over the caller's
+ * array) that ends in "..." when cut. */
+#define SK_CUT_MARK "..."
+
 typedef struct {
     FILE *f;
-    char *buf;
-    size_t cap;
-    size_t len;
-    int full;
+    dynbuf b; /* toobig keeps room for SK_CUT_MARK; full once cut */
 } sink;
 
 /* ------------------------------------------------------------------ output */
@@ -57,12 +59,13 @@ static void
 sk_buf(sink *k, char *buf, size_t cap)
 {
     k->f = NULL;
-    k->buf = buf;
-    k->cap = cap;
-    k->len = 0;
-    k->full = 0;
+    memset(&k->b, 0, sizeof k->b);
     if (cap > 0)
-        buf[0] = '\0';
+        dyn_init_fixed(&k->b, buf, cap);
+    if (cap < sizeof SK_CUT_MARK)
+        k->b.full = 1; /* too small to say anything */
+    else
+        k->b.toobig = cap - sizeof SK_CUT_MARK;
 }
 
 /* Append one indivisible unit (a character or an escape). */
@@ -73,17 +76,13 @@ sk_put(sink *k, const char *s, size_t n)
         fwrite(s, 1, n, k->f);
         return;
     }
-    if (k->full || k->cap < 4)
+    if (k->b.full)
         return;
-    if (k->len + n > k->cap - 4) { /* keep room for "..." and NUL */
-        memcpy(k->buf + k->len, "...", 4);
-        k->len += 3;
-        k->full = 1;
-        return;
+    if (dyn_add(&k->b, s, n) != 0) { /* sets full: nothing more is added */
+        k->b.toobig = k->b.cap - 1;
+        dyn_adds(&k->b, SK_CUT_MARK);
+        k->b.full = 1;
     }
-    memcpy(k->buf + k->len, s, n);
-    k->len += n;
-    k->buf[k->len] = '\0';
 }
 
 static void
@@ -599,6 +598,19 @@ cfg_load(cfg **out, const cfg_var *vars, size_t nvars, char *err,
          size_t errlen)
 {
     return cfg_load_from(out, vars, nvars, env_get, NULL, err, errlen);
+}
+
+const char *
+cfg_list_next(const char **p, size_t *len)
+{
+    const char *s = *p;
+
+    if (s == NULL)
+        return NULL;
+    s += strspn(s, " ,");
+    *len = strcspn(s, " ,");
+    *p = s + *len;
+    return *len > 0 ? s : NULL;
 }
 
 const char *

@@ -98,6 +98,14 @@ int cfg_load_from(cfg **out, const cfg_var *vars, size_t nvars,
  *             0 when it is the default, unset, or name is unknown.
  */
 const char *cfg_str(const cfg *c, const char *name);
+
+/*
+ * Walks a list value ("https://a.test, https://b.test" or "a b,c"): items
+ * are separated by commas and/or spaces.  Returns the next item (not
+ * NUL-terminated) with its length in *len and moves *p past it, or NULL when
+ * the list is over.  Start with *p = the value (NULL is an empty list).
+ */
+const char *cfg_list_next(const char **p, size_t *len);
 long long cfg_int(const cfg *c, const char *name);
 int cfg_bool(const cfg *c, const char *name);
 int cfg_is_set(const cfg *c, const char *name);

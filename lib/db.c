@@ -117,6 +117,36 @@ int db_exec(PGconn *pg, const char *sql, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+static int db_tx_exec(PGconn *pg, const char *sql, db_tx_fail fail, void *arg)
+{
+    PGresult *r = PQexec(pg, sql);
+    int rc = 0;
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = fail != NULL ? fail(pg, r, arg) : -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int db_transaction(PGconn *pg, db_tx_body body, db_tx_fail fail, void *arg)
+{
+    int rc = db_tx_exec(pg, "BEGIN", fail, arg);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = body(pg, arg);
+    if (rc == 0) {
+        rc = db_tx_exec(pg, "COMMIT", fail, arg);
+    }
+    if (rc != 0) {
+        PGTransactionStatusType ts = PQtransactionStatus(pg);
+        if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+            PQclear(PQexec(pg, "ROLLBACK"));
+        }
+    }
+    return rc;
+}
+
 void db_redact_url(const char *url, char *buf, size_t len)
 {
     const char *scheme = strstr(url, "://");

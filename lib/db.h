@@ -41,6 +41,18 @@ int db_ping(db_conn *db);
  * -1 with the server's message in err. */
 int db_exec(PGconn *pg, const char *sql, char *err, size_t errlen);
 
+/* A transaction's body: 0 to commit, any other status to roll back. */
+typedef int (*db_tx_body)(PGconn *pg, void *arg);
+/* Maps a failed BEGIN or COMMIT (its result r, NULL when none) to the status
+ * db_transaction returns; must not return 0. */
+typedef int (*db_tx_fail)(PGconn *pg, const PGresult *r, void *arg);
+
+/* Runs body(pg, arg) between BEGIN and COMMIT, and rolls back when the body
+ * or the COMMIT fails. Returns 0 once committed; else the body's status, or
+ * fail(pg, r, arg) when BEGIN or COMMIT failed (-1 when fail is NULL). The
+ * one BEGIN/COMMIT/ROLLBACK sequence of the tree. */
+int db_transaction(PGconn *pg, db_tx_body body, db_tx_fail fail, void *arg);
+
 /* The URL with its password replaced by ****, for logs (buf >= DB_URL_MAX). */
 void db_redact_url(const char *url, char *buf, size_t len);
 

@@ -6,79 +6,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
+
+#include "dynbuf.h"
+#include "encode.h"
 
 void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-typedef struct body_buf {
-    char *data;
-    size_t len, cap, max;
-    int toobig;
-} body_buf;
-
 static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-    body_buf *b = arg;
+    dynbuf *b = arg;
     size_t n = size * nmemb;
-    if (b->len + n > b->max) {
-        b->toobig = 1;
-        return 0; /* aborts the transfer */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            return 0;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return dyn_add(b, ptr, n) == 0 ? n : 0; /* 0 aborts the transfer */
 }
 
-static void http_copy_header(char *dst, const char *value, size_t vlen)
+void http_capture_headers(CURL *h, http_response *r)
 {
-    while (vlen > 0 && (*value == ' ' || *value == '\t')) {
-        value++;
-        vlen--;
-    }
-    while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' || value[vlen - 1] == ' ')) {
-        vlen--;
-    }
-    if (vlen >= HTTP_HEADER_VALUE_MAX) {
-        vlen = HTTP_HEADER_VALUE_MAX - 1;
-    }
-    memcpy(dst, value, vlen);
-    dst[vlen] = '\0';
-}
-
-static size_t http_on_header(char *buf, size_t size, size_t nitems, void *arg)
-{
-    http_response *r = arg;
-    size_t n = size * nitems;
     static const struct {
         const char *name;
         size_t off;
     } wanted[] = {
-        {"content-type:", offsetof(http_response, content_type)},
-        {"retry-after:", offsetof(http_response, retry_after)},
-        {"retry-after-ms:", offsetof(http_response, retry_after_ms)},
-        {"x-should-retry:", offsetof(http_response, should_retry)},
+        {"content-type", offsetof(http_response, content_type)},
+        {"retry-after", offsetof(http_response, retry_after)},
+        {"retry-after-ms", offsetof(http_response, retry_after_ms)},
+        {"x-should-retry", offsetof(http_response, should_retry)},
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-        size_t l = strlen(wanted[i].name);
-        if (n > l && strncasecmp(buf, wanted[i].name, l) == 0) {
-            http_copy_header((char *)r + wanted[i].off, buf + l, n - l);
+        char *dst = (char *)r + wanted[i].off;
+        struct curl_header *hv = NULL;
+        dst[0] = '\0';
+        /* request -1: the last response, after any redirect or 1xx. */
+        if (curl_easy_header(h, wanted[i].name, 0, CURLH_HEADER, -1, &hv) == CURLHE_OK && hv->value != NULL) {
+            snprintf(dst, HTTP_HEADER_VALUE_MAX, "%s", hv->value);
         }
     }
-    return n;
 }
 
 http_status http_perform(const http_request *rq, http_response *out)
@@ -89,7 +50,8 @@ http_status http_perform(const http_request *rq, http_response *out)
         snprintf(out->error, sizeof(out->error), "out of memory");
         return HTTP_EOTHER;
     }
-    body_buf b = {.max = rq->max_body ? rq->max_body : HTTP_RESP_MAX};
+    dynbuf b;
+    dyn_init(&b, rq->max_body ? rq->max_body : HTTP_RESP_MAX);
     struct curl_slist *hdrs = NULL;
     for (const char *const *p = rq->headers; p != NULL && *p != NULL; p++) {
         hdrs = curl_slist_append(hdrs, *p);
@@ -103,8 +65,6 @@ http_status http_perform(const http_request *rq, http_response *out)
     curl_easy_setopt(h, CURLOPT_USERAGENT, rq->user_agent ? rq->user_agent : "chat/1");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -119,14 +79,15 @@ http_status http_perform(const http_request *rq, http_response *out)
     }
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    http_capture_headers(h, out);
     char *eff = NULL;
     if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff != NULL) {
         snprintf(out->effective_url, sizeof(out->effective_url), "%s", eff);
     }
     http_status st = HTTP_OK;
-    if (b.toobig) {
+    if (b.full) {
         st = HTTP_ETOOBIG;
-        snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", b.max);
+        snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", b.toobig);
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         st = HTTP_ETIMEOUT;
         snprintf(out->error, sizeof(out->error), "timed out after %u ms", rq->timeout_ms);
@@ -141,11 +102,10 @@ http_status http_perform(const http_request *rq, http_response *out)
         snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
     }
     if (st == HTTP_OK) {
-        out->body = b.data ? b.data : calloc(1, 1);
-        out->body_len = b.len;
-        b.data = NULL;
+        out->body_len = dyn_len(&b);
+        out->body = dyn_take(&b);
     }
-    free(b.data);
+    dyn_free(&b);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return st;
@@ -173,13 +133,10 @@ unsigned http_retry_delay_ms(const http_response *r, unsigned attempt)
                 return (unsigned)(s * 1000);
             }
         } else {
-            struct tm tm;
-            memset(&tm, 0, sizeof(tm));
-            if (strptime(r->retry_after, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
-                double d = difftime(timegm(&tm), time(NULL));
-                if (d > 0 && d <= 60) {
-                    return (unsigned)(d * 1000);
-                }
+            time_t when = curl_getdate(r->retry_after, NULL); /* an HTTP date */
+            double d = when == -1 ? 0 : difftime(when, time(NULL));
+            if (d > 0 && d <= 60) {
+                return (unsigned)(d * 1000);
             }
         }
     }
@@ -188,7 +145,7 @@ unsigned http_retry_delay_ms(const http_response *r, unsigned attempt)
         base = 8.0;
     }
     unsigned short rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+    if (enc_random(&rnd, sizeof(rnd)) != 0) {
         rnd = 0;
     }
     double jitter = 1.0 - 0.25 * ((double)rnd / 65535.0);

@@ -8,6 +8,7 @@
 #ifndef CHAT_HTTP_CLIENT_H
 #define CHAT_HTTP_CLIENT_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,11 @@ typedef struct http_request {
 } http_request;
 
 void http_global_init(void);
+/* Copies the headers http_response keeps (content-type, retry-after,
+ * retry-after-ms, x-should-retry) of the last response on h into r ("" when
+ * absent; values cut to HTTP_HEADER_VALUE_MAX - 1), with libcurl's own
+ * header API. For callers that drive their own easy handle (svc-llm). */
+void http_capture_headers(CURL *h, http_response *r);
 http_status http_perform(const http_request *rq, http_response *out);
 void http_response_free(http_response *r);
 

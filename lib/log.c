@@ -12,10 +12,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "dynbuf.h"
+#include "utf8.h"
 
 #define LOG_TS_MAX       64  /* formatted timestamp buffer */
 #define LOG_UNIT_MAX     8   /* longest escaped form of one character */
@@ -35,88 +39,31 @@ static atomic_int g_min = LOG_INFO;
 
 static _Thread_local char tl_rid[LOG_RID_MAX + 1];
 
+/* A line is a dynbuf over stack storage: no allocation while logging. */
 typedef struct {
-    char buf[LOG_LINE_MAX];
-    size_t len;
-    size_t cap; /* usable bytes: LOG_LINE_MAX - LOG_TAIL_RESERVE */
+    char storage[LOG_LINE_MAX + 1]; /* + the NUL dynbuf keeps */
+    dynbuf b; /* toobig: LOG_LINE_MAX - LOG_TAIL_RESERVE until ll_emit */
 } log_line;
 
 /* ---------------------------------------------------------------- UTF-8 */
 
 /*
- * Examine the sequence starting at s[0] (n >= 1 bytes available).  Returns
- * its length when it is well-formed UTF-8 (no overlongs, surrogates or
- * values past U+10FFFF).  Otherwise returns 0 and sets *bad to the length of
- * the maximal ill-formed prefix (to be replaced by one U+FFFD) and *at_end
- * when the sequence was only ill-formed because the input ended.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, size_t *bad, int *at_end)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t need;
-
-    *at_end = 0;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c == 0xE0) {
-        need = 2;
-        lo = 0xA0;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-        need = 2;
-    } else if (c == 0xED) {
-        need = 2;
-        hi = 0x9F;
-    } else if (c == 0xF0) {
-        need = 3;
-        lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-        need = 3;
-    } else if (c == 0xF4) {
-        need = 3;
-        hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t k = 1; k <= need; k++) {
-        if (k >= n) {
-            *bad = k;
-            *at_end = 1;
-            return 0;
-        }
-        if (s[k] < lo || s[k] > hi) {
-            *bad = k;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
-/*
  * Largest length <= max of s[0..n) that does not split a well-formed
- * sequence and does not end in a sequence cut short by the end of input.
+ * sequence and does not end in a sequence cut short by the end of input
+ * (an ill-formed subpart elsewhere counts as one unit, as lib/utf8.c
+ * decodes it).
  */
 static size_t
 utf8_cut(const char *s, size_t n, size_t max)
 {
-    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
     while (i < n) {
-        size_t bad = 0;
-        int at_end;
-        size_t l = utf8_seq(u + i, n - i, &bad, &at_end);
-        if (l == 0) {
-            if (at_end)
-                break;
-            l = bad;
-        }
+        uint32_t cp;
+        size_t l = utf8_decode(s + i, n - i, &cp);
+        unsigned char lead = (unsigned char)s[i];
+        if (cp == UTF8_BAD && i + l == n && (l > 1 || (lead >= 0xC2 && lead <= 0xF4)))
+            break; /* a sequence the end of input cut short */
         if (i + l > max)
             break;
         i += l;
@@ -140,25 +87,21 @@ copy_cut(char *dst, size_t cap, const char *s)
 static void
 ll_init(log_line *l)
 {
-    l->len = 0;
-    l->cap = LOG_LINE_MAX - LOG_TAIL_RESERVE;
+    dyn_init_fixed(&l->b, l->storage, sizeof l->storage);
+    l->b.toobig = LOG_LINE_MAX - LOG_TAIL_RESERVE;
 }
 
 static size_t
 ll_room(const log_line *l)
 {
-    return l->len < l->cap ? l->cap - l->len : 0;
+    return dyn_room(&l->b);
 }
 
 /* Append raw bytes; callers only pass short literals that are budgeted. */
 static int
 ll_raw(log_line *l, const char *s, size_t n)
 {
-    if (n > ll_room(l))
-        return -1;
-    memcpy(l->buf + l->len, s, n);
-    l->len += n;
-    return 0;
+    return dyn_add(&l->b, s, n);
 }
 
 static int
@@ -176,8 +119,7 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char c = (unsigned char)s[0];
-    size_t bad = 0;
-    int at_end;
+    uint32_t cp;
     size_t l;
 
     *used = 1;
@@ -198,9 +140,9 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
         unit[5] = hex[c & 0xF];
         return 6;
     }
-    l = utf8_seq((const unsigned char *)s, n, &bad, &at_end);
-    if (l == 0) {
-        *used = bad;
+    l = utf8_decode(s, n, &cp);
+    if (cp == UTF8_BAD) {
+        *used = l;
         memcpy(unit, LOG_REPLACEMENT, 3);
         return 3;
     }
@@ -227,7 +169,7 @@ ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
         return -1;
     if (max > room - 2 - LOG_ELLIPSIS_LEN)
         max = room - 2 - LOG_ELLIPSIS_LEN;
-    p = l->buf + l->len;
+    p = l->b.data + l->b.len;
     p[out++] = '"';
     while (i < n) {
         char unit[LOG_UNIT_MAX];
@@ -246,7 +188,8 @@ ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
         out += LOG_ELLIPSIS_LEN;
     }
     p[out++] = '"';
-    l->len += out;
+    l->b.len += out;
+    l->b.data[l->b.len] = '\0';
     return 0;
 }
 
@@ -266,7 +209,7 @@ static int
 ll_field(log_line *l, const char *key, const char *val)
 {
     char kbuf[LOG_KEY_MAX + 2];
-    size_t saved = l->len;
+    size_t saved = dyn_len(&l->b);
 
     if (ll_room(l) < LOG_FIELD_MIN_ROOM)
         return -1;
@@ -289,7 +232,7 @@ ll_field(log_line *l, const char *key, const char *val)
     }
     return 0;
 fail:
-    l->len = saved;
+    dyn_truncate(&l->b, saved);
     return -1;
 }
 
@@ -345,14 +288,14 @@ ll_emit(log_line *l, int dropped)
 {
     FILE *out;
 
-    l->cap = LOG_LINE_MAX; /* release the tail reserve */
+    l->b.toobig = LOG_LINE_MAX; /* release the tail reserve */
     if (dropped)
         ll_lit(l, LOG_TRUNC_MARK);
     ll_lit(l, "}\n");
 
     pthread_mutex_lock(&g_lock);
     out = g_out != NULL ? g_out : stderr;
-    (void)fwrite(l->buf, 1, l->len, out);
+    (void)fwrite(dyn_str(&l->b), 1, dyn_len(&l->b), out);
     (void)fflush(out);
     pthread_mutex_unlock(&g_lock);
 }

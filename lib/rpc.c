@@ -2,7 +2,8 @@
 #include "rpc.h"
 
 #include <stdio.h>
-#include <sys/random.h>
+
+#include "encode.h"
 
 static const char *const rpc_code_names[RPC_CODE_MAX + 1] = {
     "OK",
@@ -42,7 +43,6 @@ int rpc_code_retryable(rpc_code code)
 
 void rpc_new_request_id(char *buf, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[8] = {0};
     if (len < 17) {
         if (len > 0) {
@@ -50,7 +50,7 @@ void rpc_new_request_id(char *buf, size_t len)
         }
         return;
     }
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    if (enc_random(raw, sizeof(raw)) != 0) {
         /* getrandom on Linux does not fail for 8 bytes after boot; keep a
          * usable id anyway. */
         static _Thread_local unsigned long long ctr;
@@ -59,9 +59,5 @@ void rpc_new_request_id(char *buf, size_t len)
             raw[i] = (unsigned char)(v >> (i * 8));
         }
     }
-    for (int i = 0; i < 8; i++) {
-        buf[2 * i] = hex[raw[i] >> 4];
-        buf[2 * i + 1] = hex[raw[i] & 15];
-    }
-    buf[16] = '\0';
+    enc_hex(raw, sizeof(raw), buf, len);
 }

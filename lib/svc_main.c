@@ -77,6 +77,13 @@ void svc_health(void *closure_data, Chat__Rpc__HealthReply *out)
     }
 }
 
+void svc_health_reply(void *closure_data, Chat__Rpc__HealthReply_Closure done)
+{
+    Chat__Rpc__HealthReply out = CHAT__RPC__HEALTH_REPLY__INIT;
+    svc_health(closure_data, &out);
+    done(&out, closure_data);
+}
+
 const char *svc_name(void) { return svc_current ? svc_current->name : "service"; }
 
 int svc_main(const svc_def *def, int argc, char **argv)

@@ -74,10 +74,10 @@ kb_format kb_format_from_name(const char *path_or_url, const char *content_type)
 
 /*
  * Parse data[0..len) (any bytes) as fmt into *out.  charset is the one from
- * the HTTP Content-Type, or NULL.  Built-in decoders cover UTF-8, US-ASCII,
- * ISO-8859-1/latin1 and windows-1252 (the latin1 labels decode as
- * windows-1252, as browsers do); other labels go through iconv(3), and an
- * unknown label falls back to UTF-8.  A UTF-8 or UTF-16 byte order mark
+ * the HTTP Content-Type, or NULL.  UTF-8 and US-ASCII are checked and
+ * repaired in place; ISO-8859-1/latin1 and windows-1252 (the latin1 labels
+ * decode as windows-1252, as browsers do), UTF-16 and every other label go
+ * through iconv(3), and an unknown label falls back to UTF-8.  A UTF-8 or UTF-16 byte order mark
  * wins over any label.
  *
  * HTML: libxml2's recovering parser, then the tree is walked.  Dropped:

@@ -9,14 +9,14 @@ void anth_stream_init(anth_stream *st)
 {
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < ANTH_BLOCKS_MAX; i++) {
-        lbuf_init(&st->blocks[i].json, LLM_TOOL_JSON_MAX);
+        dyn_init(&st->blocks[i].json, LLM_TOOL_JSON_MAX);
     }
 }
 
 void anth_stream_free(anth_stream *st)
 {
     for (size_t i = 0; i < ANTH_BLOCKS_MAX; i++) {
-        lbuf_free(&st->blocks[i].json);
+        dyn_free(&st->blocks[i].json);
     }
 }
 
@@ -63,7 +63,7 @@ static int anth_block_start(anth_stream *st, json_t *ev, const llm_sink *sink)
         return ANTH_CONTINUE;
     }
     const char *type = json_string_value(json_object_get(cb, "type"));
-    lbuf_reset(&b->json);
+    dyn_reset(&b->json);
     b->kind = 0;
     if (type != NULL && strcmp(type, "text") == 0) {
         b->kind = 1;
@@ -101,7 +101,7 @@ static int anth_block_delta(anth_stream *st, json_t *ev, const llm_sink *sink)
         }
     } else if (strcmp(type, "input_json_delta") == 0 && b->kind == 2) {
         json_t *pj = json_object_get(d, "partial_json");
-        if (json_is_string(pj) && lbuf_add(&b->json, json_string_value(pj), json_string_length(pj)) != 0) {
+        if (json_is_string(pj) && dyn_add(&b->json, json_string_value(pj), json_string_length(pj)) != 0) {
             b->kind = 0; /* over the cap: this call is dropped at its stop */
             st->dropped_tools++;
         }
@@ -122,7 +122,7 @@ static int anth_block_stop(anth_stream *st, json_t *ev, const llm_sink *sink)
     } else {
         input = json_loadb(b->json.data, b->json.len, JSON_DECODE_ANY, NULL);
     }
-    lbuf_reset(&b->json);
+    dyn_reset(&b->json);
     if (!json_is_object(input) || st->tool_calls >= LLM_TOOL_CALLS_MAX) {
         json_decref(input);
         st->dropped_tools++;

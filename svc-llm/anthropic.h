@@ -1,7 +1,7 @@
 /* anthropic.h: the decoder of an Anthropic Messages API stream (svc-llm).
  *
  * Fed one SSE event at a time (see event_stream.h), it turns the events of
- * ../shared/facts/wire-formats.md §1 into text and tool calls for a sink,
+ * docs/internals/external-formats.md §1 into text and tool calls for a sink,
  * and keeps the usage, stop reason and any error:
  *   message_start        usage (input, cache, output), model
  *   content_block_start  text (initial text, if any, goes out) or tool_use
@@ -22,7 +22,7 @@
 #ifndef LLM_ANTHROPIC_H
 #define LLM_ANTHROPIC_H
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 #include "llm_types.h"
 #include "rpc.h"
 
@@ -41,7 +41,7 @@ typedef struct anth_block {
     int kind; /* 0 none/ignored, 1 text, 2 tool_use */
     char id[ANTH_ID_MAX];
     char name[ANTH_ID_MAX];
-    lbuf json;
+    dynbuf json;
 } anth_block;
 
 typedef struct anth_stream {

@@ -1,3 +1,5 @@
+
+
 /* engine.c: see engine.h.
  *
  * Shape of a job (one per generation, engine thread only):
@@ -33,168 +35,35 @@
 #include "anthropic.h"
 #include "clock.h"
 #include "config.h"
+#include "dynbuf.h"
+#include "engine_int.h"
 #include "event_stream.h"
 #include "http_client.h"
-#include "llm_buf.h"
 #include "log.h"
 #include "offline.h"
 #include "openai.h"
 #include "prompt.h"
 #include "retry.h"
+#include "timer_heap.h"
 
-#define ENG_CONNECT_TIMEOUT_MS 5000L /* the SDKs' */
-#define ENG_MAX_WAIT_MS 1000         /* the loop wakes at least this often */
+#define ENG_MAX_WAIT_MS 1000 /* the loop wakes at least this often */
 #define ENG_SWEEP_MS 1000
 #define ENG_EXPIRE_BATCH 256
 #define ENG_NOTICE_MAX 128
-#define ENG_RID_MAX 65
-
-enum { TM_JOB, TM_POLL, TM_SWEEP };
-
-typedef struct eng_timer {
-    int64_t when;
-    uint64_t order; /* FIFO among equal times */
-    int type;
-    gen *g;         /* a reference, except for TM_SWEEP */
-    uint64_t epoch;
-} eng_timer;
-
-enum { CMD_START, CMD_CANCEL };
-
-typedef struct job job;
-
-typedef struct eng_cmd {
-    struct eng_cmd *next;
-    int type;
-    job *j;  /* CMD_START */
-    gen *g;  /* CMD_CANCEL: a reference */
-} eng_cmd;
-
-/* How a stream ended, as the body callbacks saw it. */
-enum { OUT_NONE, OUT_STOP, OUT_ERROR, OUT_PROTO, OUT_SINK };
-
-struct job {
-    engine *e;
-    job *prev, *next; /* the engine's list */
-    gen *g;           /* a reference */
-    prov_kind upstream; /* the provider asked for */
-    prov_kind kind;     /* the one working now (offline after a fallback) */
-    Chat__Llm__GenerateRequest *rq;
-    char rid[ENG_RID_MAX];
-    uint64_t epoch;
-
-    int64_t start_ms, first_token_deadline, overall_deadline;
-    int64_t wake_ms; /* retry or next offline word; 0 = none */
-    int got_output;
-
-    /* http */
-    char *body;
-    size_t body_len;
-    struct curl_slist *headers;
-    CURL *easy;
-    unsigned attempt;
-    int waiting_retry;
-    long status;
-    http_response resp; /* status and retry headers of the current attempt */
-    lbuf errbody;
-    evs_parser sse;
-    anth_stream anth;
-    oai_stream oai;
-    int outcome;
-    int model_seen;
-    llm_usage last_usage;
-
-    /* offline */
-    offl_answer off;
-    const char *off_pos;
-    int off_ready;
-};
-
-struct engine {
-    eng_config cfg;
-    gen_table *table;
-    pthread_t thread;
-    int started;
-    CURLM *multi;
-
-    pthread_mutex_t mu; /* guards cmds, the heap, stopping */
-    eng_cmd *cmd_head, *cmd_tail;
-    eng_timer *heap;
-    size_t nheap, capheap;
-    uint64_t order;
-    int stopping;
-
-    /* engine thread only */
-    job *jobs;
-    breaker brk[3];
-};
 
 static const char *const eng_names[] = {"offline", "anthropic", "openai"};
 
-const char *eng_provider_name(prov_kind k) { return eng_names[k]; }
+const char *eng_provider_name(prov_kind k)
+{
+    return eng_names[k];
+}
 
 const char *eng_model(const engine *e, prov_kind k)
 {
     return k == PROV_ANTHROPIC ? e->cfg.anthropic_model : k == PROV_OPENAI ? e->cfg.openai_model : OFFL_MODEL;
 }
 
-/* ================================================================ heap */
-
-static int tm_less(const eng_timer *a, const eng_timer *b)
-{
-    return a->when < b->when || (a->when == b->when && a->order < b->order);
-}
-
-/* Under e->mu. Returns 0, or -1 when out of memory. */
-static int heap_push(engine *e, eng_timer t)
-{
-    if (e->nheap == e->capheap) {
-        size_t cap = e->capheap ? e->capheap * 2 : 256;
-        eng_timer *h = realloc(e->heap, cap * sizeof(*h));
-        if (h == NULL) {
-            return -1;
-        }
-        e->heap = h;
-        e->capheap = cap;
-    }
-    t.order = e->order++;
-    size_t i = e->nheap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!tm_less(&t, &e->heap[p])) {
-            break;
-        }
-        e->heap[i] = e->heap[p];
-        i = p;
-    }
-    e->heap[i] = t;
-    return 0;
-}
-
-static eng_timer heap_pop(engine *e)
-{
-    eng_timer top = e->heap[0];
-    eng_timer last = e->heap[--e->nheap];
-    size_t i = 0, n = e->nheap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        if (c + 1 < n && tm_less(&e->heap[c + 1], &e->heap[c])) {
-            c++;
-        }
-        if (!tm_less(&e->heap[c], &last)) {
-            break;
-        }
-        e->heap[i] = e->heap[c];
-        i = c;
-    }
-    if (n > 0) {
-        e->heap[i] = last;
-    }
-    return top;
-}
+/* ============================================================== timers */
 
 static void eng_add_timer(engine *e, int type, gen *g, int64_t when, uint64_t epoch)
 {
@@ -202,7 +71,7 @@ static void eng_add_timer(engine *e, int type, gen *g, int64_t when, uint64_t ep
         gen_ref(g);
     }
     pthread_mutex_lock(&e->mu);
-    int rv = heap_push(e, (eng_timer){.when = when, .type = type, .g = g, .epoch = epoch});
+    int rv = tmh_push(&e->timers, (eng_timer){.when = when, .type = type, .g = g, .epoch = epoch});
     pthread_mutex_unlock(&e->mu);
     if (rv != 0) {
         log_error("engine: out of memory adding a timer");
@@ -218,14 +87,14 @@ void eng_poll_timer(engine *e, gen *g, int64_t when_ms)
 
 /* ================================================================ jobs */
 
-static void job_log(const job *j, log_level lvl, const char *msg, const char *detail)
+void eng_job_log(const job *j, log_level lvl, const char *msg, const char *detail)
 {
     log_set_request_id(j->rid);
     log_fields(lvl, msg, "stream_id", gen_id(j->g), "provider", eng_names[j->upstream], "detail", detail, NULL);
     log_set_request_id(NULL);
 }
 
-static void job_http_release(job *j)
+void eng_job_http_release(job *j)
 {
     if (j->easy != NULL) {
         curl_multi_remove_handle(j->e->multi, j->easy);
@@ -235,13 +104,13 @@ static void job_http_release(job *j)
     evs_free(&j->sse);
     anth_stream_free(&j->anth);
     oai_stream_free(&j->oai);
-    lbuf_free(&j->errbody);
+    dyn_free(&j->errbody);
 }
 
-static void job_free(job *j)
+void eng_job_free(job *j)
 {
     engine *e = j->e;
-    job_http_release(j);
+    eng_job_http_release(j);
     if (j->prev != NULL) {
         j->prev->next = j->next;
     } else if (e->jobs == j) {
@@ -262,7 +131,7 @@ static void job_free(job *j)
 }
 
 /* The job's next timer: the earliest thing it waits for. */
-static void job_schedule(job *j)
+void eng_job_schedule(job *j)
 {
     int64_t when = INT64_MAX;
     if (j->wake_ms > 0) {
@@ -283,7 +152,7 @@ static void job_schedule(job *j)
     eng_add_timer(j->e, TM_JOB, j->g, when, j->epoch);
 }
 
-static void job_usage(job *j, const llm_usage *u)
+void eng_job_usage(job *j, const llm_usage *u)
 {
     if (memcmp(u, &j->last_usage, sizeof(*u)) != 0) {
         j->last_usage = *u;
@@ -297,7 +166,7 @@ static void job_offline_usage(job *j)
 {
     llm_usage u = {.input_tokens = (j->off.input_chars + 3) / 4,
                    .output_tokens = (uint32_t)((strlen(j->off.text) + 3) / 4)};
-    job_usage(j, &u);
+    eng_job_usage(j, &u);
 }
 
 /* Emits the words that are due; finishes after the last one. Returns 1
@@ -307,7 +176,7 @@ static int job_offline_tick(job *j, int64_t now)
     if (!j->off_ready) {
         if (offl_build(j->rq, j->e->cfg.company, &j->off) != 0) {
             gen_finish(j->g, "error", RPC_INTERNAL, "out of memory building the offline answer", 1);
-            job_free(j);
+            eng_job_free(j);
             return 1;
         }
         j->off_ready = 1;
@@ -319,7 +188,7 @@ static int job_offline_tick(job *j, int64_t now)
     while (*j->off_pos && (tps == 0 || j->wake_ms <= now)) {
         size_t n = offl_next_token(j->off_pos);
         if (gen_add_text(j->g, j->off_pos, n) != 0) {
-            job_free(j); /* ended elsewhere (cancelled, expired) */
+            eng_job_free(j); /* ended elsewhere (cancelled, expired) */
             return 1;
         }
         j->got_output = 1;
@@ -327,7 +196,7 @@ static int job_offline_tick(job *j, int64_t now)
         j->wake_ms += step;
     }
     if (*j->off_pos) {
-        job_schedule(j);
+        eng_job_schedule(j);
         return 0;
     }
     for (size_t i = 0; i < j->off.ntools; i++) {
@@ -335,13 +204,13 @@ static int job_offline_tick(job *j, int64_t now)
     }
     job_offline_usage(j);
     gen_finish(j->g, "end_turn", RPC_OK, NULL, 0);
-    job_free(j);
+    eng_job_free(j);
     return 1;
 }
 
 static void job_go_offline(job *j, int64_t now)
 {
-    job_http_release(j);
+    eng_job_http_release(j);
     j->kind = PROV_OFFLINE;
     j->waiting_retry = 0;
     j->wake_ms = 0;
@@ -353,13 +222,13 @@ static void job_go_offline(job *j, int64_t now)
 }
 
 /* The provider failed before the first token: answer offline instead. */
-static void job_fallback(job *j, int64_t now, const char *why)
+void eng_job_fallback(job *j, int64_t now, const char *why)
 {
-    job_log(j, LOG_WARN, "falling back to the offline provider", why);
+    eng_job_log(j, LOG_WARN, "falling back to the offline provider", why);
     char notice[ENG_NOTICE_MAX];
     snprintf(notice, sizeof(notice), "fallback: %s unavailable", eng_names[j->upstream]);
     if (gen_add_notice(j->g, notice) != 0) {
-        job_free(j);
+        eng_job_free(j);
         return;
     }
     gen_set_provider(j->g, "offline", OFFL_MODEL);
@@ -367,302 +236,31 @@ static void job_fallback(job *j, int64_t now, const char *why)
 }
 
 /* Ends the generation with an error after the first token (partial). */
-static void job_fail_streaming(job *j, rpc_code code, const char *msg, int retryable)
+void eng_job_fail_streaming(job *j, rpc_code code, const char *msg, int retryable)
 {
-    job_log(j, LOG_WARN, "answer stream failed after its first token", msg);
+    eng_job_log(j, LOG_WARN, "answer stream failed after its first token", msg);
     gen_finish(j->g, "error", code, msg, retryable);
 }
 
-/* --- http: the sink and the stream -------------------------------------- */
-
-static void job_first_output(job *j)
+/* An attempt at the provider: unless its circuit breaker is open, start the
+ * request and wait for it; else (or when it cannot start) answer offline. */
+static void job_try_upstream(job *j, int64_t now)
 {
-    if (!j->got_output) {
-        j->got_output = 1;
-        breaker_record(&j->e->brk[j->kind], 1, clock_mono_ms());
-    }
-}
-
-static int job_sink_text(void *arg, const char *s, size_t n)
-{
-    job *j = arg;
-    job_first_output(j);
-    return gen_add_text(j->g, s, n);
-}
-
-static int job_sink_tool(void *arg, const char *id, const char *name, const char *input_json)
-{
-    job *j = arg;
-    job_first_output(j);
-    return gen_add_tool_call(j->g, id, name, input_json);
-}
-
-/* The sink refused: the generation ended elsewhere, or is full. */
-static void job_sink_refused(job *j)
-{
-    if (!gen_is_done(j->g)) {
-        gen_finish(j->g, "error", RPC_RESOURCE_EXHAUSTED, "the answer is longer than this service keeps", 0);
-    }
-}
-
-/* The exact model the provider says it used (an alias resolves to a
- * dated name), once. */
-static void job_model(job *j, const char *model)
-{
-    if (!j->model_seen && model[0]) {
-        j->model_seen = 1;
-        gen_set_provider(j->g, eng_names[j->kind], model);
-    }
-}
-
-static int job_on_event(void *arg, const char *name, const char *data, size_t len)
-{
-    job *j = arg;
-    llm_sink sink = {.arg = j, .text = job_sink_text, .tool_call = job_sink_tool};
-    if (j->kind == PROV_ANTHROPIC) {
-        int rv = anth_stream_event(&j->anth, name, data, len, &sink);
-        job_usage(j, &j->anth.usage);
-        job_model(j, j->anth.model);
-        switch (rv) {
-        case ANTH_CONTINUE:
-            return 0;
-        case ANTH_STOP:
-            j->outcome = OUT_STOP;
-            gen_finish(j->g, j->anth.stop_reason[0] ? j->anth.stop_reason : "end_turn", RPC_OK, NULL, 0);
-            return 0; /* let the response end normally: the connection is reused */
-        case ANTH_ERROR: {
-            int retryable = 0;
-            rpc_code code = anth_error_code(j->anth.err_type, &retryable);
-            char msg[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 4];
-            snprintf(msg, sizeof(msg), "%s: %s", j->anth.err_type, j->anth.err_msg);
-            j->outcome = OUT_ERROR;
-            job_fail_streaming(j, code, msg, retryable);
-            return 1;
-        }
-        case ANTH_SINK:
-            j->outcome = OUT_SINK;
-            job_sink_refused(j);
-            return 1;
-        default:
-            j->outcome = OUT_PROTO;
-            return 1;
-        }
-    }
-    (void)name;
-    int rv = oai_stream_data(&j->oai, data, len, &sink);
-    job_usage(j, &j->oai.usage);
-    job_model(j, j->oai.model);
-    switch (rv) {
-    case OAI_CONTINUE:
-        return 0;
-    case OAI_STOP:
-        j->outcome = OUT_STOP;
-        gen_finish(j->g, j->oai.stop_reason[0] ? j->oai.stop_reason : "end_turn", RPC_OK, NULL, 0);
-        return 0;
-    case OAI_ERROR: {
-        char msg[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 4];
-        snprintf(msg, sizeof(msg), "%s: %s", j->oai.err_type, j->oai.err_msg);
-        int retryable = 0;
-        rpc_code code = anth_error_code(j->oai.err_type, &retryable);
-        if (strcmp(j->oai.err_type, "server_error") == 0) {
-            code = RPC_UNAVAILABLE;
-            retryable = 1;
-        }
-        j->outcome = OUT_ERROR;
-        job_fail_streaming(j, code, msg, retryable);
-        return 1;
-    }
-    case OAI_SINK:
-        j->outcome = OUT_SINK;
-        job_sink_refused(j);
-        return 1;
-    default:
-        j->outcome = OUT_PROTO;
-        return 1;
-    }
-}
-
-static size_t job_on_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-    job *j = arg;
-    size_t n = size * nmemb;
-    if (j->status == 0) {
-        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
-    }
-    if (j->status < 200 || j->status >= 300) {
-        size_t room = j->errbody.max - j->errbody.len;
-        lbuf_add(&j->errbody, p, n < room ? n : room);
-        return n;
-    }
-    if (j->outcome == OUT_STOP) {
-        return n; /* what follows message_stop / [DONE] */
-    }
-    int rv = evs_feed(&j->sse, p, n);
-    if (rv < 0) {
-        j->outcome = OUT_PROTO;
-        snprintf(j->anth.err_msg, sizeof(j->anth.err_msg), "answer stream over a size cap (%d)", rv);
-        snprintf(j->oai.err_msg, sizeof(j->oai.err_msg), "answer stream over a size cap (%d)", rv);
-    }
-    return rv == 0 ? n : 0; /* 0 aborts the transfer */
-}
-
-static void job_header_value(char *dst, const char *v, size_t n)
-{
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ')) {
-        n--;
-    }
-    if (n >= HTTP_HEADER_VALUE_MAX) {
-        n = HTTP_HEADER_VALUE_MAX - 1;
-    }
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-static size_t job_on_header(char *buf, size_t size, size_t nitems, void *arg)
-{
-    job *j = arg;
-    size_t n = size * nitems;
-    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        /* A new response (after a 100 Continue, say): forget the last. */
-        memset(&j->resp, 0, sizeof(j->resp));
-        j->status = 0;
-        return n;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } wanted[] = {
-        {"retry-after:", offsetof(http_response, retry_after)},
-        {"retry-after-ms:", offsetof(http_response, retry_after_ms)},
-        {"x-should-retry:", offsetof(http_response, should_retry)},
-        {"content-type:", offsetof(http_response, content_type)},
-    };
-    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
-        size_t l = strlen(wanted[i].name);
-        if (n > l && strncasecmp(buf, wanted[i].name, l) == 0) {
-            job_header_value((char *)&j->resp + wanted[i].off, buf + l, n - l);
-        }
-    }
-    return n;
-}
-
-/* Starts one HTTP attempt. Returns 0, or -1 (nothing started). */
-static int job_http_start(job *j)
-{
-    engine *e = j->e;
-    job_http_release(j);
-    memset(&j->resp, 0, sizeof(j->resp));
-    j->status = 0;
-    j->outcome = OUT_NONE;
-    j->waiting_retry = 0;
-    j->wake_ms = 0;
-    lbuf_init(&j->errbody, LLM_ERROR_BODY_MAX);
-    evs_init(&j->sse, LLM_SSE_LINE_MAX, LLM_SSE_EVENT_MAX, LLM_RESPONSE_MAX, job_on_event, j);
-    anth_stream_init(&j->anth);
-    oai_stream_init(&j->oai);
-
-    CURL *h = curl_easy_init();
-    if (h == NULL) {
-        return -1;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, j->kind == PROV_ANTHROPIC ? e->cfg.anthropic_url : e->cfg.openai_url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, j->headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, job_on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, job_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, j);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, j);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ENG_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "chat-svc-llm/1");
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (curl_multi_add_handle(e->multi, h) != CURLM_OK) {
-        curl_easy_cleanup(h);
-        return -1;
-    }
-    j->easy = h;
-    char what[64];
-    snprintf(what, sizeof(what), "attempt %u", j->attempt + 1);
-    if (j->attempt > 0) {
-        job_log(j, LOG_INFO, "retrying the upstream request", what);
-    }
-    return 0;
-}
-
-/* The request failed before the first token: retry or fall back. */
-static void job_attempt_failed(job *j, int64_t now, upfail_kind kind, const char *why)
-{
-    engine *e = j->e;
-    int counts = kind != UPFAIL_HTTP || http_should_retry(&j->resp) || j->resp.status == 401 ||
-                 j->resp.status == 403;
-    if (counts && breaker_record(&e->brk[j->kind], 0, now)) {
-        log_fields(LOG_WARN, "circuit breaker open: generations answer offline for a while", "provider",
-                   eng_names[j->kind], NULL);
-    }
-    job_log(j, LOG_WARN, "upstream request failed", why);
-    unsigned delay = 0;
-    if (retry_decide(kind, kind == UPFAIL_HTTP ? &j->resp : NULL, j->attempt, &delay) &&
-        now + delay < j->overall_deadline && now + delay < j->first_token_deadline) {
-        job_http_release(j);
-        j->attempt++;
-        j->waiting_retry = 1;
-        j->wake_ms = now + delay;
-        job_schedule(j);
+    if (!breaker_allow(&j->e->brk[j->kind], now)) {
+        eng_job_fallback(j, now, "circuit breaker open");
         return;
     }
-    job_fallback(j, now, why);
+    if (eng_job_http_start(j) != 0) {
+        eng_job_fallback(j, now, "could not start the request");
+        return;
+    }
+    eng_job_schedule(j);
 }
 
-/* A transfer ended (curl's CURLMSG_DONE). */
-static void job_http_done(job *j, CURLcode rc)
-{
-    int64_t now = clock_mono_ms();
-    long status = 0;
-    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-    j->resp.status = status;
-    if (gen_is_done(j->g)) {
-        job_free(j); /* finished by the stream, or ended elsewhere */
-        return;
-    }
-    char why[LLM_ERR_MSG_MAX + LLM_ERR_TYPE_MAX + 64];
-    if (status >= 200 && status < 300) {
-        const char *detail = j->outcome == OUT_PROTO ? (j->kind == PROV_ANTHROPIC ? j->anth.err_msg : j->oai.err_msg)
-                             : rc != CURLE_OK     ? curl_easy_strerror(rc)
-                                                  : "the stream ended before the answer did";
-        if (j->got_output) {
-            snprintf(why, sizeof(why), "the answer stream broke: %s", detail);
-            job_fail_streaming(j, RPC_UNAVAILABLE, why, 1);
-            job_free(j);
-            return;
-        }
-        snprintf(why, sizeof(why), "%s", detail);
-        job_attempt_failed(j, now, rc == CURLE_OPERATION_TIMEDOUT ? UPFAIL_TIMEOUT : UPFAIL_STREAM, why);
-        return;
-    }
-    if (status != 0) {
-        char type[LLM_ERR_TYPE_MAX], msg[LLM_ERR_MSG_MAX];
-        anth_parse_error_body(j->errbody.data, j->errbody.len, type, sizeof(type), msg, sizeof(msg));
-        snprintf(why, sizeof(why), "HTTP %ld %s %s", status, type, msg);
-        job_attempt_failed(j, now, UPFAIL_HTTP, why);
-        return;
-    }
-    snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
-    job_attempt_failed(j, now, rc == CURLE_OPERATION_TIMEDOUT ? UPFAIL_TIMEOUT : UPFAIL_CONNECT, why);
-}
-
-/* A job's timer came due. */
 static void job_on_timer(job *j, int64_t now)
 {
     if (gen_is_done(j->g)) {
-        job_free(j);
+        eng_job_free(j);
         return;
     }
     if (j->kind == PROV_OFFLINE) {
@@ -670,29 +268,23 @@ static void job_on_timer(job *j, int64_t now)
         return;
     }
     if (!j->got_output && now >= j->first_token_deadline) {
-        job_fallback(j, now, "no first token in time");
+        eng_job_fallback(j, now, "no first token in time");
         return;
     }
     if (now >= j->overall_deadline) {
         if (j->got_output) {
-            job_fail_streaming(j, RPC_DEADLINE_EXCEEDED, "the answer took longer than LLM_TIMEOUT", 1);
-            job_free(j);
+            eng_job_fail_streaming(j, RPC_DEADLINE_EXCEEDED, "the answer took longer than LLM_TIMEOUT", 1);
+            eng_job_free(j);
         } else {
-            job_fallback(j, now, "no answer within LLM_TIMEOUT");
+            eng_job_fallback(j, now, "no answer within LLM_TIMEOUT");
         }
         return;
     }
     if (j->waiting_retry && now >= j->wake_ms) {
-        if (!breaker_allow(&j->e->brk[j->kind], now)) {
-            job_fallback(j, now, "circuit breaker open");
-            return;
-        }
-        if (job_http_start(j) != 0) {
-            job_fallback(j, now, "could not start the request");
-            return;
-        }
+        job_try_upstream(j, now);
+        return;
     }
-    job_schedule(j);
+    eng_job_schedule(j);
 }
 
 static void job_begin(job *j, int64_t now)
@@ -709,22 +301,14 @@ static void job_begin(job *j, int64_t now)
     j->first_token_deadline = now + e->cfg.first_token_timeout_ms;
     j->overall_deadline = now + e->cfg.timeout_ms;
     if (gen_is_done(j->g)) {
-        job_free(j);
+        eng_job_free(j);
         return;
     }
     if (j->kind == PROV_OFFLINE) {
         job_offline_tick(j, now);
         return;
     }
-    if (!breaker_allow(&e->brk[j->kind], now)) {
-        job_fallback(j, now, "circuit breaker open");
-        return;
-    }
-    if (job_http_start(j) != 0) {
-        job_fallback(j, now, "could not start the request");
-        return;
-    }
-    job_schedule(j);
+    job_try_upstream(j, now);
 }
 
 /* ============================================================== the loop */
@@ -743,7 +327,7 @@ static void eng_expire(engine *e, int64_t now)
                            gen_id(g), NULL);
             }
             if (j != NULL) {
-                job_free(j);
+                eng_job_free(j);
             }
             gen_unref(g);
         }
@@ -754,11 +338,11 @@ static void eng_run_timers(engine *e, int64_t now)
 {
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        if (e->nheap == 0 || e->heap[0].when > now) {
+        if (tmh_next(&e->timers) > now) {
             pthread_mutex_unlock(&e->mu);
             return;
         }
-        eng_timer t = heap_pop(e);
+        eng_timer t = tmh_pop(&e->timers);
         pthread_mutex_unlock(&e->mu);
         switch (t.type) {
         case TM_POLL: {
@@ -787,7 +371,7 @@ static void eng_run_timers(engine *e, int64_t now)
 static int64_t eng_next_timer(engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    int64_t w = e->nheap ? e->heap[0].when : INT64_MAX;
+    int64_t w = tmh_next(&e->timers);
     pthread_mutex_unlock(&e->mu);
     return w;
 }
@@ -804,7 +388,7 @@ static void eng_transfers_done(engine *e)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
         CURLcode rc = m->data.result;
         if (j != NULL && j->easy == m->easy_handle) {
-            job_http_done(j, rc); /* m is invalid from here on */
+            eng_job_http_done(j, rc); /* m is invalid from here on */
         }
     }
 }
@@ -825,14 +409,14 @@ static void *eng_main(void *arg)
             cmds = c->next;
             if (c->type == CMD_START) {
                 if (stopping) {
-                    job_free(c->j); /* never begun */
+                    eng_job_free(c->j); /* never begun */
                 } else {
                     job_begin(c->j, now);
                 }
             } else {
                 job *j = *gen_engine_slot(c->g);
                 if (j != NULL) {
-                    job_free(j);
+                    eng_job_free(j);
                 }
                 gen_unref(c->g);
             }
@@ -862,7 +446,7 @@ static void *eng_main(void *arg)
         }
     }
     while (e->jobs != NULL) {
-        job_free(e->jobs);
+        eng_job_free(e->jobs);
     }
     return NULL;
 }
@@ -890,7 +474,7 @@ int eng_start(engine **out, const eng_config *conf, gen_table *table)
     eng_add_timer(e, TM_SWEEP, NULL, clock_mono_ms() + ENG_SWEEP_MS, 0);
     if (pthread_create(&e->thread, NULL, eng_main, e) != 0) {
         curl_multi_cleanup(e->multi);
-        free(e->heap);
+        tmh_free(&e->timers);
         pthread_mutex_destroy(&e->mu);
         free(e);
         return -1;
@@ -914,18 +498,18 @@ void eng_stop(engine *e)
     for (eng_cmd *c = e->cmd_head; c != NULL;) {
         eng_cmd *next = c->next;
         if (c->type == CMD_START) {
-            job_free(c->j);
+            eng_job_free(c->j);
         } else {
             gen_unref(c->g);
         }
         free(c);
         c = next;
     }
-    while (e->nheap > 0) {
-        eng_timer t = heap_pop(e);
+    while (e->timers.n > 0) {
+        eng_timer t = tmh_pop(&e->timers);
         gen_unref(t.g);
     }
-    free(e->heap);
+    tmh_free(&e->timers);
     curl_multi_cleanup(e->multi);
     pthread_mutex_destroy(&e->mu);
     free(e);
@@ -951,32 +535,6 @@ static int eng_push_cmd(engine *e, eng_cmd *c)
 }
 
 /* Builds the body and headers of the provider's request. */
-static int job_prepare_http(job *j)
-{
-    engine *e = j->e;
-    prompt_opts o = {.company = e->cfg.company,
-                     .model = eng_model(e, j->kind),
-                     .max_tokens = j->rq->max_tokens ? j->rq->max_tokens : e->cfg.max_tokens,
-                     .history_budget = e->cfg.history_budget};
-    char hdr[CFG_VALUE_MAX + 64];
-    if (j->kind == PROV_ANTHROPIC) {
-        j->body = prompt_anthropic_body(j->rq, &o, &j->body_len);
-        snprintf(hdr, sizeof(hdr), "x-api-key: %s", e->cfg.anthropic_key);
-        j->headers = curl_slist_append(j->headers, hdr);
-        j->headers = curl_slist_append(j->headers, "anthropic-version: 2023-06-01");
-    } else {
-        j->body = prompt_openai_body(j->rq, &o, &j->body_len);
-        if (e->cfg.openai_key != NULL && e->cfg.openai_key[0]) {
-            snprintf(hdr, sizeof(hdr), "authorization: Bearer %s", e->cfg.openai_key);
-            j->headers = curl_slist_append(j->headers, hdr);
-        }
-    }
-    j->headers = curl_slist_append(j->headers, "content-type: application/json");
-    j->headers = curl_slist_append(j->headers, "accept: text/event-stream");
-    j->headers = curl_slist_append(j->headers, "Expect:");
-    return j->body != NULL && j->headers != NULL ? 0 : -1;
-}
-
 int eng_submit(engine *e, gen *g, prov_kind k, Chat__Llm__GenerateRequest *rq, const char *rid)
 {
     job *j = calloc(1, sizeof(*j));
@@ -991,11 +549,11 @@ int eng_submit(engine *e, gen *g, prov_kind k, Chat__Llm__GenerateRequest *rq, c
     j->upstream = j->kind = k;
     j->rq = rq;
     snprintf(j->rid, sizeof(j->rid), "%s", rid ? rid : "");
-    lbuf_init(&j->errbody, LLM_ERROR_BODY_MAX);
-    evs_init(&j->sse, LLM_SSE_LINE_MAX, LLM_SSE_EVENT_MAX, LLM_RESPONSE_MAX, job_on_event, j);
+    dyn_init(&j->errbody, LLM_ERROR_BODY_MAX);
+    evs_init(&j->sse, LLM_SSE_LINE_MAX, LLM_SSE_EVENT_MAX, LLM_RESPONSE_MAX, eng_job_on_event, j);
     anth_stream_init(&j->anth);
     oai_stream_init(&j->oai);
-    if (k != PROV_OFFLINE && job_prepare_http(j) != 0) {
+    if (k != PROV_OFFLINE && eng_job_prepare_http(j) != 0) {
         /* Out of memory building the prompt: the offline answer still works. */
         j->kind = PROV_OFFLINE;
     }

@@ -11,14 +11,14 @@ void evs_init(evs_parser *p, size_t max_line, size_t max_event, size_t max_total
     p->on_event = fn;
     p->arg = arg;
     p->max_total = max_total;
-    lbuf_init(&p->line, max_line);
-    lbuf_init(&p->data, max_event);
+    dyn_init(&p->line, max_line);
+    dyn_init(&p->data, max_event);
 }
 
 void evs_free(evs_parser *p)
 {
-    lbuf_free(&p->line);
-    lbuf_free(&p->data);
+    dyn_free(&p->line);
+    dyn_free(&p->data);
 }
 
 static int evs_dispatch(evs_parser *p)
@@ -30,7 +30,7 @@ static int evs_dispatch(evs_parser *p)
         p->data.data[p->data.len] = '\0';
         rv = p->on_event(p->arg, p->name[0] ? p->name : "message", p->data.data, p->data.len);
     }
-    lbuf_reset(&p->data);
+    dyn_reset(&p->data);
     p->name[0] = '\0';
     return rv;
 }
@@ -57,8 +57,8 @@ static int evs_line(evs_parser *p, const char *s, size_t n)
         memcpy(p->name, v, k);
         p->name[k] = '\0';
     } else if (flen == 4 && memcmp(s, "data", 4) == 0) {
-        if (lbuf_add(&p->data, v, vlen) != 0 || lbuf_addc(&p->data, '\n') != 0) {
-            return p->data.toobig ? EVS_EEVENT : EVS_ENOMEM;
+        if (dyn_add(&p->data, v, vlen) != 0 || dyn_addc(&p->data, '\n') != 0) {
+            return p->data.full ? EVS_EEVENT : EVS_ENOMEM;
         }
     }
     return 0;
@@ -80,8 +80,8 @@ int evs_feed(evs_parser *p, const char *buf, size_t len)
         if ((unsigned char)buf[0] != evs_bom[p->bom_state]) {
             if (p->bom_state > 0) {
                 /* Not a BOM after all: those bytes were text. */
-                if (lbuf_add(&p->line, evs_bom, (size_t)p->bom_state) != 0) {
-                    p->error = p->line.toobig ? EVS_ELINE : EVS_ENOMEM;
+                if (dyn_add(&p->line, evs_bom, (size_t)p->bom_state) != 0) {
+                    p->error = p->line.full ? EVS_ELINE : EVS_ENOMEM;
                     return p->error;
                 }
             }
@@ -110,22 +110,22 @@ int evs_feed(evs_parser *p, const char *buf, size_t len)
             j++;
         }
         if (j == len) {
-            if (lbuf_add(&p->line, buf + i, len - i) != 0) {
-                p->error = p->line.toobig ? EVS_ELINE : EVS_ENOMEM;
+            if (dyn_add(&p->line, buf + i, len - i) != 0) {
+                p->error = p->line.full ? EVS_ELINE : EVS_ENOMEM;
                 return p->error;
             }
             break;
         }
         int rv;
         if (p->line.len > 0) {
-            if (lbuf_add(&p->line, buf + i, j - i) != 0) {
-                p->error = p->line.toobig ? EVS_ELINE : EVS_ENOMEM;
+            if (dyn_add(&p->line, buf + i, j - i) != 0) {
+                p->error = p->line.full ? EVS_ELINE : EVS_ENOMEM;
                 return p->error;
             }
             rv = evs_line(p, p->line.data, p->line.len);
-            lbuf_reset(&p->line);
+            dyn_reset(&p->line);
         } else {
-            if (j - i > p->line.max) {
+            if (j - i > p->line.toobig) {
                 p->error = EVS_ELINE;
                 return p->error;
             }

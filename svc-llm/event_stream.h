@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 
 #define EVS_NAME_MAX 64 /* event names are cut to this (they are short) */
 
@@ -42,8 +42,8 @@ typedef struct evs_parser {
     evs_event_fn on_event;
     void *arg;
     size_t max_total, total;
-    lbuf line;
-    lbuf data;
+    dynbuf line;
+    dynbuf data;
     char name[EVS_NAME_MAX];
     int after_cr;   /* the last byte seen was a CR: a following LF ends nothing */
     int bom_state;  /* bytes of a leading BOM matched so far; -1 when past it */

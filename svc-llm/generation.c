@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "clock.h"
+#include "encode.h"
 #include "rpc_server.h"
 
 /* The shared "" protobuf-c uses for unset strings: never freed. */
@@ -116,20 +116,14 @@ static size_t gen_hash(const char *s)
 
 static void gen_random_id(char *out)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char r[17] = {0};
-    if (getrandom(r, 16, 0) != 16) {
+    unsigned char r[16] = {0};
+    if (enc_random(r, sizeof(r)) != 0) {
         /* Never expected; still unique enough to not collide in a table. */
         uint64_t t = (uint64_t)clock_mono_us();
         memcpy(r, &t, sizeof(t));
     }
-    /* 16 bytes = 128 bits -> 22 characters of 6 bits (the last has 2). */
-    for (size_t i = 0, bit = 0; i < GEN_RANDOM_CHARS; i++, bit += 6) {
-        size_t byte = bit / 8, off = bit % 8;
-        unsigned v = ((unsigned)r[byte] << 8 | r[byte + 1]) >> (10 - off);
-        out[i] = b64[v & 63];
-    }
-    out[GEN_RANDOM_CHARS] = '\0';
+    /* 16 bytes = 128 bits -> 22 base64url characters. */
+    enc_b64url(r, sizeof(r), out, GEN_RANDOM_CHARS + 1);
 }
 
 rpc_code gen_create(gen_table *t, const char *replica, const char *provider, const char *model, int64_t now_ms,

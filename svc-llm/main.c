@@ -56,15 +56,7 @@ typedef struct llm_state {
 
 /* ============================================================ handlers */
 
-static void llm_health(llm_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done,
-                       void *cd)
-{
-    (void)svc;
-    (void)in;
-    Chat__Rpc__HealthReply out = CHAT__RPC__HEALTH_REPLY__INIT;
-    svc_health(cd, &out);
-    done(&out, cd);
-}
+SVC_HEALTH_HANDLER(llm_, llm_svc)
 
 static int llm_utf8(const char *s) { return s == NULL || utf8_valid(s, strlen(s)); }
 

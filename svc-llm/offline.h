@@ -23,7 +23,8 @@
  * need and consent when the message says them); asking for a human, sales,
  * a call or a demo gives request_handoff.
  *
- * Thread-safe: no state. */
+ * Owns: an offl_answer owns its text and its tools' input JSON, until
+ * offl_answer_free. Thread-safe: no state. */
 #ifndef LLM_OFFLINE_H
 #define LLM_OFFLINE_H
 

@@ -9,14 +9,14 @@ void oai_stream_init(oai_stream *st)
 {
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < LLM_TOOL_CALLS_MAX; i++) {
-        lbuf_init(&st->calls[i].args, LLM_TOOL_JSON_MAX);
+        dyn_init(&st->calls[i].args, LLM_TOOL_JSON_MAX);
     }
 }
 
 void oai_stream_free(oai_stream *st)
 {
     for (size_t i = 0; i < LLM_TOOL_CALLS_MAX; i++) {
-        lbuf_free(&st->calls[i].args);
+        dyn_free(&st->calls[i].args);
     }
 }
 
@@ -104,7 +104,7 @@ static void oai_tool_fragments(oai_stream *st, json_t *calls)
             snprintf(c->name, sizeof(c->name), "%s", name);
         }
         json_t *args = json_object_get(fn, "arguments");
-        if (json_is_string(args) && lbuf_add(&c->args, json_string_value(args), json_string_length(args)) != 0) {
+        if (json_is_string(args) && dyn_add(&c->args, json_string_value(args), json_string_length(args)) != 0) {
             c->name[0] = '\0'; /* over the cap: dropped when flushed */
         }
     }

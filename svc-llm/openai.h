@@ -1,6 +1,6 @@
 /* openai.h: the decoder of an OpenAI-compatible chat completions stream
  * (svc-llm): `data:` events holding chat.completion.chunk objects, ended
- * by `data: [DONE]` (../shared/facts/wire-formats.md §2).
+ * by `data: [DONE]` (docs/internals/external-formats.md §3).
  *
  *   choices[0].delta.content        -> sink text
  *   choices[0].delta.tool_calls[]   fragments joined per index (id and
@@ -19,7 +19,7 @@
 #ifndef LLM_OPENAI_H
 #define LLM_OPENAI_H
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 #include "llm_types.h"
 
 #define OAI_ID_MAX 128
@@ -36,7 +36,7 @@ typedef struct oai_call {
     int used;
     char id[OAI_ID_MAX];
     char name[OAI_ID_MAX];
-    lbuf args;
+    dynbuf args;
 } oai_call;
 
 typedef struct oai_stream {

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "llm_buf.h"
+#include "dynbuf.h"
 #include "utf8.h"
 
 #define PROMPT_MAX (8u << 20)      /* a system prompt, at most */
@@ -36,22 +36,22 @@ static int prompt_blank(const char *s)
 
 /* A value that must stay on one line (title, url): line breaks become
  * spaces, delimiters are defused. */
-static void prompt_add_inline(lbuf *b, const char *s)
+static void prompt_add_inline(dynbuf *b, const char *s)
 {
     for (; s != NULL && *s; s++) {
         if (*s == '\n' || *s == '\r') {
-            lbuf_addc(b, ' ');
+            dyn_addc(b, ' ');
         } else if (*s == '<') {
-            lbuf_adds(b, "&lt;");
+            dyn_adds(b, "&lt;");
         } else {
-            lbuf_addc(b, *s);
+            dyn_addc(b, *s);
         }
     }
 }
 
 /* Source text: kept as is, except a '<' opening something that could read
  * as our own <source>/<sources> tags. */
-static void prompt_add_text(lbuf *b, const char *s)
+static void prompt_add_text(dynbuf *b, const char *s)
 {
     for (; s != NULL && *s; s++) {
         if (*s == '<') {
@@ -60,15 +60,15 @@ static void prompt_add_text(lbuf *b, const char *s)
                 t++;
             }
             if (strncasecmp(t, "source", 6) == 0) {
-                lbuf_adds(b, "&lt;");
+                dyn_adds(b, "&lt;");
                 continue;
             }
         }
-        lbuf_addc(b, *s);
+        dyn_addc(b, *s);
     }
 }
 
-static void prompt_lead(lbuf *b, const Chat__Common__LeadState *l)
+static void prompt_lead(dynbuf *b, const Chat__Common__LeadState *l)
 {
     static const char *const names[] = {"name", "email", "phone", "company", "need", "team size", "timeline", "budget"};
     const char *vals[8] = {0};
@@ -77,38 +77,38 @@ static void prompt_lead(lbuf *b, const Chat__Common__LeadState *l)
         memcpy(vals, v, sizeof(vals));
     }
     int any = 0;
-    lbuf_adds(b, "What the visitor has already told us (do not ask for it again):");
+    dyn_adds(b, "What the visitor has already told us (do not ask for it again):");
     for (size_t i = 0; i < 8; i++) {
         if (vals[i] != NULL && !prompt_blank(vals[i])) {
-            lbuf_printf(b, "\n- %s: ", names[i]);
+            dyn_printf(b, "\n- %s: ", names[i]);
             prompt_add_inline(b, vals[i]);
             any = 1;
         }
     }
     if (l != NULL && l->consent) {
-        lbuf_adds(b, "\n- agreed to be contacted: yes");
+        dyn_adds(b, "\n- agreed to be contacted: yes");
         any = 1;
     }
     if (l != NULL && l->handed_off) {
-        lbuf_adds(b, "\n- already handed over to the team: yes");
+        dyn_adds(b, "\n- already handed over to the team: yes");
         any = 1;
     }
     if (!any) {
-        lbuf_adds(b, " nothing yet.");
+        dyn_adds(b, " nothing yet.");
     }
-    lbuf_adds(b, "\n\n");
+    dyn_adds(b, "\n\n");
 }
 
 char *prompt_system(const Chat__Llm__GenerateRequest *rq, const char *company)
 {
-    lbuf b;
-    lbuf_init(&b, PROMPT_MAX);
+    dynbuf b;
+    dyn_init(&b, PROMPT_MAX);
     const char *co = company && company[0] ? company : "our company";
-    lbuf_printf(&b,
+    dyn_printf(&b,
                 "You are the website assistant of %s. You chat with visitors of the company's website and help them "
                 "with questions about %s, its products, prices and policies.\n\n",
                 co, co);
-    lbuf_adds(&b,
+    dyn_adds(&b,
               "Rules:\n"
               "1. Answer only from the sources below. Do not use outside knowledge about the company and never guess "
               "facts such as prices, features, dates or policies.\n"
@@ -131,50 +131,50 @@ char *prompt_system(const Chat__Llm__GenerateRequest *rq, const char *company)
 
     const char *hours = rq->business_hours_text && rq->business_hours_text[0] ? rq->business_hours_text : NULL;
     if (rq->business_hours_open) {
-        lbuf_adds(&b, "Team availability: the team is available now");
+        dyn_adds(&b, "Team availability: the team is available now");
     } else {
-        lbuf_adds(&b, "Team availability: the team is offline right now");
+        dyn_adds(&b, "Team availability: the team is offline right now");
     }
     if (hours != NULL) {
-        lbuf_adds(&b, " (business hours: ");
+        dyn_adds(&b, " (business hours: ");
         prompt_add_inline(&b, hours);
-        lbuf_adds(&b, ")");
+        dyn_adds(&b, ")");
     }
-    lbuf_adds(&b, rq->business_hours_open ? ". A handoff reaches someone soon.\n\n"
+    dyn_adds(&b, rq->business_hours_open ? ". A handoff reaches someone soon.\n\n"
                                           : ". Offer to take the visitor's contact details so the team can follow "
                                             "up when it is back.\n\n");
     if (rq->locale && rq->locale[0]) {
-        lbuf_adds(&b, "The visitor's browser language: ");
+        dyn_adds(&b, "The visitor's browser language: ");
         prompt_add_inline(&b, rq->locale);
-        lbuf_adds(&b, "\n\n");
+        dyn_adds(&b, "\n\n");
     }
     prompt_lead(&b, rq->lead);
 
     if (rq->n_sources == 0) {
-        lbuf_adds(&b, "Sources: none were found for this question.\n");
+        dyn_adds(&b, "Sources: none were found for this question.\n");
     } else {
-        lbuf_adds(&b, "Sources:\n<sources>\n");
+        dyn_adds(&b, "Sources:\n<sources>\n");
         for (size_t i = 0; i < rq->n_sources; i++) {
             const Chat__Common__Source *s = rq->sources[i];
-            lbuf_printf(&b, "<source id=\"%zu\">\ntitle: ", i + 1);
+            dyn_printf(&b, "<source id=\"%zu\">\ntitle: ", i + 1);
             prompt_add_inline(&b, s->title);
-            lbuf_adds(&b, "\nurl: ");
+            dyn_adds(&b, "\nurl: ");
             prompt_add_inline(&b, s->url);
             if (s->heading_path && s->heading_path[0]) {
-                lbuf_adds(&b, "\nsection: ");
+                dyn_adds(&b, "\nsection: ");
                 prompt_add_inline(&b, s->heading_path);
             }
-            lbuf_adds(&b, "\ntext:\n");
+            dyn_adds(&b, "\ntext:\n");
             prompt_add_text(&b, s->text);
-            lbuf_adds(&b, "\n</source>\n");
+            dyn_adds(&b, "\n</source>\n");
         }
-        lbuf_adds(&b, "</sources>\n");
+        dyn_adds(&b, "</sources>\n");
     }
-    if (b.toobig) {
-        lbuf_free(&b);
+    if (b.full) {
+        dyn_free(&b);
         return NULL;
     }
-    return lbuf_take(&b);
+    return dyn_take(&b);
 }
 
 size_t prompt_history_start(const Chat__Llm__GenerateRequest *rq, size_t budget)
@@ -206,8 +206,8 @@ size_t prompt_history_start(const Chat__Llm__GenerateRequest *rq, size_t budget)
 static json_t *prompt_messages(const Chat__Llm__GenerateRequest *rq, size_t budget)
 {
     json_t *arr = json_array();
-    lbuf text;
-    lbuf_init(&text, PROMPT_MAX);
+    dynbuf text;
+    dyn_init(&text, PROMPT_MAX);
     const char *role = NULL;
     size_t start = prompt_history_start(rq, budget);
     for (size_t i = start; i <= rq->n_history; i++) {
@@ -217,19 +217,19 @@ static json_t *prompt_messages(const Chat__Llm__GenerateRequest *rq, size_t budg
             continue;
         }
         if (role != NULL && strcmp(role, r) != 0) {
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "role", role, "content", lbuf_str(&text)));
-            lbuf_reset(&text);
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "role", role, "content", dyn_str(&text)));
+            dyn_reset(&text);
         }
         if (text.len > 0) {
-            lbuf_adds(&text, "\n\n");
+            dyn_adds(&text, "\n\n");
         }
-        lbuf_adds(&text, c);
+        dyn_adds(&text, c);
         role = r;
     }
     if (role != NULL) {
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "role", role, "content", lbuf_str(&text)));
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "role", role, "content", dyn_str(&text)));
     }
-    lbuf_free(&text);
+    dyn_free(&text);
     return arr;
 }
 

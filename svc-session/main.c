@@ -14,7 +14,8 @@
 #include "sess_lead.h"
 #include "sess_retention.h"
 #include "sess_rpc.h"
-#include "sess_token.h"
+#include "encode.h"
+#include "token.h"
 #include "session.pb-c.h"
 #include "svc_db.h"
 #include "svc_main.h"
@@ -22,6 +23,8 @@
 /* The first sweep runs this soon after start (or after one interval when
  * that is shorter). */
 #define SESS_RETENTION_FIRST_MS 2000
+
+SVC_HEALTH_HANDLER(sess_rpc_, sess_svc)
 
 static sess_svc session_service = CHAT__SESSION__SESSION__INIT(sess_rpc_);
 
@@ -83,14 +86,14 @@ static int session_init(const cfg *c, void **state)
         memcpy(st->secret, secret, st->secret_len);
     } else {
         st->secret_len = 32;
-        if (sess_random_bytes(st->secret, st->secret_len) != 0) {
+        if (enc_random(st->secret, st->secret_len) != 0) {
             log_error("SESSION_SECRET: unset, and no randomness to make one");
             free(st);
             return -1;
         }
         log_warn("SESSION_SECRET is unset: using a random secret, so session tokens will not survive a restart "
                  "(and other replicas will not accept them); set SESSION_SECRET (>= %d characters)",
-                 SESS_SECRET_MIN);
+                 TOKEN_SECRET_MIN);
     }
     char herr[256];
     if (sess_hours_parse(&st->hours, cfg_str(c, "BUSINESS_HOURS"), cfg_str(c, "BUSINESS_TIMEZONE"), herr,
@@ -134,11 +137,11 @@ static void session_fini(void *state)
 static int session_check_secret(void)
 {
     const char *s = getenv("SESSION_SECRET");
-    if (s != NULL && s[0] != '\0' && strlen(s) < SESS_SECRET_MIN) {
+    if (s != NULL && s[0] != '\0' && strlen(s) < TOKEN_SECRET_MIN) {
         fprintf(stderr,
                 "svc-session: configuration error: SESSION_SECRET: too short (%zu characters; at least %d)\n"
                 "(run svc-session --help for every variable)\n",
-                strlen(s), SESS_SECRET_MIN);
+                strlen(s), TOKEN_SECRET_MIN);
         return -1;
     }
     return 0;

@@ -70,6 +70,46 @@ int migrate_pending(PGconn *pg, char *err, size_t errlen)
     return pending;
 }
 
+/* One migration in one transaction: its SQL and its schema_migrations row. */
+typedef struct migrate_one {
+    const struct embedded_migration *m;
+    int version;
+    char *err;
+    size_t errlen;
+} migrate_one;
+
+static int migrate_one_body(PGconn *pg, void *arg)
+{
+    migrate_one *one = arg;
+    char e2[512];
+    if (db_exec(pg, one->m->sql, e2, sizeof(e2)) != 0) {
+        snprintf(one->err, one->errlen, "migration %s failed: %s", one->m->name, e2);
+        return -1;
+    }
+    char vbuf[16];
+    snprintf(vbuf, sizeof(vbuf), "%d", one->version);
+    const char *params[] = {vbuf, one->m->name};
+    PGresult *r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL, params,
+                               NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        snprintf(one->err, one->errlen, "recording migration %s: %s", one->m->name, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int migrate_one_fail(PGconn *pg, const PGresult *r, void *arg)
+{
+    migrate_one *one = arg;
+    snprintf(one->err, one->errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    size_t n = strlen(one->err);
+    while (n > 0 && one->err[n - 1] == '\n') {
+        one->err[--n] = '\0';
+    }
+    return -1;
+}
+
 int migrate_apply(PGconn *pg, FILE *out, int *applied, char *err, size_t errlen)
 {
     *applied = 0;
@@ -91,27 +131,8 @@ int migrate_apply(PGconn *pg, FILE *out, int *applied, char *err, size_t errlen)
         if (a) {
             continue;
         }
-        char e2[512];
-        if (db_exec(pg, "BEGIN", err, errlen) != 0) {
-            goto out;
-        }
-        if (db_exec(pg, m->sql, e2, sizeof(e2)) != 0) {
-            snprintf(err, errlen, "migration %s failed: %s", m->name, e2);
-            db_exec(pg, "ROLLBACK", NULL, 0);
-            goto out;
-        }
-        char vbuf[16];
-        snprintf(vbuf, sizeof(vbuf), "%d", v);
-        const char *params[] = {vbuf, m->name};
-        PGresult *r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
-                                   params, NULL, NULL, 0);
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok) {
-            snprintf(err, errlen, "recording migration %s: %s", m->name, PQresultErrorMessage(r));
-        }
-        PQclear(r);
-        if (!ok || db_exec(pg, "COMMIT", err, errlen) != 0) {
-            db_exec(pg, "ROLLBACK", NULL, 0);
+        migrate_one one = {.m = m, .version = v, .err = err, .errlen = errlen};
+        if (db_transaction(pg, migrate_one_body, migrate_one_fail, &one) != 0) {
             goto out;
         }
         (*applied)++;

@@ -9,7 +9,7 @@
 #include "db.h"
 #include "log.h"
 #include "rpc_server.h"
-#include "sess_token.h"
+#include "token.h"
 #include "utf8.h"
 
 int sess_lead_email_ok(const char *s)
@@ -51,7 +51,7 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
     (void)svc;
     const sess_state *st = rpc_call_server_arg(cd);
     const char *sid = in->session_id ? in->session_id : "";
-    if (sid[0] && !sess_token_id_valid(sid)) {
+    if (sid[0] && !token_id_valid(sid)) {
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "session_id is malformed");
         done(NULL, cd);
         return;

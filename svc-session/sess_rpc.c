@@ -11,7 +11,7 @@
 #include "log.h"
 #include "rpc_server.h"
 #include "sess_ckpt.h"
-#include "sess_token.h"
+#include "token.h"
 #include "svc_main.h"
 #include "utf8.h"
 
@@ -42,7 +42,7 @@ static int sess_check_text(void *cd, const char *field, const char *s, size_t ma
 
 static int sess_check_id(void *cd, const char *sid)
 {
-    if (!sess_token_id_valid(sid)) {
+    if (!token_id_valid(sid)) {
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "session_id is malformed (expected \"s_\" and 22 base64url characters)");
         return 0;
     }
@@ -60,7 +60,7 @@ static int sess_check_token(void *cd, const sess_state *st, const char *sid, con
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "token is too long (at most %d bytes)", SESS_MAX_FIELD);
         return 0;
     }
-    if (!sess_token_verify(st->secret, st->secret_len, sid, token)) {
+    if (!token_verify(st->secret, st->secret_len, sid, token)) {
         rpc_fail(cd, RPC_UNAUTHENTICATED, "the session token is not valid for this session");
         return 0;
     }
@@ -101,17 +101,6 @@ static void sess_fail(void *cd, rpc_code code, const sess_err *e)
     }
 }
 
-/* ------------------------------------------------------------ Health */
-
-void sess_rpc_health(sess_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done, void *cd)
-{
-    (void)svc;
-    (void)in;
-    Chat__Rpc__HealthReply out = CHAT__RPC__HEALTH_REPLY__INIT;
-    svc_health(cd, &out);
-    done(&out, cd);
-}
-
 /* ------------------------------------------------------------ Create */
 
 typedef struct sess_create_op {
@@ -139,8 +128,8 @@ void sess_rpc_create(sess_svc *svc, const Chat__Session__CreateRequest *in, Chat
         done(NULL, cd);
         return;
     }
-    char sid[SESS_ID_LEN + 1], token[SESS_TOKEN_LEN + 1];
-    if (sess_token_new_id(sid) != 0 || sess_token_sign(st->secret, st->secret_len, sid, token) != 0) {
+    char sid[TOKEN_ID_LEN + 1], token[TOKEN_LEN + 1];
+    if (token_new_id(sid) != 0 || token_sign(st->secret, st->secret_len, sid, token) != 0) {
         rpc_fail(cd, RPC_INTERNAL, "cannot make a session id (no randomness)");
         done(NULL, cd);
         return;

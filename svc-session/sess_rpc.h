@@ -46,7 +46,6 @@ typedef struct sess_state {
 
 typedef Chat__Session__Session_Service sess_svc;
 
-void sess_rpc_health(sess_svc *svc, const Chat__Rpc__HealthRequest *in, Chat__Rpc__HealthReply_Closure done, void *cd);
 void sess_rpc_create(sess_svc *svc, const Chat__Session__CreateRequest *in, Chat__Session__CreateReply_Closure done,
                      void *cd);
 void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__Session__BeginReply_Closure done,

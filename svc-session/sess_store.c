@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
+#include "encode.h"
 #include "log.h"
 #include "sess_ckpt.h"
-#include "sess_token.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -114,21 +115,31 @@ static int sess_ok(const PGresult *r)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-static rpc_code sess_exec(PGconn *pg, const char *sql, const char *what, sess_err *e)
+/* A store transaction: what it runs and how a failed BEGIN/COMMIT maps to
+ * a code (sess_pg_fail), for db_transaction. */
+typedef struct sess_tx {
+    const char *what;
+    sess_err *e;
+    rpc_code (*body)(PGconn *pg, struct sess_tx *tx);
+    const sess_commit_in *commit_in;
+    char *commit_out_id;
+    const char *erase_sid;
+    sess_erase_counts *erase_n;
+} sess_tx;
+
+static int sess_tx_body(PGconn *pg, void *arg)
 {
-    PGresult *r = PQexec(pg, sql);
-    rpc_code code = sess_ok(r) ? RPC_OK : sess_pg_fail(pg, r, what, e);
-    PQclear(r);
-    return code;
+    sess_tx *tx = arg;
+    return (int)tx->body(pg, tx);
 }
 
-static void sess_rollback(PGconn *pg)
+static int sess_tx_fail(PGconn *pg, const PGresult *r, void *arg)
 {
-    PGTransactionStatusType ts = PQtransactionStatus(pg);
-    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
-        PQclear(PQexec(pg, "ROLLBACK"));
-    }
+    sess_tx *tx = arg;
+    return (int)sess_pg_fail(pg, r, tx->what, tx->e);
 }
+
+static rpc_code sess_transaction(PGconn *pg, sess_tx *tx) { return (rpc_code)db_transaction(pg, sess_tx_body, sess_tx_fail, tx); }
 
 static int64_t sess_int(const PGresult *r, int row, int col)
 {
@@ -417,7 +428,7 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
     uint64_t rnd[3];
     char id[SESS_UUID_LEN + 1];
     uint64_t ts = 0;
-    if (sess_random_bytes(rnd, sizeof(rnd)) != 0 || sess_uuid6_next(latest, id, &ts) != 0) {
+    if (enc_random(rnd, sizeof(rnd)) != 0 || sess_uuid6_next(latest, id, &ts) != 0) {
         sess_setmsg(e, "internal error: no randomness");
         code = RPC_INTERNAL;
         goto out;
@@ -529,20 +540,15 @@ out:
     return code;
 }
 
+static rpc_code sess_commit_body(PGconn *pg, sess_tx *tx)
+{
+    return sess_commit_tx(pg, tx->commit_in, tx->commit_out_id, tx->e);
+}
+
 rpc_code sess_store_commit(PGconn *pg, const sess_commit_in *in, char out_id[SESS_UUID_LEN + 1], sess_err *e)
 {
-    rpc_code code = sess_exec(pg, "BEGIN", "commit", e);
-    if (code != RPC_OK) {
-        return code;
-    }
-    code = sess_commit_tx(pg, in, out_id, e);
-    if (code == RPC_OK) {
-        code = sess_exec(pg, "COMMIT", "commit", e);
-    }
-    if (code != RPC_OK) {
-        sess_rollback(pg);
-    }
-    return code;
+    sess_tx tx = {.what = "commit", .e = e, .body = sess_commit_body, .commit_in = in, .commit_out_id = out_id};
+    return sess_transaction(pg, &tx);
 }
 
 /* ------------------------------------------------------------ release */
@@ -692,21 +698,13 @@ static rpc_code sess_erase_tx(PGconn *pg, const char *sid, sess_erase_counts *n,
     return code;
 }
 
+static rpc_code sess_erase_body(PGconn *pg, sess_tx *tx) { return sess_erase_tx(pg, tx->erase_sid, tx->erase_n, tx->e); }
+
 rpc_code sess_store_erase(PGconn *pg, const char *sid, sess_erase_counts *n, sess_err *e)
 {
     memset(n, 0, sizeof(*n));
-    rpc_code code = sess_exec(pg, "BEGIN", "erase", e);
-    if (code != RPC_OK) {
-        return code;
-    }
-    code = sess_erase_tx(pg, sid, n, e);
-    if (code == RPC_OK) {
-        code = sess_exec(pg, "COMMIT", "erase", e);
-    }
-    if (code != RPC_OK) {
-        sess_rollback(pg);
-    }
-    return code;
+    sess_tx tx = {.what = "erase", .e = e, .body = sess_erase_body, .erase_sid = sid, .erase_n = n};
+    return sess_transaction(pg, &tx);
 }
 
 /* ------------------------------------------------------------ retention */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sess_token.h"
+#include "encode.h"
 
 static pthread_mutex_t sess_uuid6_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t sess_uuid6_last;
@@ -76,7 +76,7 @@ uint64_t sess_uuid6_now(void)
 int sess_uuid6_next(const char *floor, char out[SESS_UUID_LEN + 1], uint64_t *ts_out)
 {
     uint8_t rnd[8];
-    if (sess_random_bytes(rnd, sizeof(rnd)) != 0) {
+    if (enc_random(rnd, sizeof(rnd)) != 0) {
         return -1;
     }
     uint64_t floor_ts = 0;

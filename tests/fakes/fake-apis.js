@@ -2,7 +2,7 @@
 // Fake upstream APIs for tests: Anthropic Messages (/v1/messages), an
 // OpenAI-compatible chat-completions server (/v1/chat/completions) and OpenAI
 // embeddings (/v1/embeddings), all on one loopback port, speaking the wire
-// formats in /work/shared/facts/wire-formats.md sections 1 and 2.
+// formats in docs/internals/external-formats.md sections 1 to 3.
 //
 // Tests steer it through a control API under /_fake/ (see README.md): a queue
 // of scripted behaviours per API (errors, hangs, drops, pacing, tool calls,

@@ -627,3 +627,23 @@ Test(config, help_lists_names_aligned)
     cr_expect_eq(strncmp(out, "VARIABLE", 8), 0, "header row");
     free(out);
 }
+
+Test(config, list_items_split_on_commas_and_spaces)
+{
+    static const char *const want[] = { "https://a.test", "b", "c" };
+    const char *list = " https://a.test,, b ,c ";
+    const char *item;
+    size_t n, i = 0;
+
+    while ((item = cfg_list_next(&list, &n)) != NULL) {
+        cr_assert_lt(i, 3);
+        cr_expect_eq(n, strlen(want[i]));
+        cr_expect_eq(strncmp(item, want[i], n), 0, "item %zu", i);
+        i++;
+    }
+    cr_expect_eq(i, 3);
+    list = NULL;
+    cr_expect_null(cfg_list_next(&list, &n));
+    list = " , ";
+    cr_expect_null(cfg_list_next(&list, &n));
+}

@@ -1,7 +1,7 @@
 /*
  * test_llm_anthropic.c - unit tests for svc-llm/anthropic.c, the decoder of
  * Anthropic Messages streams (Criterion). Streams are the verbatim examples
- * of the streaming docs (../shared/facts/wire-formats.md §1), run through
+ * of the streaming docs (docs/internals/external-formats.md §1), run through
  * the SSE parser in small pieces as they would arrive.
  */
 #include <criterion/criterion.h>

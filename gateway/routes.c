@@ -1,0 +1,285 @@
+/* routes.c: see routes.h. Handlers run on the HTTP thread; the ones that
+ * need the services suspend the connection and leave rq->resume to answer
+ * when it resumes (request.h). */
+#include "routes.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "chat.h"
+#include "metrics.h"
+#include "ready.h"
+#include "respond.h"
+#include "sessions.h"
+#include "static.h"
+#include "turn.h"
+
+#ifndef CHAT_VERSION
+#define CHAT_VERSION "dev"
+#endif
+
+#define ROUTE_PARAM_MAX 64 /* longest "{}" segment any route takes */
+
+/* param: the "{}" segment of the path, or NULL when the pattern has none. */
+typedef enum MHD_Result (*route_fn)(struct MHD_Connection *conn, gw_request *rq, const char *param);
+
+typedef struct route {
+    const char *method;       /* "GET" (HEAD too), "POST", "DELETE" */
+    const char *pattern;      /* the path; "{}" stands for one non-empty segment */
+    size_t param_max;         /* longest "{}" segment accepted */
+    const char *wrong_method; /* the 405 message when only the path matches */
+    route_fn fn;
+} route;
+
+/* --- handlers ------------------------------------------------------------ */
+
+static enum MHD_Result route_healthz(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    metrics_request(MR_HEALTH, 200);
+    return gw_send_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\",\"version\":\"" CHAT_VERSION "\"}", rq->origin);
+}
+
+static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)rq;
+    (void)param;
+    metrics_request(MR_HEALTH, 200);
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    if (text == NULL) {
+        return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result route_ready_resume(struct MHD_Connection *conn, gw_request *rq)
+{
+    return ready_respond(rq->state, conn);
+}
+
+static void route_ready_release(void *state)
+{
+    ready_free(state);
+}
+
+static enum MHD_Result route_readyz(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    metrics_request(MR_HEALTH, 200);
+    ready_check *rc = NULL;
+    if (ready_start(&rc, conn, rq->b) != 0) {
+        return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", rq->origin);
+    }
+    rq->state = rc;
+    rq->resume = route_ready_resume;
+    rq->release = route_ready_release;
+    return MHD_YES;
+}
+
+static enum MHD_Result route_session_op_resume(struct MHD_Connection *conn, gw_request *rq)
+{
+    return sessions_respond(rq->state, conn, rq->origin);
+}
+
+static void route_session_op_release(void *state)
+{
+    sessions_free(state);
+}
+
+/* Keeps a started session call in rq; 500 when none could start. */
+static enum MHD_Result route_session_op(struct MHD_Connection *conn, gw_request *rq, session_op *op)
+{
+    if (op == NULL) {
+        return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", rq->origin);
+    }
+    rq->state = op;
+    rq->resume = route_session_op_resume;
+    rq->release = route_session_op_release;
+    return MHD_YES;
+}
+
+static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1];
+    auth_client_ip(conn, ip);
+    auth_ip_hash(ip, iph);
+    const char *locale = NULL;
+    json_t *j = NULL;
+    if (rq->body_len > 0 && !rq->too_big) {
+        json_error_t je;
+        j = json_loadb(rq->body, rq->body_len, 0, &je);
+        locale = json_string_value(json_object_get(j, "locale"));
+        if (locale != NULL && strlen(locale) > 35) {
+            locale = NULL;
+        }
+    }
+    session_op *op = sessions_start(conn, SOP_CREATE, NULL, NULL, iph, rq->origin, locale);
+    json_decref(j);
+    return route_session_op(conn, rq, op);
+}
+
+static enum MHD_Result route_lead(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+        metrics_request(MR_LEADS, 415);
+        return gw_send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                             "send the form as JSON (Content-Type: application/json)", rq->origin);
+    }
+    char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1], sid[AUTH_SESSION_ID_LEN + 1];
+    auth_client_ip(conn, ip);
+    auth_ip_hash(ip, iph);
+    const char *tok = auth_bearer(conn);
+    int linked = tok != NULL && auth_check_token(tok, sid);
+    session_op *op = NULL;
+    enum MHD_Result r = sessions_lead(conn, rq->body, rq->body_len, linked ? sid : NULL, iph, rq->origin, &op);
+    if (op != NULL) {
+        rq->state = op;
+        rq->resume = route_session_op_resume;
+        rq->release = route_session_op_release;
+    }
+    return r;
+}
+
+/* The Bearer token of a session route, when it signs session id: else NULL
+ * with the 401/403 already queued in *ret. */
+static const char *route_session_token(struct MHD_Connection *conn, gw_request *rq, const char *id, metric_route mr,
+                                       enum MHD_Result *ret)
+{
+    char sid[AUTH_SESSION_ID_LEN + 1];
+    const char *token = auth_bearer(conn);
+    if (token == NULL || !auth_check_token(token, sid)) {
+        metrics_request(mr, 401);
+        *ret =
+            gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "a valid session token is required", rq->origin);
+        return NULL;
+    }
+    if (strcmp(sid, id) != 0) {
+        metrics_request(mr, 403);
+        *ret = gw_send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden", "the token belongs to another session", rq->origin);
+        return NULL;
+    }
+    return token;
+}
+
+/* A call on one session (Load or Erase) for the holder of its token. */
+static enum MHD_Result route_session_call(struct MHD_Connection *conn, gw_request *rq, const char *id,
+                                          session_op_kind kind, metric_route mr)
+{
+    enum MHD_Result ret;
+    const char *token = route_session_token(conn, rq, id, mr, &ret);
+    if (token == NULL) {
+        return ret;
+    }
+    return route_session_op(conn, rq, sessions_start(conn, kind, id, token, NULL, rq->origin, NULL));
+}
+
+static enum MHD_Result route_session_erase(struct MHD_Connection *conn, gw_request *rq, const char *id)
+{
+    return route_session_call(conn, rq, id, SOP_ERASE, MR_ERASE);
+}
+
+static enum MHD_Result route_session_messages(struct MHD_Connection *conn, gw_request *rq, const char *id)
+{
+    return route_session_call(conn, rq, id, SOP_LOAD, MR_MESSAGES);
+}
+
+static enum MHD_Result route_chat(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    return chat_post(conn, rq);
+}
+
+static enum MHD_Result route_chat_events(struct MHD_Connection *conn, gw_request *rq, const char *turn_id)
+{
+    return chat_resume(conn, rq, turn_id);
+}
+
+/* --- the table ----------------------------------------------------------- */
+
+static const route routes[] = {
+    {"GET", "/healthz", 0, "this endpoint only answers GET", route_healthz},
+    {"GET", "/readyz", 0, "this endpoint only answers GET", route_readyz},
+    {"GET", "/metrics", 0, "this endpoint only answers GET", route_metrics},
+    {"POST", "/v1/sessions", 0, "use POST", route_session_create},
+    {"POST", "/v1/leads", 0, "use POST", route_lead},
+    {"DELETE", "/v1/sessions/{}", AUTH_SESSION_ID_LEN, "use DELETE to erase a session", route_session_erase},
+    {"GET", "/v1/sessions/{}/messages", AUTH_SESSION_ID_LEN, "use GET", route_session_messages},
+    {"POST", "/v1/chat", 0, "use POST", route_chat},
+    {"GET", "/v1/chat/{}/events", TURN_ID_MAX - 1, "use GET", route_chat_events},
+};
+
+/* 1 when url is pattern, with its "{}" segment (1..max bytes, no '/')
+ * copied into param. */
+static int route_match(const route *r, const char *url, char param[ROUTE_PARAM_MAX + 1])
+{
+    const char *hole = strstr(r->pattern, "{}");
+    if (hole == NULL) {
+        return strcmp(url, r->pattern) == 0;
+    }
+    size_t pre = (size_t)(hole - r->pattern);
+    if (strncmp(url, r->pattern, pre) != 0) {
+        return 0;
+    }
+    const char *seg = url + pre;
+    size_t n = strcspn(seg, "/");
+    if (n == 0 || n > r->param_max || n > ROUTE_PARAM_MAX || strcmp(seg + n, hole + 2) != 0) {
+        return 0;
+    }
+    memcpy(param, seg, n);
+    param[n] = '\0';
+    return 1;
+}
+
+static int route_method_is(const char *method, const char *want)
+{
+    if (strcmp(want, MHD_HTTP_METHOD_GET) == 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+        return 1;
+    }
+    return strcmp(method, want) == 0;
+}
+
+enum MHD_Result routes_dispatch(struct MHD_Connection *conn, gw_request *rq, const char *url, const char *method)
+{
+    const route *path_only = NULL;
+    char param[ROUTE_PARAM_MAX + 1];
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const route *r = &routes[i];
+        if (!route_match(r, url, param)) {
+            continue;
+        }
+        if (route_method_is(method, r->method)) {
+            return r->fn(conn, rq, strstr(r->pattern, "{}") ? param : NULL);
+        }
+        if (path_only == NULL) {
+            path_only = r;
+        }
+    }
+    if (path_only != NULL) {
+        return gw_send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", path_only->wrong_method,
+                             rq->origin);
+    }
+    if (route_method_is(method, MHD_HTTP_METHOD_GET)) {
+        int sr = static_serve(conn, url);
+        if (sr >= 0) {
+            return (enum MHD_Result)sr;
+        }
+    }
+    metrics_request(MR_OTHER, 404);
+    return gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint", rq->origin);
+}
