@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "dynbuf.h"
 #include "log.h"
 #include "metrics.h"
 #include "turn_int.h"
@@ -319,6 +320,8 @@ static void turn_step_generate(turn *t)
         rq.n_history = t->begin->n_history;
         rq.history = t->begin->history;
         rq.lead = t->begin->lead;
+        rq.business_hours_open = t->begin->within_business_hours;
+        rq.business_hours_text = t->begin->business_hours;
     }
     if (t->search != NULL) {
         rq.n_sources = t->search->n_results;
@@ -349,6 +352,45 @@ static void turn_merge_lead(turn *t, json_t *in)
     }
 }
 
+/* Text the visitor is about to see: appended to the stored answer (what is
+ * streamed and what is stored must be the same), then emitted as one token
+ * event; the first text of the turn stamps the time to first token. Empties
+ * text. Text past TURN_ANSWER_MAX is neither stored nor streamed (dynbuf's
+ * cap already refused it). */
+static void turn_take_text(turn *t, dynbuf *text, int64_t now)
+{
+    size_t n = dyn_len(text);
+    if (n == 0) {
+        return;
+    }
+    pthread_mutex_lock(&t->mtx);
+    int stored = 0;
+    if (t->answer_len + n <= TURN_ANSWER_MAX) {
+        char *a = realloc(t->answer, t->answer_len + n + 1);
+        if (a != NULL) {
+            memcpy(a + t->answer_len, dyn_str(text), n);
+            t->answer_len += n;
+            a[t->answer_len] = '\0';
+            t->answer = a;
+            stored = 1;
+        }
+    }
+    int first = stored && t->first_token_us == 0;
+    if (first) {
+        t->first_token_us = now;
+    }
+    pthread_mutex_unlock(&t->mtx);
+    if (stored) {
+        turn_emit(t, "token", json_pack("{s:s%}", "text", dyn_str(text), n));
+    } else {
+        log_warn("turn %s: answer over %u bytes: the rest is dropped", t->id, (unsigned)TURN_ANSWER_MAX);
+    }
+    if (first) {
+        metrics_ttft_us(now - t->start_us);
+    }
+    dyn_reset(text);
+}
+
 static void turn_on_poll(rpc_result *res, void *arg)
 {
     turn *t = arg;
@@ -370,10 +412,11 @@ static void turn_on_poll(rpc_result *res, void *arg)
         return;
     }
     Chat__Llm__PollReply *p = (Chat__Llm__PollReply *)res->reply;
-    /* Coalesce consecutive text deltas into one token event. */
-    char *text = NULL;
-    size_t tlen = 0;
-    FILE *tf = open_memstream(&text, &tlen);
+    /* Consecutive text deltas become one token event; a tool call in the
+     * batch first flushes the text before it, so the events keep the
+     * model's order. */
+    dynbuf text;
+    dyn_init(&text, TURN_ANSWER_MAX);
     int64_t now = clock_mono_us();
     for (size_t i = 0; i < p->n_deltas; i++) {
         Chat__Llm__Delta *d = p->deltas[i];
@@ -383,14 +426,9 @@ static void turn_on_poll(rpc_result *res, void *arg)
         }
         pthread_mutex_unlock(&t->mtx);
         if (d->kind == CHAT__LLM__DELTA_KIND__TEXT) {
-            fputs(d->text, tf);
+            dyn_adds(&text, d->text);
         } else if (d->kind == CHAT__LLM__DELTA_KIND__TOOL_CALL) {
-            fflush(tf);
-            if (tlen > 0) {
-                turn_emit(t, "token", json_pack("{s:s%}", "text", text, tlen));
-                fseek(tf, 0, SEEK_SET);
-                tlen = 0;
-            }
+            turn_take_text(t, &text, now);
             json_error_t je;
             json_t *in = json_loads(d->tool_input_json ? d->tool_input_json : "{}", 0, &je);
             if (!json_is_object(in)) {
@@ -408,29 +446,8 @@ static void turn_on_poll(rpc_result *res, void *arg)
             json_decref(in);
         }
     }
-    fclose(tf);
-    if (tlen > 0) {
-        pthread_mutex_lock(&t->mtx);
-        if (t->answer_len + tlen <= TURN_ANSWER_MAX) {
-            char *a = realloc(t->answer, t->answer_len + tlen + 1);
-            if (a != NULL) {
-                memcpy(a + t->answer_len, text, tlen);
-                t->answer_len += tlen;
-                a[t->answer_len] = '\0';
-                t->answer = a;
-            }
-        }
-        int first = t->first_token_us == 0;
-        if (first) {
-            t->first_token_us = now;
-        }
-        pthread_mutex_unlock(&t->mtx);
-        turn_emit(t, "token", json_pack("{s:s%}", "text", text, tlen));
-        if (first) {
-            metrics_ttft_us(now - t->start_us);
-        }
-    }
-    free(text);
+    turn_take_text(t, &text, now);
+    dyn_free(&text);
 
     if (p->done) {
         pthread_mutex_lock(&t->mtx);

@@ -236,6 +236,11 @@ void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__
         out.tokens_used_today = (uint64_t)op.out.session_tokens;
         int64_t left = st->lim.session_daily_tokens - op.out.session_tokens;
         out.token_budget_left = left > 0 ? (uint64_t)left : 0;
+        /* The hand-off promise depends on them: the model must not say the
+         * team is away during business hours, nor promise a quick reply at
+         * night. */
+        out.within_business_hours = sess_hours_open(&st->hours, time(NULL));
+        out.business_hours = (char *)st->hours.text;
         done(&out, cd);
     }
     sess_begin_out_free(&op.out);

@@ -160,6 +160,32 @@ done
 n_after=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM messages WHERE session_id='$SID'")
 it_check "nothing lost across the outages (earlier messages all there)" test "$n_after" -ge "$((n_before + 6))"
 
+# --- a lead and a hand-off: what is streamed is what is stored; business hours -------------
+# restart_session HOURS: svc-session again, with BUSINESS_HOURS=HOURS (Europe/Berlin).
+restart_session() {
+  { kill -KILL "$(it_pid svc-session)"; wait "$(it_pid svc-session)"; } 2>/dev/null
+  BUSINESS_HOURS=$1 BUSINESS_TIMEZONE=Europe/Berlin it_start svc-session
+  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.session.ready' >/dev/null 2>&1 && break; sleep 0.05; done
+}
+stored_last() { curl -s "$G/v1/sessions/$1/messages" -H "authorization: Bearer $2" | jq -r '.messages[-1].content'; }
+restart_session "Mon-Sun 00:00-23:59"
+SL=$(new_session); TOKL=$(jq -r .token <<<"$SL"); SIDL=$(jq -r .session_id <<<"$SL")
+out=$(chat "$TOKL" "Can I talk to someone in sales? I am Tom from Acme, tom@acme.io")
+al=$(answer <<<"$out")
+has_events() { local e; for e in "$@"; do grep -q "^event: $e\$" <<<"$out" || return 1; done; }
+it_check "lead turn: lead and handoff events, then done" has_events lead handoff done
+it_check "lead turn: the stored answer is exactly what was streamed (text before a tool call included)" \
+  test "$(stored_last "$SIDL" "$TOKL")" = "$al"
+it_check "in business hours the hand-off says the team is there now" grep -q 'available now' <<<"$al"
+days=(Mon Tue Wed Thu Fri Sat Sun)
+restart_session "${days[$(( $(TZ=Europe/Berlin date +%u) % 7 ))]} 09:00-18:00"   # tomorrow only: closed now
+SL=$(new_session); TOKL=$(jq -r .token <<<"$SL"); SIDL=$(jq -r .session_id <<<"$SL")
+al=$(chat "$TOKL" "I would like a demo, please email me at ana@example.org" | answer)
+closed_promise() { grep -q 'as soon as they are back' <<<"$al" && ! grep -q 'available now' <<<"$al"; }
+it_check "out of business hours the hand-off says they will answer when back" closed_promise
+it_check "... and the stored answer matches it" test "$(stored_last "$SIDL" "$TOKL")" = "$al"
+restart_session "Mon-Fri 09:00-18:00"
+
 # --- the contact form ----------------------------------------------------------------------
 lead() { curl -s -o "$IT_TMP/lead.out" -w '%{http_code}' -X POST "$G/v1/leads" -H 'content-type: application/json' "$@"; }
 it_check "lead: valid form stored (201)" test "$(lead -H "authorization: Bearer $TOK" -d '{"name":"Ada Lovelace","email":"ada@example.com","message":"Please call me about Enterprise","consent":true}')" = 201
