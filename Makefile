@@ -52,7 +52,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop
+.PHONY: all deps run test unit integration bench clean fmt stop eval-retrieval
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -121,6 +121,15 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 $(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+# Retrieval quality on a real manual (Python's, from Debian) and on kb/.
+$(BUILD)/eval/eval_retrieval: tests/retrieval/eval_retrieval.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+eval-retrieval: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/eval/eval_retrieval
+	@./tests/retrieval/eval-real.sh $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -85,6 +85,15 @@ int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errl
         return -1;
     }
     s->o = *o;
+    if (s->o.min_similarity < 0) {
+        s->o.min_similarity = SEARCH_MIN_SIMILARITY_DEFAULT;
+    }
+    if (s->o.min_text_rank < 0) {
+        s->o.min_text_rank = SEARCH_MIN_TEXT_RANK_DEFAULT;
+    }
+    if (s->o.min_similarity_text < 0) {
+        s->o.min_similarity_text = SEARCH_MIN_SIMILARITY_TEXT_DEFAULT;
+    }
     if (embedder_open(&s->emb, &o->embed, err, errlen) != 0) {
         free(s);
         return -1;

@@ -26,6 +26,12 @@
 #define SEARCH_K_MAX 50
 #define SEARCH_PER_DOC_DEFAULT 2
 #define SEARCH_RRF_K 60
+/* The defaults of the RETRIEVAL_* settings (a searcher_opts field < 0 takes
+ * its default). */
+#define SEARCH_EF_SEARCH_DEFAULT 100
+#define SEARCH_MIN_SIMILARITY_DEFAULT 0.30
+#define SEARCH_MIN_TEXT_RANK_DEFAULT 0.30
+#define SEARCH_MIN_SIMILARITY_TEXT_DEFAULT 0.10
 
 typedef enum { SEARCH_HYBRID = 0, SEARCH_VECTOR = 1, SEARCH_TEXT = 2 } search_mode;
 
