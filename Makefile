@@ -23,7 +23,7 @@ GEN := build/gen
 
 PKGS := libprotobuf-c libmicrohttpd libpq jansson libcurl libxml-2.0 openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm -lstemmer -llapacke
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
           -Ilib -I$(GEN) $(PKG_CFLAGS) -DCHAT_VERSION='"$(VERSION)"' -MMD -MP

@@ -23,6 +23,12 @@ typedef struct idx_stats {
     unsigned seen, added, changed, unchanged, removed, failed, skipped;
     unsigned chunks_embedded, chunks_written, chunks_deleted;
     uint64_t embed_requests;
+    /* the local embedder's model (model.h): trained this run, its version
+     * afterwards, words, seconds training and re-embedding */
+    int model_trained;
+    long long model_version;
+    size_t model_words;
+    double model_train_seconds, model_embed_seconds;
     double seconds;
     idx_error errors[IDX_ERRORS_MAX];
     size_t nerrors; /* recorded (at most IDX_ERRORS_MAX; the counts are exact) */

@@ -24,8 +24,13 @@
 #define SEARCH_QUERY_MAX 4096 /* bytes; longer queries are refused */
 #define SEARCH_K_DEFAULT 5
 #define SEARCH_K_MAX 50
-#define SEARCH_PER_DOC_DEFAULT 2
+#define SEARCH_PER_DOC_DEFAULT 1   /* one entry per page (see SEARCH_PAGE_JOIN) */
 #define SEARCH_RRF_K 60
+#define SEARCH_PAGE_CHUNKS_MAX 4   /* chunks of a page kept as its evidence */
+#define SEARCH_PAGE_DECAY 0.5      /* a page's n-th best chunk adds decay^(n-1) of its score */
+#define SEARCH_PAGE_JOIN 0.5       /* one entry per page: the second chunk joins at this share of the best */
+#define SEARCH_WEIGHT_VECTOR_DEFAULT 1.0
+#define SEARCH_WEIGHT_TEXT_DEFAULT 1.0
 /* The defaults of the RETRIEVAL_* settings (a searcher_opts field < 0 takes
  * its default). */
 #define SEARCH_EF_SEARCH_DEFAULT 100
@@ -82,6 +87,7 @@ typedef struct searcher_opts {
     double min_similarity;  /* default floor on cosine similarity */
     double min_text_rank;   /* default floor on ts_rank_cd */
     double min_similarity_text; /* default similarity a text match still needs */
+    double weight_vector, weight_text; /* RRF weights of the two lists; 0 = default */
 } searcher_opts;
 
 int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen);

@@ -255,7 +255,19 @@ int main(int argc, char **argv)
         .min_similarity = -1,
         .min_text_rank = -1,
         .min_similarity_text = -1,
+        /* overrides, for tuning */
+        .weight_vector = getenv("EVAL_WEIGHT_VECTOR") ? atof(getenv("EVAL_WEIGHT_VECTOR")) : 0,
+        .weight_text = getenv("EVAL_WEIGHT_TEXT") ? atof(getenv("EVAL_WEIGHT_TEXT")) : 0,
     };
+    if (getenv("EVAL_MIN_SIMILARITY") != NULL) {
+        o.min_similarity = atof(getenv("EVAL_MIN_SIMILARITY"));
+    }
+    if (getenv("EVAL_MIN_TEXT_RANK") != NULL) {
+        o.min_text_rank = atof(getenv("EVAL_MIN_TEXT_RANK"));
+    }
+    if (getenv("EVAL_MIN_SIMILARITY_TEXT") != NULL) {
+        o.min_similarity_text = atof(getenv("EVAL_MIN_SIMILARITY_TEXT"));
+    }
     char err[512];
     searcher *s = NULL;
     if (o.db_url == NULL || searcher_open(&s, &o, err, sizeof(err)) != 0) {
