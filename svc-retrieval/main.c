@@ -24,8 +24,7 @@ static searcher_opts retrieval_searcher_opts(const cfg *c)
                   .base_url = cfg_str(c, "OPENAI_BASE_URL"), .timeout_ms = 10000, .max_retries = 2},
         .ef_search = (unsigned)cfg_int(c, "RETRIEVAL_EF_SEARCH"),
         .min_similarity = (double)cfg_int(c, "RETRIEVAL_MIN_SIMILARITY") / 100.0,
-        .min_text_rank = (double)cfg_int(c, "RETRIEVAL_MIN_TEXT_RANK") / 1000.0,
-        .min_similarity_text = (double)cfg_int(c, "RETRIEVAL_MIN_SIMILARITY_TEXT") / 100.0,
+        .min_relevance = (double)cfg_int(c, "RETRIEVAL_MIN_RELEVANCE") / 100.0,
     };
     return o;
 }
@@ -53,8 +52,7 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
     (void)svc;
     searcher *s = rpc_call_worker_data(cd);
     search_params p = {.query = in->query, .k = in->k, .max_per_document = in->max_per_document,
-                       .mode = (search_mode)in->mode, .min_similarity = -1, .min_text_rank = -1,
-                       .min_similarity_text = -1,
+                       .mode = (search_mode)in->mode, .min_similarity = -1, .min_relevance = -1,
                        .url_prefix = in->filters ? in->filters->url_prefix : NULL,
                        .document_ids = in->filters ? in->filters->document_ids : NULL,
                        .n_document_ids = in->filters ? in->filters->n_document_ids : 0,
@@ -129,12 +127,10 @@ static const cfg_var retrieval_vars[] = {
      .help = "OpenAI-compatible API base"},
     {.name = "RETRIEVAL_EF_SEARCH", .type = CFG_INT, .def = "100", .min = 1, .max = 1000,
      .help = "hnsw.ef_search: HNSW candidates per query (recall vs speed)"},
-    {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "30", .min = 0, .max = 100,
+    {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "70", .min = 0, .max = 100,
      .help = "relevance floor: cosine similarity (percent) that admits a chunk by meaning alone"},
-    {.name = "RETRIEVAL_MIN_TEXT_RANK", .type = CFG_INT, .def = "300", .min = 0, .max = 100000,
-     .help = "relevance floor: ts_rank_cd x 1000 that admits a chunk by its words..."},
-    {.name = "RETRIEVAL_MIN_SIMILARITY_TEXT", .type = CFG_INT, .def = "10", .min = 0, .max = 100,
-     .help = "...if its cosine similarity (percent) is at least this"},
+    {.name = "RETRIEVAL_MIN_RELEVANCE", .type = CFG_INT, .def = "65", .min = 0, .max = 200,
+     .help = "relevance floor: similarity + share of the question's word weight (idf) the chunk has, percent"},
 };
 
 static int retrieval_worker_init(void **worker_data, unsigned index, void *arg)
@@ -161,8 +157,7 @@ static void retrieval_worker_fini(void *worker_data, void *arg)
 
 static int retrieval_cli_search(int argc, char **argv, const cfg *c)
 {
-    search_params p = {.k = 0, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_text_rank = -1,
-                       .min_similarity_text = -1};
+    search_params p = {.k = 0, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_relevance = -1};
     int64_t docs[64];
     size_t ndocs = 0;
     for (int i = 2; i < argc; i++) {
@@ -181,8 +176,7 @@ static int retrieval_cli_search(int argc, char **argv, const cfg *c)
             p.n_document_ids = ndocs;
         } else if (strcmp(argv[i], "--no-floor") == 0) {
             p.min_similarity = 0;
-            p.min_text_rank = 0;
-            p.min_similarity_text = 0;
+            p.min_relevance = 0;
         } else if (p.query == NULL) {
             p.query = argv[i];
         } else {

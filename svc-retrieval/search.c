@@ -33,36 +33,47 @@ struct searcher {
  * its idf, ln(1 + (N - n + 0.5) / (n + 0.5)) from the per-lexeme chunk
  * counts the indexer keeps (kb_lexemes); within a chunk, ts_rank of the
  * lexeme alone saturates with repetition and weighs a title (A) and a
- * heading (B) above body text. Candidates are the chunks that have any of
- * the SEARCH_TEXT_TERMS most telling lexemes, SEARCH_TEXT_MATCHES at most
- * (the vector list covers what the cap leaves out). The CTEs are
+ * heading (B) above body text. Candidates: the chunks that have one of the
+ * rarest lexemes, taken rarest first while their chunk counts add up to at
+ * most SEARCH_TEXT_BUDGET (always at least the rarest one), and
+ * SEARCH_TEXT_MATCHES at most: a chunk with none of them can only score by
+ * common words, and fetching every chunk that has "file" is what costs
+ * (the vector list covers what this leaves out). Those candidates are then
+ * scored with all of the question's SEARCH_TEXT_TERMS most telling lexemes. The CTEs are
  * MATERIALIZED so each is computed once per search, not once per row.
  *
  * $1 query vector (NULL: no vector side), $2 query text, $3 candidates per
  * side, $4 language ('' = every configuration in use). */
-#define SEARCH_TEXT_MATCHES "3000"
+#define SEARCH_TEXT_MATCHES "1000"
+#define SEARCH_TEXT_BUDGET "800"
 #define SEARCH_TEXT_TERMS "12"
 static const char search_sql[] =
     "WITH cfg AS MATERIALIZED (SELECT CASE WHEN $4 <> '' THEN ARRAY[kb_ts_config($4)]"
     "  ELSE coalesce((SELECT configs FROM kb_text_stats), '{english}') END AS c),"
     " ql AS MATERIALIZED (SELECT DISTINCT w AS lexeme FROM cfg, unnest(cfg.c) g,"
     "  unnest(tsvector_to_array(to_tsvector(g, $2))) w),"
-    " qt AS MATERIALIZED (SELECT ql.lexeme, plainto_tsquery('simple', ql.lexeme) AS q,"
-    "  ln(1 + (st.chunks - l.chunks + 0.5) / (l.chunks + 0.5)) AS idf"
-    "  FROM ql JOIN kb_lexemes l ON l.lexeme = ql.lexeme, kb_text_stats st"
-    "  ORDER BY idf DESC LIMIT " SEARCH_TEXT_TERMS "),"
-    " qo AS MATERIALIZED (SELECT string_agg(q::text, ' | ')::tsquery AS q FROM qt WHERE q <> ''::tsquery),"
+    " qa AS MATERIALIZED (SELECT ql.lexeme, coalesce(l.chunks, 0) AS chunks,"
+    "  ln(1 + (st.chunks - coalesce(l.chunks, 0) + 0.5) / (coalesce(l.chunks, 0) + 0.5)) AS idf"
+    "  FROM ql LEFT JOIN kb_lexemes l ON l.lexeme = ql.lexeme, kb_text_stats st),"
+    " qsum AS MATERIALIZED (SELECT coalesce(sum(idf), 0) AS idf FROM qa),"
+    " qt AS MATERIALIZED (SELECT lexeme, plainto_tsquery('simple', lexeme) AS q, chunks, idf FROM qa"
+    "  WHERE chunks > 0 ORDER BY idf DESC LIMIT " SEARCH_TEXT_TERMS "),"
+    " qo AS MATERIALIZED (SELECT string_agg(q::text, ' | ')::tsquery AS q FROM ("
+    "  SELECT q, sum(chunks) OVER (ORDER BY idf DESC, lexeme) AS cum, row_number() OVER (ORDER BY idf DESC, lexeme) AS i"
+    "  FROM qt WHERE q <> ''::tsquery) s WHERE i = 1 OR cum <= " SEARCH_TEXT_BUDGET "),"
     " m AS MATERIALIZED (SELECT c.id FROM kb_chunks c, qo WHERE qo.q IS NOT NULL AND c.tsv @@ qo.q"
     "  LIMIT " SEARCH_TEXT_MATCHES "),"
-    " t AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS r FROM ("
-    "  SELECT m.id, sum(qt.idf * ts_rank(c.tsv, qt.q)) AS score FROM m JOIN kb_chunks c ON c.id = m.id"
+    " t AS (SELECT id, score, matched, row_number() OVER (ORDER BY score DESC, id) AS r FROM ("
+    "  SELECT m.id, sum(qt.idf * ts_rank(c.tsv, qt.q)) AS score, sum(qt.idf) AS matched"
+    "  FROM m JOIN kb_chunks c ON c.id = m.id"
     "  JOIN qt ON c.tsv @@ qt.q GROUP BY m.id ORDER BY score DESC, m.id LIMIT $3) s),"
     " v AS (SELECT id, row_number() OVER (ORDER BY d, id) AS r FROM ("
     "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE $1 IS NOT NULL AND embedding IS NOT NULL"
     "  ORDER BY embedding <=> $1::vector LIMIT $3) s)"
     " SELECT c.id, c.document_id, v.r, t.r, 1 - (c.embedding <=> $1::vector), coalesce(t.score, 0),"
-    "  d.title, d.url, c.anchor, c.heading_path, c.text, d.lang"
-    " FROM v FULL OUTER JOIN t ON v.id = t.id JOIN kb_chunks c ON c.id = coalesce(v.id, t.id)"
+    "  d.title, d.url, c.anchor, c.heading_path, c.text, d.lang,"
+    "  CASE WHEN qsum.idf > 0 THEN coalesce(t.matched, 0) / qsum.idf ELSE 0 END"
+    " FROM v FULL OUTER JOIN t ON v.id = t.id CROSS JOIN qsum JOIN kb_chunks c ON c.id = coalesce(v.id, t.id)"
     " JOIN kb_documents d ON d.id = c.document_id";
 #define SEARCH_STMT "search_hybrid_v2"
 
@@ -78,14 +89,16 @@ int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errl
     if (s->o.min_similarity < 0) {
         s->o.min_similarity = SEARCH_MIN_SIMILARITY_DEFAULT;
     }
-    if (s->o.min_text_rank < 0) {
-        s->o.min_text_rank = SEARCH_MIN_TEXT_RANK_DEFAULT;
-    }
-    if (s->o.min_similarity_text < 0) {
-        s->o.min_similarity_text = SEARCH_MIN_SIMILARITY_TEXT_DEFAULT;
+    if (s->o.min_relevance < 0) {
+        s->o.min_relevance = SEARCH_MIN_RELEVANCE_DEFAULT;
     }
     if (s->o.weight_vector <= 0) {
         s->o.weight_vector = SEARCH_WEIGHT_VECTOR_DEFAULT;
+    }
+    if (s->o.page_decay == 0) {
+        s->o.page_decay = SEARCH_PAGE_DECAY;
+    } else if (s->o.page_decay < 0) {
+        s->o.page_decay = 0;
     }
     if (s->o.weight_text <= 0) {
         s->o.weight_text = SEARCH_WEIGHT_TEXT_DEFAULT;
@@ -251,7 +264,7 @@ typedef struct search_cand {
     int row;
     long long doc;
     unsigned vr, tr;
-    double sim, text, score;
+    double sim, text, cover, score;
 } search_cand;
 
 /* A page and its evidence: its best chunks' scores, decayed. */
@@ -306,8 +319,7 @@ static char *search_join_url(const char *url, const char *anchor)
 }
 
 static search_status search_fuse(searcher *s, const search_params *p, PGresult *r, unsigned k, unsigned per_doc,
-                                 double min_sim, double min_rank, double min_sim_text, search_result *out, char *err,
-                                 size_t errlen)
+                                 double min_sim, double min_rel, search_result *out, char *err, size_t errlen)
 {
     int rows = PQntuples(r);
     search_cand *c = calloc((size_t)rows + 1, sizeof(*c));
@@ -324,6 +336,7 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
     double wv = p->mode == SEARCH_TEXT ? 0 : s->o.weight_vector;
     double wt = p->mode == SEARCH_VECTOR ? 0 : s->o.weight_text;
     size_t nc = 0;
+    double best = 0;
     for (int row = 0; row < rows; row++) {
         search_cand x = {.row = row};
         x.doc = atoll(PQgetvalue(r, row, 1));
@@ -331,6 +344,7 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
         x.tr = PQgetisnull(r, row, 3) ? 0 : (unsigned)atoi(PQgetvalue(r, row, 3));
         x.sim = PQgetisnull(r, row, 4) ? 0 : atof(PQgetvalue(r, row, 4));
         x.text = atof(PQgetvalue(r, row, 5));
+        x.cover = atof(PQgetvalue(r, row, 12));
         if (isnan(x.sim)) {
             x.sim = 0;
         }
@@ -338,7 +352,10 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
         if (x.score <= 0) {
             continue; /* not on the side this mode searches */
         }
-        if (!(x.sim >= min_sim || (x.text >= min_rank && x.sim >= min_sim_text))) {
+        if (x.sim + x.cover > best) {
+            best = x.sim + x.cover;
+        }
+        if (!(x.sim >= min_sim || x.sim + x.cover >= min_rel * SEARCH_FLOOR_CHUNK_SHARE)) {
             continue; /* below the relevance floor */
         }
         const char *url = PQgetvalue(r, row, 7);
@@ -352,6 +369,11 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
             continue;
         }
         c[nc++] = x;
+    }
+    /* the question as a whole: nothing is relevant enough, so nothing is
+     * (the assistant can say it does not know) */
+    if (best < min_rel && best < min_sim) {
+        nc = 0;
     }
     qsort(c, nc, sizeof(*c), search_cmp_cand);
     /* pages: the best chunk counts fully, each next one less */
@@ -367,7 +389,7 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
         search_page *g = &pg[d];
         double w = 1.0;
         for (unsigned j = 0; j < g->seen; j++) {
-            w *= SEARCH_PAGE_DECAY;
+            w *= s->o.page_decay;
         }
         g->score += w * c[i].score;
         g->seen++;
@@ -387,6 +409,7 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
             h->score = j == 0 ? g->score : x->score;
             h->similarity = x->sim;
             h->text_rank = x->text;
+            h->coverage = x->cover;
             h->title = strdup(PQgetvalue(r, x->row, 6));
             h->url = search_join_url(PQgetvalue(r, x->row, 7), PQgetvalue(r, x->row, 8));
             h->heading_path = strdup(PQgetvalue(r, x->row, 9));
@@ -442,8 +465,7 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
     }
     unsigned per_doc = p->max_per_document ? p->max_per_document : SEARCH_PER_DOC_DEFAULT;
     double min_sim = p->min_similarity >= 0 ? p->min_similarity : s->o.min_similarity;
-    double min_rank = p->min_text_rank >= 0 ? p->min_text_rank : s->o.min_text_rank;
-    double min_sim_text = p->min_similarity_text >= 0 ? p->min_similarity_text : s->o.min_similarity_text;
+    double min_rel = p->min_relevance >= 0 ? p->min_relevance : s->o.min_relevance;
     if (!search_query_has_words(q)) {
         out->took_us = (unsigned)(clock_mono_us() - t0);
         return SEARCH_OK; /* pure punctuation: nothing can match */
@@ -516,7 +538,7 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
         }
         return SEARCH_EDB;
     }
-    search_status st = search_fuse(s, p, r, k, per_doc, min_sim, min_rank, min_sim_text, out, err, errlen);
+    search_status st = search_fuse(s, p, r, k, per_doc, min_sim, min_rel, out, err, errlen);
     PQclear(r);
     out->took_us = (unsigned)(clock_mono_us() - t0);
     return st;

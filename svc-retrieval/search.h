@@ -27,16 +27,16 @@
 #define SEARCH_PER_DOC_DEFAULT 1   /* one entry per page (see SEARCH_PAGE_JOIN) */
 #define SEARCH_RRF_K 60
 #define SEARCH_PAGE_CHUNKS_MAX 4   /* chunks of a page kept as its evidence */
-#define SEARCH_PAGE_DECAY 0.5      /* a page's n-th best chunk adds decay^(n-1) of its score */
+#define SEARCH_PAGE_DECAY 0.15     /* a page's n-th best chunk adds decay^(n-1) of its score */
 #define SEARCH_PAGE_JOIN 0.5       /* one entry per page: the second chunk joins at this share of the best */
 #define SEARCH_WEIGHT_VECTOR_DEFAULT 1.0
-#define SEARCH_WEIGHT_TEXT_DEFAULT 1.0
+#define SEARCH_WEIGHT_TEXT_DEFAULT 0.5
 /* The defaults of the RETRIEVAL_* settings (a searcher_opts field < 0 takes
  * its default). */
 #define SEARCH_EF_SEARCH_DEFAULT 100
-#define SEARCH_MIN_SIMILARITY_DEFAULT 0.30
-#define SEARCH_MIN_TEXT_RANK_DEFAULT 0.30
-#define SEARCH_MIN_SIMILARITY_TEXT_DEFAULT 0.10
+#define SEARCH_MIN_SIMILARITY_DEFAULT 0.70
+#define SEARCH_MIN_RELEVANCE_DEFAULT 0.70
+#define SEARCH_FLOOR_CHUNK_SHARE 0.6 /* once a question passes, a chunk needs this share of the floor */
 
 typedef enum { SEARCH_HYBRID = 0, SEARCH_VECTOR = 1, SEARCH_TEXT = 2 } search_mode;
 
@@ -46,8 +46,7 @@ typedef struct search_params {
     unsigned max_per_document; /* 0 = default */
     search_mode mode;
     double min_similarity;     /* < 0 = the searcher's default */
-    double min_text_rank;      /* < 0 = the searcher's default */
-    double min_similarity_text; /* < 0 = the searcher's default */
+    double min_relevance;      /* < 0 = the searcher's default */
     /* Filters (applied to the candidates, so a narrow filter may return
      * fewer than k): */
     const char *url_prefix;    /* only documents under this URL; may be NULL */
@@ -59,6 +58,7 @@ typedef struct search_params {
 typedef struct search_hit {
     long long chunk_id, document_id;
     double score, similarity, text_rank;
+    double coverage; /* share of the question's idf the chunk's words cover */
     char *title, *url, *heading_path, *text; /* url includes #anchor */
 } search_hit;
 
@@ -84,10 +84,10 @@ typedef struct searcher_opts {
     const char *app_name;
     embed_opts embed;
     unsigned ef_search;     /* hnsw.ef_search */
-    double min_similarity;  /* default floor on cosine similarity */
-    double min_text_rank;   /* default floor on ts_rank_cd */
-    double min_similarity_text; /* default similarity a text match still needs */
+    double min_similarity;  /* default: similarity that admits a chunk by meaning alone */
+    double min_relevance;   /* default: similarity + word coverage that admits a chunk */
     double weight_vector, weight_text; /* RRF weights of the two lists; 0 = default */
+    double page_decay;      /* SEARCH_PAGE_DECAY when 0; < 0 = 0 (best chunk only) */
 } searcher_opts;
 
 int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen);

@@ -253,20 +253,17 @@ int main(int argc, char **argv)
                   .api_key = getenv("OPENAI_API_KEY"), .base_url = getenv("OPENAI_BASE_URL")},
         .ef_search = SEARCH_EF_SEARCH_DEFAULT,
         .min_similarity = -1,
-        .min_text_rank = -1,
-        .min_similarity_text = -1,
+        .min_relevance = -1,
         /* overrides, for tuning */
         .weight_vector = getenv("EVAL_WEIGHT_VECTOR") ? atof(getenv("EVAL_WEIGHT_VECTOR")) : 0,
         .weight_text = getenv("EVAL_WEIGHT_TEXT") ? atof(getenv("EVAL_WEIGHT_TEXT")) : 0,
+        .page_decay = getenv("EVAL_PAGE_DECAY") ? atof(getenv("EVAL_PAGE_DECAY")) : 0,
     };
     if (getenv("EVAL_MIN_SIMILARITY") != NULL) {
         o.min_similarity = atof(getenv("EVAL_MIN_SIMILARITY"));
     }
-    if (getenv("EVAL_MIN_TEXT_RANK") != NULL) {
-        o.min_text_rank = atof(getenv("EVAL_MIN_TEXT_RANK"));
-    }
-    if (getenv("EVAL_MIN_SIMILARITY_TEXT") != NULL) {
-        o.min_similarity_text = atof(getenv("EVAL_MIN_SIMILARITY_TEXT"));
+    if (getenv("EVAL_MIN_RELEVANCE") != NULL) {
+        o.min_relevance = atof(getenv("EVAL_MIN_RELEVANCE"));
     }
     char err[512];
     searcher *s = NULL;
@@ -295,8 +292,7 @@ int main(int argc, char **argv)
                 }
             } else {
                 search_params p = {.query = qs[i].text, .k = EV_RANK, .max_per_document = 1,
-                                   .mode = (search_mode)mode, .min_similarity = 0, .min_text_rank = 0,
-                                   .min_similarity_text = 0};
+                                   .mode = (search_mode)mode, .min_similarity = 0, .min_relevance = 0};
                 if (search_run(s, &p, &res, err, sizeof(err)) != SEARCH_OK) {
                     fprintf(stderr, "eval: %s: %s\n", qs[i].text, err);
                     return 1;
@@ -326,7 +322,7 @@ int main(int argc, char **argv)
         nlat = 0;
         for (size_t i = 0; i < nq; i++) {
             search_params p = {.query = qs[i].text, .mode = SEARCH_HYBRID, .min_similarity = -1,
-                               .min_text_rank = -1, .min_similarity_text = -1};
+                               .min_relevance = -1};
             search_result res;
             int64_t t0 = clock_mono_us();
             if (search_run(s, &p, &res, err, sizeof(err)) != SEARCH_OK) {
@@ -349,6 +345,22 @@ int main(int argc, char **argv)
                         hit |= ev_wanted(&qs[i], ev_page_of(res.hits[h].document_id));
                     }
                     hit_floor += hit;
+                }
+                if (getenv("EVAL_DUMP") != NULL) {
+                    /* the best result of the no-floor call, for choosing the floor */
+                    search_params pn = p;
+                    pn.min_similarity = 0;
+                    pn.min_relevance = 0;
+                    pn.k = 10;
+                    search_result rn;
+                    if (search_run(s, &pn, &rn, err, sizeof(err)) == SEARCH_OK) {
+                        for (size_t h = 0; h < rn.n; h++) {
+                            printf("DUMP\t%zu\t%s\t%d\t%.3f\t%.3f\t%.3f\n", i, qs[i].npages ? "on" : "off",
+                                   qs[i].npages ? ev_wanted(&qs[i], ev_page_of(rn.hits[h].document_id)) : 0,
+                                   rn.hits[h].similarity, rn.hits[h].coverage, rn.hits[h].text_rank);
+                        }
+                        search_result_free(&rn);
+                    }
                 }
             }
             search_result_free(&res);
