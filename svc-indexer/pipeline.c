@@ -226,7 +226,8 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
         if (idx_is_url(sources[s])) {
             lr = src_list_url(sources[s], &list, e2, sizeof(e2));
         } else if (stat(sources[s], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            lr = src_list_folder(sources[s], o->base_url, &list, e2, sizeof(e2));
+            lr = src_list_folder(sources[s], o->base_url, o->pretty_urls ? SRC_URL_PRETTY : SRC_URL_PATH, &list, e2,
+                                 sizeof(e2));
         } else {
             snprintf(e2, sizeof(e2), "not a folder, sitemap or page URL");
             lr = -1;

@@ -38,6 +38,7 @@ typedef struct idx_opts {
     PGconn *pg;
     embedder *emb;
     const char *base_url; /* names folder pages; NULL = file:// paths */
+    int pretty_urls;      /* folder pages: SRC_URL_PRETTY (extension dropped) instead of the path */
     int force;            /* re-embed unchanged chunks */
     int prune;            /* remove documents gone from a source */
     FILE *progress;       /* a terminal to draw a progress line on, or NULL */

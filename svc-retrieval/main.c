@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_config.h"
 #include "http_client.h"
 #include "log.h"
 #include "retrieval.pb-c.h"
@@ -19,13 +20,13 @@ static searcher_opts retrieval_searcher_opts(const cfg *c)
 {
     searcher_opts o = {
         .db_url = cfg_str(c, "DATABASE_URL"),
-        .embed = {.provider = cfg_str(c, "EMBEDDING_PROVIDER"), .model = cfg_str(c, "EMBEDDING_MODEL"),
-                  .dimensions = (unsigned)cfg_int(c, "EMBEDDING_DIMENSIONS"), .api_key = cfg_str(c, "OPENAI_API_KEY"),
-                  .base_url = cfg_str(c, "OPENAI_BASE_URL"), .timeout_ms = 10000, .max_retries = 2},
+        .embed = embed_config_opts(c),
         .ef_search = (unsigned)cfg_int(c, "RETRIEVAL_EF_SEARCH"),
         .min_similarity = (double)cfg_int(c, "RETRIEVAL_MIN_SIMILARITY") / 100.0,
         .min_relevance = (double)cfg_int(c, "RETRIEVAL_MIN_RELEVANCE") / 100.0,
     };
+    o.embed.timeout_ms = 10000; /* a visitor is waiting */
+    o.embed.max_retries = 2;
     return o;
 }
 
@@ -116,21 +117,13 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
 static retrieval_svc retrieval_service = CHAT__RETRIEVAL__RETRIEVAL__INIT(retrieval_);
 
 static const cfg_var retrieval_vars[] = {
-    {.name = "EMBEDDING_PROVIDER", .type = CFG_ENUM, .def = "local", .choices = "local|openai",
-     .help = "how queries are embedded (must match the indexer's)"},
-    {.name = "EMBEDDING_MODEL", .type = CFG_STR,
-     .help = "embedding model; default hash-v1 (local) or text-embedding-3-small (openai)"},
-    {.name = "EMBEDDING_DIMENSIONS", .type = CFG_INT, .def = "0", .min = 0, .max = 2000,
-     .help = "vector size; 0 = the model's default (384 local, 1536 openai)"},
-    {.name = "OPENAI_API_KEY", .type = CFG_STR, .flags = CFG_SECRET, .help = "for EMBEDDING_PROVIDER=openai"},
-    {.name = "OPENAI_BASE_URL", .type = CFG_URL, .def = "https://api.openai.com/v1", .schemes = "http|https",
-     .help = "OpenAI-compatible API base"},
+    EMBED_CONFIG_VARS,
     {.name = "RETRIEVAL_EF_SEARCH", .type = CFG_INT, .def = "100", .min = 1, .max = 1000,
      .help = "hnsw.ef_search: HNSW candidates per query (recall vs speed)"},
     {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "70", .min = 0, .max = 100,
      .help = "relevance floor: cosine similarity (percent) that admits a chunk by meaning alone"},
-    {.name = "RETRIEVAL_MIN_RELEVANCE", .type = CFG_INT, .def = "65", .min = 0, .max = 200,
-     .help = "relevance floor: similarity + share of the question's word weight (idf) the chunk has, percent"},
+    {.name = "RETRIEVAL_MIN_RELEVANCE", .type = CFG_INT, .def = "70", .min = 0, .max = 200,
+     .help = "relevance floor (percent): a question gets results only if its best chunk has similarity + share of its word weight (idf) at least this"},
 };
 
 static int retrieval_worker_init(void **worker_data, unsigned index, void *arg)
