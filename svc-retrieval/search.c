@@ -239,7 +239,7 @@ static int searcher_sync_model(searcher *s, PGconn *pg, char *err, size_t errlen
             rc = -1;
         } else {
             embedder_set_model(s->emb, m, v);
-            log_info("local embedder model version %lld loaded (%zu words)", v, lsa_words(m));
+            log_debug("local embedder model version %lld loaded (%zu words)", v, lsa_words(m));
         }
     }
     PQclear(r);
