@@ -15,7 +15,9 @@
  * vectors and the new model together).
  *
  * Called on the indexer's one thread with its connection; nothing for
- * other embedders (OpenAI needs no training). */
+ * other embedders (OpenAI needs no training).
+ * Owns: nothing; a model it loads or trains goes to the embedder
+ * (embedder_set_model), which frees it. */
 #ifndef IDX_MODEL_H
 #define IDX_MODEL_H
 

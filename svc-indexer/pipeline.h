@@ -1,6 +1,8 @@
 /* pipeline.h: one indexing run over some sources: list, fetch, extract,
  * chunk, embed, store, prune; with counts and a reason for every page that
- * failed or was skipped. Runs on the calling thread with one connection. */
+ * failed or was skipped. Runs on the calling thread with one connection.
+ * Owns: nothing beyond one run; the caller owns the stats, the connection
+ * and the embedder (whose local model a run may replace). */
 #ifndef IDX_PIPELINE_H
 #define IDX_PIPELINE_H
 

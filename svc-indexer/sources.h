@@ -4,7 +4,9 @@
  * or an http(s) URL: a sitemap (".xml", or a body that is a <urlset> or
  * <sitemapindex>) whose <loc> pages are fetched, or a single page. Fetches
  * use libcurl with a timeout, a size cap, bounded redirects and robots.txt
- * (User-agent * rules, Allow/Disallow by longest prefix). */
+ * (User-agent * rules, Allow/Disallow by longest prefix).
+ * Owns: a src_list owns its pages' strings (src_list_free); fetched bytes
+ * belong to the caller. */
 #ifndef IDX_SOURCES_H
 #define IDX_SOURCES_H
 

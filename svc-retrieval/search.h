@@ -1,17 +1,18 @@
 /* search.h: hybrid search over the knowledge base.
  *
  * Two candidate lists — the nearest chunks by cosine distance (pgvector
- * HNSW) and the best full-text matches (websearch_to_tsquery, terms OR-ed,
- * ranked by ts_rank_cd) — fused by reciprocal rank (k = 60). Then: a
- * relevance floor (a chunk is kept only if its cosine similarity reaches
- * min_similarity, or it matches the text query well enough (ts_rank_cd at
- * least min_text_rank) and is not far off by meaning (similarity at least
- * min_similarity_text)), at most
- * max_per_document chunks per page, the best k. Nothing above the floor
- * means an empty result, so the assistant can say it does not know.
+ * HNSW) and the best BM25-style full-text matches (idf per lexeme, title
+ * and headings weighted, the query parsed like each document's language) —
+ * fused by weighted reciprocal rank, then ranked by page: a page scores its
+ * best chunk plus a decaying share of its next ones. A relevance floor on
+ * similarity + word coverage decides first whether the question gets any
+ * result (so the assistant can say it does not know), then which chunks
+ * stay. By default one result per page (max_per_document 1), the best k.
  *
- * A searcher (a connection, an embedder, prepared statements) is used by one
- * thread at a time: each RPC worker owns one. */
+ * A searcher (a connection, an embedder with the local model, a prepared
+ * statement) is used by one thread at a time: each RPC worker owns one.
+ * Owns: a searcher owns its connection and embedder (searcher_close); a
+ * search_result owns its hits and their strings (search_result_free). */
 #ifndef RET_SEARCH_H
 #define RET_SEARCH_H
 
