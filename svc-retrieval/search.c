@@ -10,7 +10,7 @@
 #include "log.h"
 #include "utf8.h"
 
-#define SEARCH_CANDIDATES_MIN 40
+#define SEARCH_CANDIDATES_MIN 100
 
 struct searcher {
     db_conn *db;
