@@ -314,7 +314,11 @@ int kb_model_refresh(PGconn *pg, embedder *e, unsigned changed, int force, kb_mo
                          NULL, NULL, 0);
         PQclear(r);
     }
-    /* chunks stored before any model could embed them */
+    /* chunks stored before any model could embed them (with a model, every
+     * stored chunk has its vector: nothing to look for after no change) */
+    if (changed == 0) {
+        return 0;
+    }
     kb_model_chunks c;
     if (kb_model_read_chunks(pg, 1, &c, err, errlen) != 0) {
         return -1;

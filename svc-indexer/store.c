@@ -352,6 +352,20 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
     }
     snprintf(doc_id, sizeof(doc_id), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    /* kept chunks carry the document's title and language for their text
+     * vector (kb_chunks.tsv) */
+    if (pl->action == KB_DOC_CHANGED) {
+        const char *pt[] = {doc_id, d->title, d->lang ? d->lang : "en"};
+        r = PQexecParams(pg,
+                         "UPDATE kb_chunks SET title = $2, ts_config = kb_ts_config($3) WHERE document_id = $1 "
+                         "AND (title <> $2 OR ts_config <> kb_ts_config($3))",
+                         3, NULL, pt, NULL, NULL, 0);
+        if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "updating the chunks' title")) {
+            PQclear(r);
+            goto rollback;
+        }
+        PQclear(r);
+    }
 
     if (pl->force) {
         const char *pf[] = {doc_id};
