@@ -14,7 +14,8 @@
  * vector, text and the baseline (the question's words OR-ed, ranked by
  * ts_rank_cd, as a bare Postgres query would). Then the service's default
  * call (k 5, the floor on): hit@5, how many off-topic questions got nothing,
- * and its latency (p50/p99, in process: embedding + SQL + fusion).
+ * and its latency (p50/p99, in process: embedding + SQL + fusion); and the
+ * HNSW recall@10 of the questions' vectors against an exact scan.
  *
  * Reads DATABASE_URL and the EMBEDDING_* variables like svc-retrieval.
  * Owns: everything it allocates; one searcher, one connection. */
@@ -24,7 +25,10 @@
 
 #include "clock.h"
 #include "db.h"
+#include "embed.h"
+#include "lsa.h"
 #include "search.h"
+#include "stem.h"
 
 #define EV_QUESTIONS_MAX 1000
 #define EV_LINE_MAX 4096
@@ -233,6 +237,62 @@ static const char *ev_env(const char *name, const char *def)
     return v && v[0] ? v : def;
 }
 
+/* HNSW recall@10 for the questions' own vectors (the local model's, as
+ * stored): the index at the service's ef_search against the exact answer
+ * (a sequential scan). Returns -1 when there is no local model. */
+static double ev_hnsw_recall(PGconn *pg, const ev_question *qs, size_t nq, unsigned ef)
+{
+    PGresult *r = PQexecParams(pg, "SELECT data FROM kb_local_model", 0, NULL, NULL, NULL, NULL, 1);
+    lsa_model *m = NULL;
+    char err[256];
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+        lsa_load((const unsigned char *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &m, err, sizeof(err)) !=
+            0) {
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    stemmer *st = NULL;
+    stem_open(&st, EMBED_LOCAL_LANG);
+    unsigned dim = lsa_dimensions(m);
+    float *v = malloc(dim * sizeof(float));
+    size_t vlen = (size_t)dim * 16 + 8;
+    char *vt = malloc(vlen);
+    char set[64];
+    snprintf(set, sizeof(set), "SET hnsw.ef_search = %u", ef);
+    PQclear(PQexec(pg, set));
+    size_t found = 0, want = 0;
+    for (size_t i = 0; i < nq && v && vt; i++) {
+        if (lsa_embed(m, st, qs[i].text, strlen(qs[i].text), v) == 0 || embed_to_pgvector(v, dim, vt, vlen) == 0) {
+            continue;
+        }
+        const char *p[] = {vt};
+        long long ids[2][10];
+        int n[2] = {0, 0};
+        for (int exact = 0; exact < 2; exact++) {
+            PQclear(PQexec(pg, exact ? "SET enable_indexscan = off" : "SET enable_indexscan = on"));
+            r = PQexecParams(pg, "SELECT id FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY embedding <=> $1::vector"
+                                 " LIMIT 10", 1, NULL, p, NULL, NULL, 0);
+            for (int k = 0; PQresultStatus(r) == PGRES_TUPLES_OK && k < PQntuples(r) && k < 10; k++) {
+                ids[exact][n[exact]++] = atoll(PQgetvalue(r, k, 0));
+            }
+            PQclear(r);
+        }
+        for (int a = 0; a < n[1]; a++) {
+            for (int b = 0; b < n[0]; b++) {
+                found += ids[1][a] == ids[0][b];
+            }
+        }
+        want += (size_t)n[1];
+    }
+    PQclear(PQexec(pg, "SET enable_indexscan = on"));
+    free(v);
+    free(vt);
+    stem_close(st);
+    lsa_free(m);
+    return want ? (double)found / (double)want : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -379,6 +439,10 @@ int main(int argc, char **argv)
            answerable ? (double)hit_floor / (double)answerable : 0, off_empty, off,
            nlat ? lat[nlat / 2] / 1000.0 : 0, nlat ? lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] / 1000.0 : 0);
     free(lat);
+    double rec = ev_hnsw_recall(pg, qs, nq, SEARCH_EF_SEARCH_DEFAULT);
+    if (rec >= 0) {
+        printf("HNSW recall@10 of the questions' vectors at ef_search %d: %.3f\n", SEARCH_EF_SEARCH_DEFAULT, rec);
+    }
     searcher_close(s);
     return 0;
 }
