@@ -318,6 +318,32 @@ static char *search_join_url(const char *url, const char *anchor)
     return u;
 }
 
+/* The text of a page's one entry: its best chunk, then its next chunks
+ * (up to SEARCH_PAGE_JOIN_MAX in all) that score at least SEARCH_PAGE_JOIN
+ * of the best, separated by an ellipsis line. */
+static char *search_page_text(PGresult *r, const search_cand *c, const search_page *g, const char *best)
+{
+    const char *parts[SEARCH_PAGE_JOIN_MAX];
+    size_t np = 0, len = 0;
+    for (unsigned j = 0; j < g->n && np < SEARCH_PAGE_JOIN_MAX; j++) {
+        if (j > 0 && c[g->chunks[j]].score < SEARCH_PAGE_JOIN * c[g->chunks[0]].score) {
+            continue;
+        }
+        parts[np] = j == 0 ? best : PQgetvalue(r, c[g->chunks[j]].row, 10);
+        len += strlen(parts[np]) + 6;
+        np++;
+    }
+    char *t = malloc(len + 1);
+    if (t == NULL) {
+        return NULL;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < np; i++) {
+        off += (size_t)snprintf(t + off, len + 1 - off, "%s%s", i ? "\n…\n" : "", parts[i]);
+    }
+    return t;
+}
+
 static search_status search_fuse(searcher *s, const search_params *p, PGresult *r, unsigned k, unsigned per_doc,
                                  double min_sim, double min_rel, search_result *out, char *err, size_t errlen)
 {
@@ -414,15 +440,10 @@ static search_status search_fuse(searcher *s, const search_params *p, PGresult *
             h->url = search_join_url(PQgetvalue(r, x->row, 7), PQgetvalue(r, x->row, 8));
             h->heading_path = strdup(PQgetvalue(r, x->row, 9));
             const char *text = PQgetvalue(r, x->row, 10);
-            /* one entry for the page: its second-best chunk joins the text
-             * when it is good evidence too */
-            if (per_doc == 1 && g->n > 1 && c[g->chunks[1]].score >= SEARCH_PAGE_JOIN * x->score) {
-                const char *t2 = PQgetvalue(r, c[g->chunks[1]].row, 10);
-                size_t l1 = strlen(text), l2 = strlen(t2);
-                h->text = malloc(l1 + l2 + 6);
-                if (h->text != NULL) {
-                    snprintf(h->text, l1 + l2 + 6, "%s\n…\n%s", text, t2);
-                }
+            /* one entry for the page: its next chunks join the text when
+             * they are good evidence too */
+            if (per_doc == 1) {
+                h->text = search_page_text(r, c, g, text);
             } else {
                 h->text = strdup(text);
             }

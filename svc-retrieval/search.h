@@ -29,7 +29,8 @@
 #define SEARCH_RRF_K 60
 #define SEARCH_PAGE_CHUNKS_MAX 4   /* chunks of a page kept as its evidence */
 #define SEARCH_PAGE_DECAY 0.15     /* a page's n-th best chunk adds decay^(n-1) of its score */
-#define SEARCH_PAGE_JOIN 0.5       /* one entry per page: the second chunk joins at this share of the best */
+#define SEARCH_PAGE_JOIN 0.5       /* one entry per page: a next chunk joins at this share of the best */
+#define SEARCH_PAGE_JOIN_MAX 3     /* chunks joined into one page entry, at most */
 #define SEARCH_WEIGHT_VECTOR_DEFAULT 1.0
 #define SEARCH_WEIGHT_TEXT_DEFAULT 0.5
 /* The defaults of the RETRIEVAL_* settings (a searcher_opts field < 0 takes
