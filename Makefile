@@ -23,7 +23,7 @@ GEN := build/gen
 
 PKGS := libprotobuf-c libmicrohttpd libpq jansson libcurl libxml-2.0 openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm -lstemmer -llapacke
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(SANFLAGS) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
           -Ilib -I$(GEN) $(PKG_CFLAGS) -DCHAT_VERSION='"$(VERSION)"' -MMD -MP
@@ -37,6 +37,9 @@ PB_H := $(PB_C:.c=.h)
 PB_O := $(patsubst $(GEN)/%.c,$(BUILD)/gen/%.o,$(PB_C))
 
 MIGRATIONS := $(sort $(wildcard svc-session/migrations/*.sql))
+
+# The local embedder: Snowball stemmer (lib/stem.c) and LAPACK (lib/lsa.c).
+PKG_LIBS += -lstemmer -llapacke
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_O := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))

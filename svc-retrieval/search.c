@@ -11,6 +11,7 @@
 #include "utf8.h"
 
 #define SEARCH_CANDIDATES_MIN 100
+#define SEARCH_CANDIDATES_MAX 800 /* per side: k 50 x 4 x SEARCH_PAGE_CHUNKS_MAX */
 
 struct searcher {
     db_conn *db;
@@ -537,8 +538,10 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
         }
     }
     char cand[16];
-    unsigned nc = k * 4 * (per_doc > 2 ? per_doc : 2);
-    snprintf(cand, sizeof(cand), "%u", nc < SEARCH_CANDIDATES_MIN ? SEARCH_CANDIDATES_MIN : nc);
+    unsigned pd = per_doc > SEARCH_PAGE_CHUNKS_MAX ? SEARCH_PAGE_CHUNKS_MAX : per_doc;
+    unsigned nc = k * 4 * (pd > 2 ? pd : 2);
+    nc = nc < SEARCH_CANDIDATES_MIN ? SEARCH_CANDIDATES_MIN : nc > SEARCH_CANDIDATES_MAX ? SEARCH_CANDIDATES_MAX : nc;
+    snprintf(cand, sizeof(cand), "%u", nc);
     const char *params[4] = {vec, q, cand, p->lang ? p->lang : ""};
     PGresult *r = PQexecPrepared(pg, SEARCH_STMT, 4, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {

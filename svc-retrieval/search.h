@@ -45,7 +45,7 @@ typedef enum { SEARCH_HYBRID = 0, SEARCH_VECTOR = 1, SEARCH_TEXT = 2 } search_mo
 typedef struct search_params {
     const char *query;
     unsigned k;                /* 0 = default */
-    unsigned max_per_document; /* 0 = default */
+    unsigned max_per_document; /* 0 = default; at most SEARCH_PAGE_CHUNKS_MAX count */
     search_mode mode;
     double min_similarity;     /* < 0 = the searcher's default */
     double min_relevance;      /* < 0 = the searcher's default */

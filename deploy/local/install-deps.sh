@@ -15,8 +15,8 @@ PKGS=(
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
   libmicrohttpd-dev libcriterion-dev libjansson-dev
   libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev
-  postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   libstemmer-dev liblapacke-dev liblapack-dev libblas-dev
+  postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   dpkg-dev tzdata
 )
 
