@@ -28,7 +28,7 @@ export LOG_LEVEL=warn
 
 echo "== Python 3.11 manual ($docs), $(grep -vc '^question' "$root/tests/retrieval/python-questions.tsv") questions"
 t0=$(date +%s%N)
-"$bin/svc-indexer" index --base-url https://docs.python.org/3.11 "$docs" | sed 's/^/   /' | head -2
+"$bin/svc-indexer" index --base-url https://docs.python.org/3.11 "$docs" | sed 's/^/   /' | head -3
 echo "   indexed in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 psql "$DATABASE_URL" -qc "VACUUM ANALYZE kb_chunks" -qc "VACUUM ANALYZE kb_documents"   # the steady state autovacuum reaches
 EVAL_STRIP=https://docs.python.org/3.11/ "$ev" "$root/tests/retrieval/python-questions.tsv" "$@"
