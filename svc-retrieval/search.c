@@ -44,7 +44,10 @@ struct searcher {
  * MATERIALIZED so each is computed once per search, not once per row.
  *
  * $1 query vector (NULL: no vector side), $2 query text, $3 candidates per
- * side, $4 language ('' = every configuration in use). */
+ * side, $4 language ('' = every configuration in use), $5 / $6 whether the
+ * text / vector candidates are wanted (a mode searches one side only; the
+ * floor still weighs both similarity and word coverage of every candidate,
+ * so coverage is computed for the vector side's candidates too). */
 #define SEARCH_TEXT_MATCHES "1000"
 #define SEARCH_TEXT_BUDGET "800"
 #define SEARCH_TEXT_TERMS "12"
@@ -62,21 +65,22 @@ static const char search_sql[] =
     " qo AS MATERIALIZED (SELECT string_agg(q::text, ' | ')::tsquery AS q FROM ("
     "  SELECT q, sum(chunks) OVER (ORDER BY idf DESC, lexeme) AS cum, row_number() OVER (ORDER BY idf DESC, lexeme) AS i"
     "  FROM qt WHERE q <> ''::tsquery) s WHERE i = 1 OR cum <= " SEARCH_TEXT_BUDGET "),"
-    " m AS MATERIALIZED (SELECT c.id FROM kb_chunks c, qo WHERE qo.q IS NOT NULL AND c.tsv @@ qo.q"
+    " m AS MATERIALIZED (SELECT c.id FROM kb_chunks c, qo WHERE $5 AND qo.q IS NOT NULL AND c.tsv @@ qo.q"
     "  LIMIT " SEARCH_TEXT_MATCHES "),"
     " t AS (SELECT id, score, matched, row_number() OVER (ORDER BY score DESC, id) AS r FROM ("
     "  SELECT m.id, sum(qt.idf * ts_rank(c.tsv, qt.q)) AS score, sum(qt.idf) AS matched"
     "  FROM m JOIN kb_chunks c ON c.id = m.id"
     "  JOIN qt ON c.tsv @@ qt.q GROUP BY m.id ORDER BY score DESC, m.id LIMIT $3) s),"
     " v AS (SELECT id, row_number() OVER (ORDER BY d, id) AS r FROM ("
-    "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE $1 IS NOT NULL AND embedding IS NOT NULL"
+    "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE $6 AND $1 IS NOT NULL AND embedding IS NOT NULL"
     "  ORDER BY embedding <=> $1::vector LIMIT $3) s)"
     " SELECT c.id, c.document_id, v.r, t.r, 1 - (c.embedding <=> $1::vector), coalesce(t.score, 0),"
     "  d.title, d.url, c.anchor, c.heading_path, c.text, d.lang,"
-    "  CASE WHEN qsum.idf > 0 THEN coalesce(t.matched, 0) / qsum.idf ELSE 0 END"
+    "  CASE WHEN qsum.idf > 0 THEN coalesce(t.matched,"
+    "   (SELECT sum(qt.idf) FROM qt WHERE c.tsv @@ qt.q), 0) / qsum.idf ELSE 0 END"
     " FROM v FULL OUTER JOIN t ON v.id = t.id CROSS JOIN qsum JOIN kb_chunks c ON c.id = coalesce(v.id, t.id)"
     " JOIN kb_documents d ON d.id = c.document_id";
-#define SEARCH_STMT "search_hybrid_v2"
+#define SEARCH_STMT "search_v3"
 
 int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen)
 {
@@ -152,7 +156,7 @@ static int searcher_prepare(searcher *s, PGconn *pg, char *err, size_t errlen)
     if (db_exec(pg, set, err, errlen) != 0) {
         return -1;
     }
-    PGresult *r = PQprepare(pg, SEARCH_STMT, search_sql, 4, NULL);
+    PGresult *r = PQprepare(pg, SEARCH_STMT, search_sql, 6, NULL);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         snprintf(err, errlen, "preparing search: %s", PQresultErrorMessage(r));
@@ -519,7 +523,8 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
         return SEARCH_EDB;
     }
     const char *vec = NULL;
-    if (embedder_ready(s->emb) && p->mode != SEARCH_TEXT) {
+    /* text mode too: the relevance floor weighs similarity in every mode */
+    if (embedder_ready(s->emb)) {
         const char *texts[1] = {q};
         if (embedder_embed(s->emb, texts, 1, s->qvec, err, errlen) != 0) {
             return SEARCH_EEMBED;
@@ -542,8 +547,9 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
     unsigned nc = k * 4 * (pd > 2 ? pd : 2);
     nc = nc < SEARCH_CANDIDATES_MIN ? SEARCH_CANDIDATES_MIN : nc > SEARCH_CANDIDATES_MAX ? SEARCH_CANDIDATES_MAX : nc;
     snprintf(cand, sizeof(cand), "%u", nc);
-    const char *params[4] = {vec, q, cand, p->lang ? p->lang : ""};
-    PGresult *r = PQexecPrepared(pg, SEARCH_STMT, 4, params, NULL, NULL, 0);
+    const char *params[6] = {vec, q, cand, p->lang ? p->lang : "", p->mode != SEARCH_VECTOR ? "t" : "f",
+                             p->mode != SEARCH_TEXT ? "t" : "f"};
+    PGresult *r = PQexecPrepared(pg, SEARCH_STMT, 6, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state != NULL && strcmp(state, "57014") == 0) {

@@ -1112,7 +1112,7 @@ static int cmd_search(int argc, char **argv)
         summary(k2, "%.3f", n ? (double)atomic_load(&s.empty) / (double)n : 0.0);
     }
     printf("   (ms per call at the caller, rpc_call_sync; server: the reply's took_us, search_run alone;\n"
-           "    results: mean sources returned, k=5, after the relevance floor and 2 per page; timeouts: the\n"
+           "    results: mean sources returned, k=5, after the relevance floor, one per page; timeouts: the\n"
            "    service's statement timeout or the 10 s RPC deadline, counted in the latencies with their wait)\n");
     rpc_client_close(c);
     free(qs);
