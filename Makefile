@@ -55,7 +55,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt stop eval-retrieval
+.PHONY: all deps run test unit integration bench clean fmt stop
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -130,6 +130,7 @@ $(BUILD)/eval/eval_retrieval: tests/retrieval/eval_retrieval.c $(LIBCHAT) $(PROG
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
 
+.PHONY: eval-retrieval
 eval-retrieval: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/eval/eval_retrieval
 	@./tests/retrieval/eval-real.sh $(BUILD)
