@@ -46,6 +46,9 @@ PB_O := $(patsubst $(GEN)/%.c,$(BUILD)/gen/%.o,$(PB_C))
 
 MIGRATIONS := $(sort $(wildcard svc-session/migrations/*.sql))
 
+# The local embedder: Snowball stemmer (lib/stem.c) and LAPACK (lib/lsa.c).
+PKG_LIBS += -lstemmer -llapacke
+
 LIB_SRC := $(wildcard lib/*.c)
 LIB_O := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 LIBCHAT := $(BUILD)/libchat.a
@@ -129,6 +132,16 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 $(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+# Retrieval quality on a real manual (Python's, from Debian) and on kb/.
+$(BUILD)/eval/eval_retrieval: tests/retrieval/eval_retrieval.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+.PHONY: eval-retrieval
+eval-retrieval: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/eval/eval_retrieval
+	@./tests/retrieval/eval-real.sh $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory all

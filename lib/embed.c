@@ -1,11 +1,5 @@
-/* embed.c: the embedder interface and the local embedder (see embed.h).
- *
- * Why these features: visitors type short, informal questions with typos and
- * other word forms than the page ("pricing" vs "prices", "cancel" vs
- * "cancellation"). Whole words carry topic; word pairs carry phrases
- * ("single sign"); character trigrams of each word make "cancelation" and
- * "cancellation" share most features. Stop words are dropped so "what is the"
- * does not dominate short queries. Signed hashing keeps collisions unbiased. */
+/* embed.c: the embedder interface, the local embedder's use of its model
+ * (see embed.h, lsa.h) and the hashed bag of words benchmarks use. */
 #include "embed.h"
 
 #include <ctype.h>
@@ -14,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMBED_WORD_MAX 48
 #define EMBED_PROVIDER_MAX 16
 #define EMBED_MODEL_MAX 128
 
@@ -24,6 +17,9 @@ struct embedder {
     unsigned dim;
     uint64_t requests;
     void *remote; /* openai state */
+    stemmer *st;  /* local */
+    lsa_model *lsa; /* local: the trained model, or NULL */
+    long long lsa_version;
 };
 
 /* Implemented in embed_openai.c. */
@@ -31,26 +27,6 @@ int embed_openai_open(void **state, const embed_opts *o, char *err, size_t errle
 int embed_openai_embed(void *state, const char *model, unsigned dim, const char *const *texts, size_t n, float *out,
                        uint64_t *requests, char *err, size_t errlen);
 void embed_openai_close(void *state);
-
-static const char *const embed_stopwords[] = {
-    "a",     "about", "am",    "an",   "and",  "any",   "are",   "as",    "at",    "be",   "been",  "but",
-    "by",    "can",   "could", "did",  "do",   "does",  "for",   "from",  "had",   "has",  "have",  "hello",
-    "hey",   "hi",    "how",   "i",    "if",   "im",    "in",    "into",  "is",    "it",   "its",   "just",
-    "me",    "my",    "of",    "on",   "or",   "our",   "please", "so",   "some",  "than", "that",  "the",
-    "their", "them",  "then",  "there", "these", "they", "this",  "to",   "u",     "us",   "was",   "we",
-    "were",  "what",  "when",  "where", "which", "who",  "why",   "will",  "with",  "would", "you",  "your",
-    "guys",  "there", "thanks", "thank", "want", "wanna", "need", "get",   "tell",  "know",
-};
-
-static int embed_is_stop(const char *w, size_t n)
-{
-    for (size_t i = 0; i < sizeof(embed_stopwords) / sizeof(embed_stopwords[0]); i++) {
-        if (strlen(embed_stopwords[i]) == n && memcmp(embed_stopwords[i], w, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static uint64_t embed_fnv(const char *s, size_t n, uint64_t seed)
 {
@@ -73,71 +49,43 @@ static void embed_add(float *v, unsigned dim, const char *s, size_t n, uint64_t 
     v[idx] += (h >> 63) ? -w : w;
 }
 
-/* A crude stemmer: enough that plural and -ing/-ed forms share the word
- * feature (the trigrams cover the rest). */
-static size_t embed_stem(char *w, size_t n)
+typedef struct embed_hash_state {
+    float *v;
+    unsigned dim;
+    char prev[STEM_WORD_MAX + 1];
+    size_t prevn;
+} embed_hash_state;
+
+static void embed_hash_word(const char *w, size_t n, size_t pos, void *arg)
 {
-    if (n > 5 && memcmp(w + n - 3, "ing", 3) == 0) {
-        return n - 3;
+    (void)pos;
+    embed_hash_state *h = arg;
+    embed_add(h->v, h->dim, w, n, 1, 1.0f);
+    char b[STEM_WORD_MAX + 3];
+    b[0] = '#';
+    memcpy(b + 1, w, n);
+    b[n + 1] = '#';
+    size_t bn = n + 2;
+    float tw = 0.6f / (float)(bn >= 3 ? bn - 2 : 1);
+    for (size_t k = 0; k + 3 <= bn; k++) {
+        embed_add(h->v, h->dim, b + k, 3, 2, tw);
     }
-    if (n > 4 && memcmp(w + n - 2, "ed", 2) == 0) {
-        return n - 2;
+    if (h->prevn > 0) {
+        char pair[2 * STEM_WORD_MAX + 2];
+        memcpy(pair, h->prev, h->prevn);
+        pair[h->prevn] = ' ';
+        memcpy(pair + h->prevn + 1, w, n);
+        embed_add(h->v, h->dim, pair, h->prevn + 1 + n, 3, 0.5f);
     }
-    if (n > 4 && memcmp(w + n - 3, "ies", 3) == 0) {
-        w[n - 3] = 'y';
-        return n - 2;
-    }
-    if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's') {
-        return n - 1;
-    }
-    return n;
+    memcpy(h->prev, w, n);
+    h->prevn = n;
 }
 
-void embed_local(const char *text, size_t len, float *out, unsigned dim)
+void embed_hash(stemmer *st, const char *text, size_t len, float *out, unsigned dim)
 {
     memset(out, 0, dim * sizeof(float));
-    char prev[EMBED_WORD_MAX + 1] = "";
-    size_t prevn = 0;
-    size_t i = 0;
-    while (i < len) {
-        /* a word: ASCII letters/digits, and any non-ASCII bytes (UTF-8
-         * letters) */
-        while (i < len && !isalnum((unsigned char)text[i]) && (unsigned char)text[i] < 0x80) {
-            i++;
-        }
-        char w[EMBED_WORD_MAX + 2];
-        size_t n = 0;
-        while (i < len && (isalnum((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80)) {
-            if (n < EMBED_WORD_MAX) {
-                w[n++] = (char)tolower((unsigned char)text[i]);
-            }
-            i++;
-        }
-        if (n == 0 || embed_is_stop(w, n)) {
-            continue;
-        }
-        n = embed_stem(w, n);
-        embed_add(out, dim, w, n, 1, 1.0f);
-        /* character trigrams with word boundaries */
-        char b[EMBED_WORD_MAX + 3];
-        b[0] = '#';
-        memcpy(b + 1, w, n);
-        b[n + 1] = '#';
-        size_t bn = n + 2;
-        float tw = 0.6f / (float)(bn >= 3 ? bn - 2 : 1);
-        for (size_t k = 0; k + 3 <= bn; k++) {
-            embed_add(out, dim, b + k, 3, 2, tw);
-        }
-        if (prevn > 0) {
-            char pair[2 * EMBED_WORD_MAX + 2];
-            memcpy(pair, prev, prevn);
-            pair[prevn] = ' ';
-            memcpy(pair + prevn + 1, w, n);
-            embed_add(out, dim, pair, prevn + 1 + n, 3, 0.5f);
-        }
-        memcpy(prev, w, n);
-        prevn = n;
-    }
+    embed_hash_state h = {.v = out, .dim = dim};
+    stem_words(st, text, len, embed_hash_word, &h);
     /* sublinear weights: sign(x) * log(1 + |x|), then L2 normalise */
     double norm = 0;
     for (unsigned d = 0; d < dim; d++) {
@@ -167,6 +115,17 @@ int embedder_open(embedder **out, const embed_opts *o, char *err, size_t errlen)
         snprintf(e->provider, sizeof(e->provider), "local");
         snprintf(e->model, sizeof(e->model), "%s", o->model ? o->model : EMBED_LOCAL_MODEL);
         e->dim = o->dimensions ? o->dimensions : EMBED_LOCAL_DIM;
+        if (strcmp(e->model, EMBED_LOCAL_MODEL) != 0) {
+            snprintf(err, errlen, "unknown local embedding model \"%s\" (the local embedder is %s)", e->model,
+                     EMBED_LOCAL_MODEL);
+            free(e);
+            return -1;
+        }
+        if (stem_open(&e->st, EMBED_LOCAL_LANG) != 0) {
+            snprintf(err, errlen, "out of memory");
+            free(e);
+            return -1;
+        }
     } else if (strcmp(p, "openai") == 0) {
         snprintf(e->provider, sizeof(e->provider), "openai");
         snprintf(e->model, sizeof(e->model), "%s", o->model ? o->model : EMBED_OPENAI_DEFAULT_MODEL);
@@ -197,7 +156,21 @@ void embedder_close(embedder *e)
     if (e->remote != NULL) {
         embed_openai_close(e->remote);
     }
+    stem_close(e->st);
+    lsa_free(e->lsa);
     free(e);
+}
+
+int embedder_needs_model(const embedder *e) { return e->remote == NULL; }
+int embedder_ready(const embedder *e) { return e->remote != NULL || e->lsa != NULL; }
+long long embedder_model_version(const embedder *e) { return e->lsa ? e->lsa_version : 0; }
+const lsa_model *embedder_model_data(const embedder *e) { return e->lsa; }
+
+void embedder_set_model(embedder *e, lsa_model *m, long long version)
+{
+    lsa_free(e->lsa);
+    e->lsa = m;
+    e->lsa_version = m ? version : 0;
 }
 
 const char *embedder_provider(const embedder *e) { return e->provider; }
@@ -208,10 +181,14 @@ uint64_t embedder_requests(const embedder *e) { return e->requests; }
 int embedder_embed(embedder *e, const char *const *texts, size_t n, float *out, char *err, size_t errlen)
 {
     if (e->remote == NULL) {
+        if (e->lsa == NULL || lsa_dimensions(e->lsa) != e->dim) {
+            snprintf(err, errlen, "the local embedder has no model trained on this knowledge base yet (index first)");
+            return -1;
+        }
         for (size_t i = 0; i < n; i++) {
             size_t len = strlen(texts[i]);
-            embed_local(texts[i], len > EMBED_MAX_INPUT_BYTES ? EMBED_MAX_INPUT_BYTES : len, out + i * e->dim,
-                        e->dim);
+            lsa_embed(e->lsa, e->st, texts[i], len > EMBED_MAX_INPUT_BYTES ? EMBED_MAX_INPUT_BYTES : len,
+                      out + i * e->dim);
         }
         return 0;
     }

@@ -20,6 +20,7 @@ struct jobs {
     /* configuration */
     char db_url[DB_URL_MAX];
     char base_url[JOBS_SOURCE_LEN_MAX];
+    int pretty_urls;
     char default_sources[JOBS_SOURCES_MAX][JOBS_SOURCE_LEN_MAX];
     size_t ndefault;
     int64_t interval_ms;
@@ -124,6 +125,7 @@ static void jobs_run_one(jobs *j, db_conn *db, embedder *emb)
         snprintf(err, sizeof(err), "database not reachable: %s", db->error);
     } else {
         idx_opts o = {.pg = pg, .emb = emb, .base_url = j->base_url[0] ? j->base_url : NULL, .force = force,
+                      .pretty_urls = j->pretty_urls,
                       .fetch_concurrency = j->fetch_concurrency,
                       .prune = prune, .stop = &j->stop_run};
         rc = idx_run(srcs, n, &o, st, err, sizeof(err));
@@ -211,6 +213,7 @@ int jobs_start(jobs **out, const cfg *c, char *err, size_t errlen)
     pthread_cond_init(&j->cv, NULL);
     snprintf(j->db_url, sizeof(j->db_url), "%s", cfg_str(c, "DATABASE_URL"));
     snprintf(j->base_url, sizeof(j->base_url), "%s", cfg_str(c, "KB_BASE_URL") ? cfg_str(c, "KB_BASE_URL") : "");
+    j->pretty_urls = strcmp(cfg_str(c, "KB_URL_STYLE"), "pretty") == 0;
     if (jobs_split_sources(j, cfg_str(c, "INDEX_SOURCES")) != 0) {
         snprintf(err, errlen, "INDEX_SOURCES: a source is longer than %d bytes", JOBS_SOURCE_LEN_MAX - 1);
         free(j);

@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "embed.h"
+#include "embed_config.h"
 #include "http_client.h"
 #include "indexer.pb-c.h"
 #include "jobs.h"
@@ -104,17 +105,11 @@ static void indexer_status(indexer_svc *svc, const Chat__Indexer__StatusRequest 
 static indexer_svc indexer_service = CHAT__INDEXER__INDEXER__INIT(indexer_);
 
 static const cfg_var indexer_vars[] = {
-    {.name = "EMBEDDING_PROVIDER", .type = CFG_ENUM, .def = "local", .choices = "local|openai",
-     .help = "how chunks are embedded (retrieval must use the same)"},
-    {.name = "EMBEDDING_MODEL", .type = CFG_STR,
-     .help = "embedding model; default hash-v1 (local) or text-embedding-3-small (openai)"},
-    {.name = "EMBEDDING_DIMENSIONS", .type = CFG_INT, .def = "0", .min = 0, .max = 2000,
-     .help = "vector size; 0 = the model's default (384 local, 1536 openai)"},
-    {.name = "OPENAI_API_KEY", .type = CFG_STR, .flags = CFG_SECRET, .help = "for EMBEDDING_PROVIDER=openai"},
-    {.name = "OPENAI_BASE_URL", .type = CFG_URL, .def = "https://api.openai.com/v1", .schemes = "http|https",
-     .help = "OpenAI-compatible API base"},
+    EMBED_CONFIG_VARS,
     {.name = "KB_BASE_URL", .type = CFG_URL, .schemes = "http|https",
-     .help = "site URL that folder pages are published under (kb/pricing.md -> URL/pricing)"},
+     .help = "site URL that folder pages are published under (kb/guide/intro.html -> URL/guide/intro.html)"},
+    {.name = "KB_URL_STYLE", .type = CFG_ENUM, .def = "path", .choices = "path|pretty",
+     .help = "folder page URLs: path (as is; index.html -> its folder) or pretty (extension dropped)"},
     {.name = "FETCH_CONCURRENCY", .type = CFG_INT, .def = "4", .min = 1, .max = 16,
      .help = "pages fetched at once from a site (politeness limit)"},
     {.name = "INDEX_SOURCES", .type = CFG_STR, .help = "folders or URLs (comma or space separated) for scheduled runs"},
@@ -124,7 +119,7 @@ static const cfg_var indexer_vars[] = {
 
 static int indexer_cli_index(int argc, char **argv, const cfg *c)
 {
-    int force = 0, prune = 1;
+    int force = 0, prune = 1, pretty = strcmp(cfg_str(c, "KB_URL_STYLE"), "pretty") == 0;
     const char *base = cfg_str(c, "KB_BASE_URL");
     const char **srcs = calloc((size_t)argc, sizeof(*srcs));
     size_t n = 0;
@@ -133,6 +128,8 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
             force = 1;
         } else if (strcmp(argv[i], "--no-prune") == 0) {
             prune = 0;
+        } else if (strcmp(argv[i], "--pretty-urls") == 0) {
+            pretty = 1;
         } else if (strcmp(argv[i], "--base-url") == 0 && i + 1 < argc) {
             base = argv[++i];
         } else if (argv[i][0] == '-') {
@@ -144,15 +141,12 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
         }
     }
     if (n == 0) {
-        fprintf(stderr, "usage: svc-indexer index [--force] [--no-prune] [--base-url URL] FOLDER-or-URL...\n");
+        fprintf(stderr, "usage: svc-indexer index [--force] [--no-prune] [--pretty-urls] [--base-url URL] FOLDER-or-URL...\n");
         free(srcs);
         return 2;
     }
     http_global_init();
-    const char *key = cfg_str(c, "OPENAI_API_KEY");
-    embed_opts eo = {.provider = cfg_str(c, "EMBEDDING_PROVIDER"), .model = cfg_str(c, "EMBEDDING_MODEL"),
-                     .dimensions = (unsigned)cfg_int(c, "EMBEDDING_DIMENSIONS"), .api_key = key,
-                     .base_url = cfg_str(c, "OPENAI_BASE_URL")};
+    embed_opts eo = embed_config_opts(c);
     char err[512];
     embedder *emb = NULL;
     if (embedder_open(&emb, &eo, err, sizeof(err)) != 0) {
@@ -170,7 +164,7 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
     }
     db_exec(db->pg, "SET statement_timeout = 0", NULL, 0);
     idx_stats *st = calloc(1, sizeof(*st));
-    idx_opts o = {.pg = db->pg, .emb = emb, .base_url = base, .force = force, .prune = prune,
+    idx_opts o = {.pg = db->pg, .emb = emb, .base_url = base, .pretty_urls = pretty, .force = force, .prune = prune,
                   .fetch_concurrency = (unsigned)cfg_int(c, "FETCH_CONCURRENCY"),
                   .progress = isatty(STDERR_FILENO) ? stderr : NULL};
     int rc = st ? idx_run(srcs, n, &o, st, err, sizeof(err)) : -1;
@@ -232,7 +226,7 @@ int main(int argc, char **argv)
     svc_def def = {
         .name = "svc-indexer",
         .summary = "indexes a website or a folder of pages into the knowledge base",
-        .usage_extra = "  svc-indexer index [--force] [--no-prune] [--base-url URL] FOLDER-or-URL...\n"
+        .usage_extra = "  svc-indexer index [--force] [--no-prune] [--pretty-urls] [--base-url URL] FOLDER-or-URL...\n"
                        "                          index now and print a summary (exit 3 if pages failed)\n"
                        "  svc-indexer reset       empty the knowledge base (before changing embedding model)\n",
         .service = &indexer_service.base,

@@ -10,6 +10,7 @@
 #include "db.h"
 #include "extract.h"
 #include "log.h"
+#include "model.h"
 #include "sources.h"
 #include "store.h"
 
@@ -211,7 +212,7 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
     memset(st, 0, sizeof(*st));
     int64_t t0 = clock_mono_us();
     uint64_t req0 = embedder_requests(o->emb);
-    if (kb_store_check_model(o->pg, o->emb, err, errlen) != 0) {
+    if (kb_store_check_model(o->pg, o->emb, err, errlen) != 0 || kb_model_load(o->pg, o->emb, err, errlen) != 0) {
         return -1;
     }
     int bulk = idx_bulk_begin(o->pg);
@@ -225,7 +226,8 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
         if (idx_is_url(sources[s])) {
             lr = src_list_url(sources[s], &list, e2, sizeof(e2));
         } else if (stat(sources[s], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            lr = src_list_folder(sources[s], o->base_url, &list, e2, sizeof(e2));
+            lr = src_list_folder(sources[s], o->base_url, o->pretty_urls ? SRC_URL_PRETTY : SRC_URL_PATH, &list, e2,
+                                 sizeof(e2));
         } else {
             snprintf(e2, sizeof(e2), "not a folder, sitemap or page URL");
             lr = -1;
@@ -299,8 +301,30 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
         free(seen);
         src_list_free(&list);
     }
+    /* the local embedder learns from what is stored now (before the bulk
+     * load's index build: a training rebuilds the index itself) */
+    if (rc == 0) {
+        kb_model_result mr;
+        char e3[512];
+        if (kb_model_refresh(o->pg, o->emb, st->chunks_embedded + st->chunks_deleted, o->force, &mr, e3,
+                             sizeof(e3)) != 0) {
+            idx_note(st, "local embedder", e3, 0);
+        }
+        st->model_trained = mr.trained;
+        st->model_version = mr.version;
+        st->model_words = mr.words;
+        st->model_train_seconds = mr.train_seconds;
+        st->model_embed_seconds = mr.embed_seconds;
+        st->chunks_embedded += mr.chunks_embedded;
+    }
     if (bulk) {
         idx_bulk_end(o->pg);
+    }
+    if (rc == 0 && (st->chunks_written > 0 || st->chunks_deleted > 0 || st->removed > 0 || st->model_trained)) {
+        char e4[256];
+        if (db_exec(o->pg, "SELECT kb_refresh_text_stats()", e4, sizeof(e4)) != 0) {
+            idx_note(st, "text statistics", e4, 0);
+        }
     }
     st->embed_requests = embedder_requests(o->emb) - req0;
     st->seconds = (double)(clock_mono_us() - t0) / 1e6;
@@ -315,6 +339,10 @@ void idx_print_summary(const idx_stats *st, FILE *out)
             st->seen, st->added, st->changed, st->unchanged, st->removed, st->failed, st->skipped,
             st->chunks_embedded, st->chunks_written, st->chunks_deleted, (unsigned long long)st->embed_requests,
             st->seconds);
+    if (st->model_trained) {
+        fprintf(out, "local embedder: trained version %lld (%zu words) in %.2f s, chunks re-embedded in %.2f s\n",
+                st->model_version, st->model_words, st->model_train_seconds, st->model_embed_seconds);
+    }
     for (size_t i = 0; i < st->nerrors; i++) {
         fprintf(out, "  %s %s: %s\n", st->errors[i].skipped ? "skipped" : "FAILED ", st->errors[i].source,
                 st->errors[i].message);

@@ -1,6 +1,8 @@
 /* pipeline.h: one indexing run over some sources: list, fetch, extract,
  * chunk, embed, store, prune; with counts and a reason for every page that
- * failed or was skipped. Runs on the calling thread with one connection. */
+ * failed or was skipped. Runs on the calling thread with one connection.
+ * Owns: nothing beyond one run; the caller owns the stats, the connection
+ * and the embedder (whose local model a run may replace). */
 #ifndef IDX_PIPELINE_H
 #define IDX_PIPELINE_H
 
@@ -23,6 +25,12 @@ typedef struct idx_stats {
     unsigned seen, added, changed, unchanged, removed, failed, skipped;
     unsigned chunks_embedded, chunks_written, chunks_deleted;
     uint64_t embed_requests;
+    /* the local embedder's model (model.h): trained this run, its version
+     * afterwards, words, seconds training and re-embedding */
+    int model_trained;
+    long long model_version;
+    size_t model_words;
+    double model_train_seconds, model_embed_seconds;
     double seconds;
     idx_error errors[IDX_ERRORS_MAX];
     size_t nerrors; /* recorded (at most IDX_ERRORS_MAX; the counts are exact) */
@@ -32,6 +40,7 @@ typedef struct idx_opts {
     PGconn *pg;
     embedder *emb;
     const char *base_url; /* names folder pages; NULL = file:// paths */
+    int pretty_urls;      /* folder pages: SRC_URL_PRETTY (extension dropped) instead of the path */
     int force;            /* re-embed unchanged chunks */
     int prune;            /* remove documents gone from a source */
     FILE *progress;       /* a terminal to draw a progress line on, or NULL */

@@ -115,7 +115,30 @@ static int src_walk(const char *root, const char *rel, int depth, char ***paths,
     return 0;
 }
 
-int src_list_folder(const char *dir, const char *base_url, src_list *out, char *err, size_t errlen)
+int src_folder_url(const char *base, const char *rel, src_url_style style, char *out, size_t cap)
+{
+    char path[SRC_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s", rel) >= sizeof(path)) {
+        return -1;
+    }
+    char *slash = strrchr(path, '/');
+    char *leaf = slash ? slash + 1 : path;
+    char *dot = strrchr(leaf, '.');
+    if (style == SRC_URL_PRETTY) {
+        if (dot != NULL && dot != leaf) {
+            *dot = '\0';
+        }
+        if (strcmp(leaf, "index") == 0) {
+            *leaf = '\0';
+        }
+    } else if (strcasecmp(leaf, "index.html") == 0 || strcasecmp(leaf, "index.htm") == 0) {
+        *leaf = '\0';
+    }
+    return (size_t)snprintf(out, cap, "%s/%s", base, path) < cap ? 0 : -1;
+}
+
+int src_list_folder(const char *dir, const char *base_url, src_url_style style, src_list *out, char *err,
+                    size_t errlen)
 {
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -154,20 +177,9 @@ int src_list_folder(const char *dir, const char *base_url, src_list *out, char *
         char source[SRC_PATH_MAX * 2], url[SRC_PATH_MAX * 2], full[SRC_PATH_MAX * 2];
         snprintf(source, sizeof(source), "%s/%s", base, paths[i]);
         snprintf(full, sizeof(full), "%s/%s", root, paths[i]);
-        /* URL: drop the extension; "x/index" is "x/" */
-        char rel[SRC_PATH_MAX];
-        snprintf(rel, sizeof(rel), "%s", paths[i]);
-        char *dot = strrchr(rel, '.');
-        char *slash = strrchr(rel, '/');
-        if (dot != NULL && (slash == NULL || dot > slash)) {
-            *dot = '\0';
+        if (src_folder_url(base, paths[i], style, url, sizeof(url)) != 0) {
+            continue; /* cannot be longer than the source, which fit */
         }
-        char *last = strrchr(rel, '/');
-        const char *leaf = last ? last + 1 : rel;
-        if (strcmp(leaf, "index") == 0) {
-            *(char *)leaf = '\0';
-        }
-        snprintf(url, sizeof(url), "%s/%s", base, rel);
         if (src_add(out, source, url, full, NULL) != 0) {
             snprintf(err, errlen, "too many pages (max %u)", SRC_MAX_PAGES);
             for (size_t k = 0; k < n; k++) {

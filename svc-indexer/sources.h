@@ -4,7 +4,9 @@
  * or an http(s) URL: a sitemap (".xml", or a body that is a <urlset> or
  * <sitemapindex>) whose <loc> pages are fetched, or a single page. Fetches
  * use libcurl with a timeout, a size cap, bounded redirects and robots.txt
- * (User-agent * rules, Allow/Disallow by longest prefix). */
+ * (User-agent * rules, Allow/Disallow by longest prefix).
+ * Owns: a src_list owns its pages' strings (src_list_free); fetched bytes
+ * belong to the caller. */
 #ifndef IDX_SOURCES_H
 #define IDX_SOURCES_H
 
@@ -30,10 +32,24 @@ typedef struct src_list {
     char *prune_prefix; /* documents under this prefix not seen are removed */
 } src_list;
 
+/* How a folder's files map to the URLs the site serves them at:
+ *   SRC_URL_PATH    the relative path as is (guide/intro.html), and an
+ *                   index.html or index.htm names its folder (guide/); the
+ *                   default, what a static web server does;
+ *   SRC_URL_PRETTY  the extension dropped (guide/intro), any index names
+ *                   its folder: sites with pretty URLs.
+ * A page's <link rel="canonical"> still wins over either (pipeline.c). */
+typedef enum { SRC_URL_PATH = 0, SRC_URL_PRETTY = 1 } src_url_style;
+
+/* The URL of the file at rel (relative to the folder) under base (no
+ * trailing slash) into out; returns 0, or -1 when it does not fit. */
+int src_folder_url(const char *base, const char *rel, src_url_style style, char *out, size_t cap);
+
 /* Lists a folder's pages. base_url ("https://example.com", may be NULL)
- * names them: base + "/" + relative path (extension kept in the source,
- * dropped in the URL; "index" names its folder). Sorted by path. */
-int src_list_folder(const char *dir, const char *base_url, src_list *out, char *err, size_t errlen);
+ * names them: the source is base + "/" + relative path, the citation URL
+ * is src_folder_url's. Sorted by path. */
+int src_list_folder(const char *dir, const char *base_url, src_url_style style, src_list *out, char *err,
+                    size_t errlen);
 
 /* Lists the pages of an http(s) source: a sitemap's pages (nested sitemap
  * indexes followed one level), or the URL itself. */

@@ -269,8 +269,8 @@ int kb_store_embed(embedder *e, kb_store_plan *const *plans, size_t n, char *err
     for (size_t i = 0; i < n; i++) {
         total += kb_store_plan_pending(plans[i]);
     }
-    if (total == 0) {
-        return 0;
+    if (total == 0 || !embedder_ready(e)) {
+        return 0; /* the local embedder before its first training: chunks wait (model.c) */
     }
     const char **texts = malloc(total * sizeof(*texts));
     float *vecs = malloc(total * dim * sizeof(float));
@@ -318,11 +318,11 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
     }
     const kb_store_doc *d = &pl->d;
     unsigned dim = embedder_dimensions(e);
-    if (pl->n_to_embed > 0 && pl->vecs == NULL) {
+    if (pl->n_to_embed > 0 && pl->vecs == NULL && embedder_ready(e)) {
         snprintf(err, errlen, "chunks were not embedded");
         return -1;
     }
-    res->embedded = (unsigned)pl->n_to_embed;
+    res->embedded = pl->vecs != NULL ? (unsigned)pl->n_to_embed : 0;
     size_t vlen = (size_t)dim * KB_VEC_TEXT_PER_DIM + 8;
     char *vtext = malloc(vlen);
     if (vtext == NULL) {
@@ -352,6 +352,20 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
     }
     snprintf(doc_id, sizeof(doc_id), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    /* kept chunks carry the document's title and language for their text
+     * vector (kb_chunks.tsv) */
+    if (pl->action == KB_DOC_CHANGED) {
+        const char *pt[] = {doc_id, d->title, d->lang ? d->lang : "en"};
+        r = PQexecParams(pg,
+                         "UPDATE kb_chunks SET title = $2, ts_config = kb_ts_config($3) WHERE document_id = $1 "
+                         "AND (title <> $2 OR ts_config <> kb_ts_config($3))",
+                         3, NULL, pt, NULL, NULL, 0);
+        if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "updating the chunks' title")) {
+            PQclear(r);
+            goto rollback;
+        }
+        PQclear(r);
+    }
 
     if (pl->force) {
         const char *pf[] = {doc_id};
@@ -398,18 +412,21 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
             res->written++;
             continue;
         }
-        if (embed_to_pgvector(pl->vecs + t * dim, dim, vtext, vlen) == 0) {
+        if (pl->vecs != NULL && embed_to_pgvector(pl->vecs + t * dim, dim, vtext, vlen) == 0) {
             snprintf(err, errlen, "vector text too long");
             goto rollback;
         }
         t++;
         char tokens[16];
         snprintf(tokens, sizeof(tokens), "%u", c->tokens);
-        const char *pi[] = {doc_id, ord, c->heading_path, anchor, c->text, pl->hash[i], tokens, vtext};
+        /* no vector yet: the local embedder's first training embeds it */
+        const char *pi[] = {doc_id,      ord,    c->heading_path,          anchor,          c->text,
+                            pl->hash[i], tokens, pl->vecs ? vtext : NULL, d->title, d->lang ? d->lang : "en"};
         r = PQexecParams(pg,
                          "INSERT INTO kb_chunks (document_id, ord, heading_path, anchor, text, content_hash, tokens, "
-                         "embedding) VALUES ($1, $2::int, $3, $4, $5, $6, $7::int, $8::vector)",
-                         8, NULL, pi, NULL, NULL, 0);
+                         "embedding, title, ts_config) VALUES ($1, $2::int, $3, $4, $5, $6, $7::int, $8::vector, $9, "
+                         "kb_ts_config($10))",
+                         10, NULL, pi, NULL, NULL, 0);
         if (!kb_result_ok(r, PGRES_COMMAND_OK, err, errlen, "inserting a chunk")) {
             PQclear(r);
             goto rollback;

@@ -6,7 +6,9 @@
  * has (no embedding call, at most an UPDATE of position/anchor), embeds
  * only its new chunks, and deletes the chunks it no longer has, all in one
  * transaction, so a failure never leaves a half-written document.
- * Called from one thread with its own connection. */
+ * Called from one thread with its own connection.
+ * Owns: a plan owns its hashes, texts and vectors (kb_store_plan_free) and
+ * borrows the kb_store_doc it was made from. */
 #ifndef IDX_STORE_H
 #define IDX_STORE_H
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed_config.h"
 #include "http_client.h"
 #include "log.h"
 #include "retrieval.pb-c.h"
@@ -19,14 +20,13 @@ static searcher_opts retrieval_searcher_opts(const cfg *c)
 {
     searcher_opts o = {
         .db_url = cfg_str(c, "DATABASE_URL"),
-        .embed = {.provider = cfg_str(c, "EMBEDDING_PROVIDER"), .model = cfg_str(c, "EMBEDDING_MODEL"),
-                  .dimensions = (unsigned)cfg_int(c, "EMBEDDING_DIMENSIONS"), .api_key = cfg_str(c, "OPENAI_API_KEY"),
-                  .base_url = cfg_str(c, "OPENAI_BASE_URL"), .timeout_ms = 10000, .max_retries = 2},
+        .embed = embed_config_opts(c),
         .ef_search = (unsigned)cfg_int(c, "RETRIEVAL_EF_SEARCH"),
         .min_similarity = (double)cfg_int(c, "RETRIEVAL_MIN_SIMILARITY") / 100.0,
-        .min_text_rank = (double)cfg_int(c, "RETRIEVAL_MIN_TEXT_RANK") / 1000.0,
-        .min_similarity_text = (double)cfg_int(c, "RETRIEVAL_MIN_SIMILARITY_TEXT") / 100.0,
+        .min_relevance = (double)cfg_int(c, "RETRIEVAL_MIN_RELEVANCE") / 100.0,
     };
+    o.embed.timeout_ms = 10000; /* a visitor is waiting */
+    o.embed.max_retries = 2;
     return o;
 }
 
@@ -53,8 +53,7 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
     (void)svc;
     searcher *s = rpc_call_worker_data(cd);
     search_params p = {.query = in->query, .k = in->k, .max_per_document = in->max_per_document,
-                       .mode = (search_mode)in->mode, .min_similarity = -1, .min_text_rank = -1,
-                       .min_similarity_text = -1,
+                       .mode = (search_mode)in->mode, .min_similarity = -1, .min_relevance = -1,
                        .url_prefix = in->filters ? in->filters->url_prefix : NULL,
                        .document_ids = in->filters ? in->filters->document_ids : NULL,
                        .n_document_ids = in->filters ? in->filters->n_document_ids : 0,
@@ -118,23 +117,13 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
 static retrieval_svc retrieval_service = CHAT__RETRIEVAL__RETRIEVAL__INIT(retrieval_);
 
 static const cfg_var retrieval_vars[] = {
-    {.name = "EMBEDDING_PROVIDER", .type = CFG_ENUM, .def = "local", .choices = "local|openai",
-     .help = "how queries are embedded (must match the indexer's)"},
-    {.name = "EMBEDDING_MODEL", .type = CFG_STR,
-     .help = "embedding model; default hash-v1 (local) or text-embedding-3-small (openai)"},
-    {.name = "EMBEDDING_DIMENSIONS", .type = CFG_INT, .def = "0", .min = 0, .max = 2000,
-     .help = "vector size; 0 = the model's default (384 local, 1536 openai)"},
-    {.name = "OPENAI_API_KEY", .type = CFG_STR, .flags = CFG_SECRET, .help = "for EMBEDDING_PROVIDER=openai"},
-    {.name = "OPENAI_BASE_URL", .type = CFG_URL, .def = "https://api.openai.com/v1", .schemes = "http|https",
-     .help = "OpenAI-compatible API base"},
+    EMBED_CONFIG_VARS,
     {.name = "RETRIEVAL_EF_SEARCH", .type = CFG_INT, .def = "100", .min = 1, .max = 1000,
      .help = "hnsw.ef_search: HNSW candidates per query (recall vs speed)"},
-    {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "30", .min = 0, .max = 100,
+    {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "70", .min = 0, .max = 100,
      .help = "relevance floor: cosine similarity (percent) that admits a chunk by meaning alone"},
-    {.name = "RETRIEVAL_MIN_TEXT_RANK", .type = CFG_INT, .def = "300", .min = 0, .max = 100000,
-     .help = "relevance floor: ts_rank_cd x 1000 that admits a chunk by its words..."},
-    {.name = "RETRIEVAL_MIN_SIMILARITY_TEXT", .type = CFG_INT, .def = "10", .min = 0, .max = 100,
-     .help = "...if its cosine similarity (percent) is at least this"},
+    {.name = "RETRIEVAL_MIN_RELEVANCE", .type = CFG_INT, .def = "70", .min = 0, .max = 200,
+     .help = "relevance floor (percent): a question gets results only if its best chunk has similarity + share of its word weight (idf) at least this"},
 };
 
 static int retrieval_worker_init(void **worker_data, unsigned index, void *arg)
@@ -161,8 +150,7 @@ static void retrieval_worker_fini(void *worker_data, void *arg)
 
 static int retrieval_cli_search(int argc, char **argv, const cfg *c)
 {
-    search_params p = {.k = 0, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_text_rank = -1,
-                       .min_similarity_text = -1};
+    search_params p = {.k = 0, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_relevance = -1};
     int64_t docs[64];
     size_t ndocs = 0;
     for (int i = 2; i < argc; i++) {
@@ -181,8 +169,7 @@ static int retrieval_cli_search(int argc, char **argv, const cfg *c)
             p.n_document_ids = ndocs;
         } else if (strcmp(argv[i], "--no-floor") == 0) {
             p.min_similarity = 0;
-            p.min_text_rank = 0;
-            p.min_similarity_text = 0;
+            p.min_relevance = 0;
         } else if (p.query == NULL) {
             p.query = argv[i];
         } else {

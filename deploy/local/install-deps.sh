@@ -18,6 +18,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler
   libmicrohttpd-dev libcriterion-dev libjansson-dev
   libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev
+  libstemmer-dev liblapacke-dev liblapack-dev libblas-dev
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   dpkg-dev patch cmake tzdata
 )

@@ -8,10 +8,12 @@
  *       indexer's chunker cuts each page into about 8 chunks.
  *   bench_knowledge load --chunks N [--seed S] [--summary FILE]
  *       tops kb_chunks up to N rows by direct COPY (documents of 8 chunks,
- *       made like the pages above; embeddings by embed_local, the same text
- *       the indexer embeds: title, heading path, text), with the HNSW index
+ *       made like the pages above; embeddings by the local embedder's model
+ *       the indexer trained on kb/ (kb_local_model), of the same text the
+ *       indexer embeds: title, heading path, text), with the HNSW index
  *       dropped during the load, then builds it (timed, as the migration
- *       defines it) and runs VACUUM ANALYZE (timed).
+ *       defines it), runs VACUUM ANALYZE and refreshes the text statistics
+ *       (kb_refresh_text_stats: idf), each timed.
  *   bench_knowledge search --questions TSV [--queries N] [--callers 1,8]
  *                          [--warmup N] [--mode hybrid|vector|text]
  *                          [--max-secs S] [--tag T] [--tolerate-timeouts]
@@ -27,7 +29,7 @@
  *       a finding, not a broken benchmark).
  *   bench_knowledge recall --questions TSV [--queries N] [--ef 40,100,200]
  *                          [--k 10] [--summary FILE]
- *       HNSW recall@k: for N query vectors (embed_local of distinct
+ *       HNSW recall@k: for N query vectors (the local model's, of distinct
  *       questions/paraphrases), `ORDER BY embedding <=> q LIMIT k` through
  *       the index at each hnsw.ef_search against the exact answer (index
  *       scans off: a sequential scan), with the latency of each; and the
@@ -55,6 +57,8 @@
 
 #include "chunk.h"
 #include "embed.h"
+#include "lsa.h"
+#include "stem.h"
 #include "log.h"
 #include "retrieval.pb-c.h"
 #include "rpc.pb-c.h"
@@ -563,6 +567,29 @@ static int copy_begin(PGconn *pg, const char *q)
     return ok ? 0 : -1;
 }
 
+/* The local embedder's model, as the indexer stored it: the benchmark
+ * embeds its synthetic chunks and its questions with it. */
+static lsa_model *bench_model;
+static stemmer *bench_stem;
+
+static int bench_model_load(PGconn *pg)
+{
+    PGresult *r = PQexecParams(pg, "SELECT data FROM kb_local_model", 0, NULL, NULL, NULL, NULL, 1);
+    char err[256];
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+             lsa_load((const unsigned char *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &bench_model, err,
+                      sizeof(err)) == 0 &&
+             lsa_dimensions(bench_model) == EMBED_LOCAL_DIM && stem_open(&bench_stem, EMBED_LOCAL_LANG) == 0;
+    PQclear(r);
+    if (!ok) {
+        fprintf(stderr, "bench_knowledge: no local embedder model of %d dimensions in kb_local_model (index kb/ first)\n",
+                EMBED_LOCAL_DIM);
+    }
+    return ok ? 0 : -1;
+}
+
+static void bench_embed(const char *text, size_t len, float *out) { lsa_embed(bench_model, bench_stem, text, len, out); }
+
 static int cmd_load(int argc, char **argv)
 {
     unsigned target = 100000;
@@ -587,7 +614,7 @@ static int cmd_load(int argc, char **argv)
     }
     char q[512];
     snprintf(q, sizeof(q), "SELECT kb_use_embedding_model('local', '%s', %d)", EMBED_LOCAL_MODEL, EMBED_LOCAL_DIM);
-    if (sql(pg, q) != 0 || sql(pg, "SET statement_timeout = 0") != 0) {
+    if (sql(pg, q) != 0 || sql(pg, "SET statement_timeout = 0") != 0 || bench_model_load(pg) != 0) {
         PQfinish(pg);
         return 1;
     }
@@ -675,7 +702,7 @@ static int cmd_load(int argc, char **argv)
             sb_printf(&etext, "%s\n%s\n", title.p, hp.p);
             sb_puts(&etext, text.p);
             int64_t e0 = now_ns();
-            embed_local(etext.p, etext.n, vec, EMBED_LOCAL_DIM);
+            bench_embed(etext.p, etext.n, vec);
             embed_s += secs_since(e0);
             if (embed_to_pgvector(vec, EMBED_LOCAL_DIM, vtext, EMBED_LOCAL_DIM * 16 + 8) == 0) {
                 fprintf(stderr, "bench_knowledge: vector text too long\n");
@@ -724,7 +751,7 @@ static int cmd_load(int argc, char **argv)
         PQfinish(pg);
         return 1;
     }
-    printf("   COPY of %u documents and %u chunks (mean %.0f tokens): %.1f s, %.0f chunks/s (embed_local: %.1f s of it)\n",
+    printf("   COPY of %u documents and %u chunks (mean %.0f tokens): %.1f s, %.0f chunks/s (embedding: %.1f s of it)\n",
            ndocs, done, done ? (double)tokens / done : 0.0, load_s, done / load_s, embed_s);
     summary("load_chunks", "%u", done);
     summary("load_s", "%.1f", load_s);
@@ -755,6 +782,9 @@ static int cmd_load(int argc, char **argv)
         if (rc == 0) {
             printf("   VACUUM ANALYZE: %.1f s\n", vac_s);
             summary("vacuum_s", "%.1f", vac_s);
+            t0 = now_ns();
+            rc = sql(pg, "SELECT kb_refresh_text_stats()");
+            printf("   text statistics (kb_refresh_text_stats): %.1f s\n", secs_since(t0));
         }
         pr = PQexec(pg, "SELECT pg_size_pretty(pg_total_relation_size('kb_chunks')), "
                         "pg_size_pretty(pg_relation_size('kb_chunks_embedding_hnsw')), "
@@ -1082,7 +1112,7 @@ static int cmd_search(int argc, char **argv)
         summary(k2, "%.3f", n ? (double)atomic_load(&s.empty) / (double)n : 0.0);
     }
     printf("   (ms per call at the caller, rpc_call_sync; server: the reply's took_us, search_run alone;\n"
-           "    results: mean sources returned, k=5, after the relevance floor and 2 per page; timeouts: the\n"
+           "    results: mean sources returned, k=5, after the relevance floor, one per page; timeouts: the\n"
            "    service's statement timeout or the 10 s RPC deadline, counted in the latencies with their wait)\n");
     rpc_client_close(c);
     free(qs);
@@ -1327,8 +1357,9 @@ static int cmd_recall(int argc, char **argv)
         nq = (unsigned)pool.n;
     }
     PGconn *pg = db_connect();
-    if (pg == NULL) {
+    if (pg == NULL || bench_model_load(pg) != 0) {
         sv_free(&pool);
+        PQfinish(pg);
         return 1;
     }
     sql(pg, "SET statement_timeout = 0");
@@ -1351,7 +1382,7 @@ static int cmd_recall(int argc, char **argv)
     for (unsigned i = 0; i < nall; i++) {
         float *v = qv + (size_t)i * EMBED_LOCAL_DIM;
         if (i < nq) {
-            embed_local(pool.v[i], strlen(pool.v[i]), v, EMBED_LOCAL_DIM);
+            bench_embed(pool.v[i], strlen(pool.v[i]), v);
         } else {
             memcpy(v, tab.v + (size_t)rng_below(&r, (unsigned)tab.n) * EMBED_LOCAL_DIM,
                    EMBED_LOCAL_DIM * sizeof(float));

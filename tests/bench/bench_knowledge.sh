@@ -164,7 +164,7 @@ index_line() { # label
     "$I_SECS" "$(div "$I_EMB" "$I_SECS")" "$I_CPU" "$I_PGCPU"
 }
 
-echo "knowledge: Postgres on 127.0.0.1:$pg_port ($work/pg, --fast: fsync off), pgvector $(q "SELECT extversion FROM pg_extension WHERE extname = 'vector'"), local embedder (hash-v1, 384 dims)"
+echo "knowledge: Postgres on 127.0.0.1:$pg_port ($work/pg, --fast: fsync off), pgvector $(q "SELECT extversion FROM pg_extension WHERE extname = 'vector'"), local embedder (lsa-v1, 256 dims, trained on kb/ by the indexer)"
 
 # --- 1. indexing kb/ ----------------------------------------------------------------------
 echo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Knowledge integration test: indexing kb/ into a real Postgres with
-# pgvector, incremental re-indexing proven by counts, bad pages and bad
+# pgvector, incremental re-indexing proven by counts, the local embedder's
+# model (trained, kept, retrained), folder citation URLs, bad pages and bad
 # sites reported and skipped, retrieval quality on kb/'s question set, and
 # the OpenAI embeddings client against the fake (retries, call counts,
 # model mismatch).
@@ -24,7 +25,15 @@ it_check "kb/ has chunks with embeddings and text vectors" test "$chunks" -gt "$
 it_check "the HNSW index is there after a bulk load (rebuilt at the end)" test "$(q "SELECT count(*) FROM pg_indexes WHERE indexname='kb_chunks_embedding_hnsw'")" = 1
 it_check "nav/footer chrome is not indexed" test "$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%.html' AND c.text ILIKE '%newsletter%'")" = 0
 it_check "HTML canonical link is the citation URL" test "$(q "SELECT url FROM kb_documents WHERE source LIKE '%/pricing/plans.html'")" = "https://quorvia.example/pricing"
+it_check "the local embedder learned a model from kb/ (lsa-v1, version 1, 256 dims) and every chunk has its vector" \
+  test "$(q "SELECT model || '/' || version || '/' || dimensions FROM kb_local_model")" = lsa-v1/1/256 -a \
+  "$(q "SELECT provider || '/' || model || '/' || dimensions FROM kb_embedding_model")" = local/lsa-v1/256
+it_check "the run says it trained the local embedder" grep -q 'local embedder: trained version 1' <<<"$out"
+it_check "word statistics for idf are there (kb_lexemes, kb_text_stats)" \
+  test "$(q "SELECT count(*) > 500 FROM kb_lexemes")" = t -a "$(q "SELECT chunks FROM kb_text_stats")" = "$chunks"
 out=$("$IDX" index "$IT_ROOT/kb" 2>&1)
+it_check "re-index unchanged: no training (still version 1)" \
+  bash -c "[ $(q 'SELECT version FROM kb_local_model') = 1 ] && ! grep -q 'local embedder: trained' <<<'$out'"
 it_check "re-index unchanged: 0 embedded, 0 written" test "$(field embedded "$out")" = 0 -a "$(sed -nE 's/.*embedded, ([0-9]+) written.*/\1/p' <<<"$out")" = 0 -a "$(field unchanged "$out")" = "$pages"
 
 # A copy we can change: one paragraph edited, one page deleted.
@@ -41,7 +50,44 @@ it_check "changed page re-embeds only its changed chunks ($emb of $before)" test
 kept=$(q "SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.id=c.document_id WHERE d.source LIKE '%/faq.md' AND c.id = ANY(string_to_array('$ids_before', ',')::bigint[])")
 it_check "unchanged chunks of the changed page keep their rows" test "$kept" -ge $((before - emb))
 it_check "removed page has no document and no chunks" test "$(q "SELECT count(*) FROM kb_documents WHERE source LIKE '%/company/partners.md'")" = 0
+it_check "a small change keeps the model (version 1) and counts its chunks towards the next training" \
+  test "$(q 'SELECT version FROM kb_local_model')" = 1 -a "$(q 'SELECT changed_chunks > 0 FROM kb_local_model')" = t
 "$IDX" index "$IT_ROOT/kb" >/dev/null 2>&1   # back to the original
+
+# --- retraining: a large change, a forced one -----------------------------------
+v0=$(q "SELECT embedding::text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id WHERE d.source LIKE '%/faq.md' ORDER BY c.ord LIMIT 1")
+out=$("$IDX" index --base-url https://copy.example "$IT_TMP/kb" 2>&1)   # twice the chunks
+it_check "more than 20 % new chunks: retrained (version 2), every chunk re-embedded with it" \
+  bash -c "grep -q 'local embedder: trained version 2' <<<'$out' && [ $(q 'SELECT version FROM kb_local_model') = 2 ] && [ $(q 'SELECT trained_chunks FROM kb_local_model') = $(q 'SELECT count(*) FROM kb_chunks') ]"
+v1=$(q "SELECT embedding::text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id WHERE d.source LIKE 'https://quorvia.example/faq.md' ORDER BY c.ord LIMIT 1")
+it_check "an unchanged page's vectors are those of the new model" test -n "$v1" -a "$v0" != "$v1"
+top=$("$RET" search "how much does the growth plan cost per month" -k 3 2>/dev/null | head -1 | jq -r .url)
+it_check "retrieval follows the new model (found $top)" grep -q pricing <<<"$top"
+q "DELETE FROM kb_documents WHERE source LIKE 'https://copy.example/%'" >/dev/null
+out=$("$IDX" index "$IT_ROOT/kb" 2>&1)
+it_check "half the chunks gone since training: the next run retrains (version 3)" grep -q 'trained version 3' <<<"$out"
+out=$("$IDX" index --force "$IT_ROOT/kb" 2>&1)
+it_check "--force retrains (version 4)" test "$(q 'SELECT version FROM kb_local_model')" = 4
+
+# --- citation URLs of a folder ---------------------------------------------------
+site="$IT_TMP/static"; mkdir -p "$site/guide"
+{ # two sections long enough to be chunks of their own
+  printf '<html><head><title>Walrus guide</title></head><body><main><h1 id="intro">Walrus introduction</h1>'
+  for i in $(seq 1 40); do printf '<p>Walruses of herd %d rest on Arctic ice floes and haul out on rocky beaches in summer.</p>' "$i"; done
+  printf '<h2 id="feeding">Walrus feeding</h2>'
+  for i in $(seq 1 40); do printf '<p>Dive %d: a walrus eats clams and other molluscs it finds on the sea floor with its whiskers.</p>' "$i"; done
+  printf '</main></body></html>'
+} > "$site/guide/intro.html"
+printf '<html><head><title>Guide</title></head><body><main><h1>All guides</h1><p>The walrus guide and the narwhal guide are listed here.</p></main></body></html>' > "$site/guide/index.html"
+"$IDX" index --base-url https://static.example "$site" >/dev/null 2>&1
+url_of() { q "SELECT url FROM kb_documents WHERE source = 'https://static.example/$1'"; }
+it_check "a folder page is cited at the path the site serves (guide/intro.html)" test "$(url_of guide/intro.html)" = https://static.example/guide/intro.html
+it_check "an index.html is cited as its folder" test "$(url_of guide/index.html)" = https://static.example/guide/
+hit=$("$RET" search "what does a walrus eat" -k 1 --url-prefix https://static.example 2>/dev/null | jq -r .url)
+it_check "the citation names the section by its id ($hit)" test "$hit" = https://static.example/guide/intro.html#feeding
+"$IDX" index --pretty-urls --base-url https://static.example "$site" >/dev/null 2>&1
+it_check "--pretty-urls drops the extension" test "$(url_of guide/intro.html)" = https://static.example/guide/intro
+q "DELETE FROM kb_documents WHERE source LIKE 'https://static.example/%'" >/dev/null
 
 # --- bad pages in a folder -------------------------------------------------------
 bad="$IT_TMP/bad"; mkdir -p "$bad/sub" "$IT_TMP/empty"
@@ -87,6 +133,10 @@ rate=$(sed -nE 's/.*= ([0-9.]+);.*/\1/p' <<<"$line")
 it_check "hybrid hit@5 on kb/ questions >= 0.9 (got $rate)" awk -v r="$rate" 'BEGIN { exit !(r >= 0.9) }'
 none=$(sed -nE 's/.*no result: ([0-9]+)\/([0-9]+).*/\1/p' <<<"$line")
 it_check "most off-topic questions get no result at all ($none of 5)" test "$none" -ge 3
+out=$("$RET" search "What does your product cost?" 2>/dev/null)
+first=$(head -1 <<<"$out" | jq -r .url)
+it_check "\"What does your product cost?\" cites the pricing page first ($first)" grep -q '^https://quorvia.example/pricing' <<<"$first"
+it_check "one entry per page" test "$(jq -r '.url | sub("#.*"; "")' <<<"$out" | sort | uniq -d | wc -l)" = 0 -a "$(wc -l <<<"$out")" -ge 2
 top=$("$RET" search "how much does the growth plan cost per month" -k 3 2>&1)
 it_check "results carry title, URL with anchor and text" bash -c "jq -e 'select(.url | test(\"#\")) | .title and .text' >/dev/null <<<'$(head -1 <<<"$top" | sed "s/'/ /g")'"
 out=$("$RET" search "where is my data stored" -k 10 --url-prefix https://quorvia.example/security 2>&1)
