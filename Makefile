@@ -9,7 +9,7 @@
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fmt        clang-format our C sources
-#   make fmt-check  fail when a C source is not clang-formatted (not in make test yet)
+#   make fmt-check  fail when a C source is not clang-formatted (part of make test)
 #   make clean
 
 SAN ?= 0
@@ -158,7 +158,8 @@ integration: all $(TOOL_BINS) deploy-check
 
 # Each phase prints its duration, so a slowdown shows before CI's limit.
 test: deps
-	@t0=$$(date +%s); $(MAKE) --no-print-directory all unit || exit 1; \
+	@t0=$$(date +%s); $(MAKE) --no-print-directory fmt-check || exit 1; \
+	 $(MAKE) --no-print-directory all unit || exit 1; \
 	 t1=$$(date +%s); echo "make test: build + unit $$((t1 - t0)) s"; \
 	 $(MAKE) --no-print-directory integration || exit 1; \
 	 t2=$$(date +%s); echo "make test: integration $$((t2 - t1)) s"; \
@@ -190,7 +191,7 @@ backup-test: all
 	@bash tests/integration/test_backup.sh $(BUILD)
 
 fmt-check:
-	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h') && echo "fmt-check: every C source is clang-formatted"
 
 clean:
 	rm -rf build

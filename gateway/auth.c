@@ -30,11 +30,10 @@ static size_t auth_nproxies;
 
 /* Cloudflare's published ranges (docs/internals/external-formats.md §5). */
 static const char *const auth_cloudflare[] = {
-    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",  "141.101.64.0/18",
-    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
-    "162.158.0.0/15", "104.16.0.0/13",  "104.24.0.0/14",   "172.64.0.0/13",   "131.0.72.0/22",
-    "2400:cb00::/32",  "2606:4700::/32", "2803:f800::/32",  "2405:b500::/32",  "2405:8100::/32",
-    "2a06:98c0::/29",  "2c0f:f248::/32",
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22",  "103.31.4.0/22",   "141.101.64.0/18", "108.162.192.0/18",
+    "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15",  "104.16.0.0/13",
+    "104.24.0.0/14",   "172.64.0.0/13",   "131.0.72.0/22",    "2400:cb00::/32",  "2606:4700::/32",  "2803:f800::/32",
+    "2405:b500::/32",  "2405:8100::/32",  "2a06:98c0::/29",   "2c0f:f248::/32",
 };
 
 static int cidr_parse(const char *s, cidr *out)
@@ -75,8 +74,8 @@ static int cidr_match(const cidr *c, int family, const unsigned char *addr)
     return (c->addr[full] & mask) == (addr[full] & mask);
 }
 
-int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
-              int trust_cloudflare, char *err, size_t errlen)
+int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies, int trust_cloudflare,
+              char *err, size_t errlen)
 {
     if (session_secret == NULL || strlen(session_secret) < 32 || strlen(session_secret) >= AUTH_SECRET_MAX) {
         snprintf(err, errlen, "SESSION_SECRET: must be 32 to %d characters (the same value as svc-session's)",

@@ -16,8 +16,8 @@
 #define AUTH_IP_MAX 46
 #define AUTH_IP_HASH_LEN 32 /* hex chars kept */
 
-int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
-              int trust_cloudflare, char *err, size_t errlen);
+int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies, int trust_cloudflare,
+              char *err, size_t errlen);
 
 /* 1 when s looks like a session id ("s_" + 22 base64url chars). */
 int auth_valid_session_id(const char *s);

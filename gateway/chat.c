@@ -14,7 +14,10 @@
 #include "turn.h"
 #include "utf8.h"
 
-static void chat_release(void *state) { turn_unref(state); }
+static void chat_release(void *state)
+{
+    turn_unref(state);
+}
 
 enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
 {
@@ -61,8 +64,8 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
     if (claimed != NULL && strcmp(claimed, sid) != 0) {
         json_decref(j);
         metrics_request(MR_CHAT, 401);
-        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                             "the token does not belong to this session", o);
+        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "the token does not belong to this session",
+                             o);
     }
     json_t *mj = json_object_get(j, "message");
     const char *msg = json_string_value(mj);

@@ -25,11 +25,13 @@ struct gw_server {
     backends *b;
 };
 
-static int is_method(const char *m, const char *want) { return strcmp(m, want) == 0; }
+static int is_method(const char *m, const char *want)
+{
+    return strcmp(m, want) == 0;
+}
 
 static enum MHD_Result gw_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     gw_server *g = cls;
     (void)version;
@@ -150,10 +152,9 @@ int gw_start(gw_server **out, const cfg *c, backends *b, char *err, size_t errle
     g->d = MHD_start_daemon(flags, 0, NULL, NULL, gw_access, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_int(c, "HTTP_MAX_CONNECTIONS"),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg_int(c, "HTTP_IDLE_TIMEOUT") / 1000),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                            MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log,
-                            NULL, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                            (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_EXTERNAL_LOGGER,
+                            gw_mhd_log, NULL, MHD_OPTION_END);
     if (g->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%lld (in use?)", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
         free(g);

@@ -4,16 +4,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "backends.h"
 #include "clock.h"
 #include "config.h"
-#include "http.h"
-#include "log.h"
-#include "shutdown.h"
-#include "auth.h"
 #include "cors.h"
+#include "http.h"
 #include "http_client.h"
+#include "log.h"
 #include "sessions.h"
+#include "shutdown.h"
 #include "sse.h"
 #include "static.h"
 #include "turn.h"
@@ -23,41 +23,91 @@
 #endif
 
 static const cfg_var gw_vars[] = {
-    {.name = "LOG_LEVEL", .type = CFG_ENUM, .def = "info", .choices = "debug|info|warn|error",
+    {.name = "LOG_LEVEL",
+     .type = CFG_ENUM,
+     .def = "info",
+     .choices = "debug|info|warn|error",
      .help = "least important log level written"},
     {.name = "HTTP_ADDR", .type = CFG_STR, .def = "127.0.0.1", .help = "IPv4 address to listen on (0.0.0.0 for all)"},
     {.name = "HTTP_PORT", .type = CFG_INT, .def = "8080", .min = 1, .max = 65535, .help = "HTTP port"},
-    {.name = "HTTP_MAX_CONNECTIONS", .type = CFG_INT, .def = "16384", .min = 16, .max = 1000000,
+    {.name = "HTTP_MAX_CONNECTIONS",
+     .type = CFG_INT,
+     .def = "16384",
+     .min = 16,
+     .max = 1000000,
      .help = "open connections at most (SSE streams included)"},
-    {.name = "HTTP_IDLE_TIMEOUT", .type = CFG_DURATION_MS, .def = "60s", .min = 1000, .max = 3600000,
+    {.name = "HTTP_IDLE_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "60s",
+     .min = 1000,
+     .max = 3600000,
      .help = "close a connection idle this long (streams send heartbeats)"},
-    {.name = "SESSION_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7101", .schemes = "tcp|ipc|inproc",
+    {.name = "SESSION_URL",
+     .type = CFG_URL,
+     .def = "tcp://127.0.0.1:7101",
+     .schemes = "tcp|ipc|inproc",
      .help = "svc-session address"},
-    {.name = "RETRIEVAL_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7102", .schemes = "tcp|ipc|inproc",
+    {.name = "RETRIEVAL_URL",
+     .type = CFG_URL,
+     .def = "tcp://127.0.0.1:7102",
+     .schemes = "tcp|ipc|inproc",
      .help = "svc-retrieval address"},
-    {.name = "LLM_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7103", .schemes = "tcp|ipc|inproc",
+    {.name = "LLM_URL",
+     .type = CFG_URL,
+     .def = "tcp://127.0.0.1:7103",
+     .schemes = "tcp|ipc|inproc",
      .help = "svc-llm address"},
-    {.name = "INDEXER_URL", .type = CFG_URL, .def = "tcp://127.0.0.1:7104", .schemes = "tcp|ipc|inproc",
+    {.name = "INDEXER_URL",
+     .type = CFG_URL,
+     .def = "tcp://127.0.0.1:7104",
+     .schemes = "tcp|ipc|inproc",
      .help = "svc-indexer address"},
-    {.name = "SESSION_SECRET", .type = CFG_STR, .flags = CFG_REQUIRED | CFG_SECRET,
+    {.name = "SESSION_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_REQUIRED | CFG_SECRET,
      .help = "HMAC key of session tokens, the same as svc-session's (>= 32 characters)"},
-    {.name = "IP_HASH_SECRET", .type = CFG_STR, .flags = CFG_SECRET,
+    {.name = "IP_HASH_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
      .help = "HMAC key for client IPs (only hashes are kept); random per start when unset"},
-    {.name = "ALLOWED_ORIGINS", .type = CFG_STR, .def = "http://127.0.0.1:8080,http://localhost:8080",
+    {.name = "ALLOWED_ORIGINS",
+     .type = CFG_STR,
+     .def = "http://127.0.0.1:8080,http://localhost:8080",
      .help = "browser origins allowed to use the API, comma-separated (\"*\" = any, for development)"},
-    {.name = "TRUST_CLOUDFLARE", .type = CFG_BOOL, .def = "false",
+    {.name = "TRUST_CLOUDFLARE",
+     .type = CFG_BOOL,
+     .def = "false",
      .help = "believe CF-Connecting-IP from Cloudflare's address ranges"},
-    {.name = "TRUSTED_PROXIES", .type = CFG_STR,
+    {.name = "TRUSTED_PROXIES",
+     .type = CFG_STR,
      .help = "more proxy addresses/CIDRs whose CF-Connecting-IP is believed"},
-    {.name = "HEARTBEAT_INTERVAL", .type = CFG_DURATION_MS, .def = "15s", .min = 100, .max = 60000,
+    {.name = "HEARTBEAT_INTERVAL",
+     .type = CFG_DURATION_MS,
+     .def = "15s",
+     .min = 100,
+     .max = 60000,
      .help = "SSE \": ping\" interval on idle streams (also how fast a vanished client is noticed)"},
-    {.name = "DISCONNECT_GRACE", .type = CFG_DURATION_MS, .def = "10s", .min = 0, .max = 600000,
+    {.name = "DISCONNECT_GRACE",
+     .type = CFG_DURATION_MS,
+     .def = "10s",
+     .min = 0,
+     .max = 600000,
      .help = "a turn with no reader this long is cancelled (a reconnect within it resumes)"},
-    {.name = "TURN_RETAIN", .type = CFG_DURATION_MS, .def = "5m", .min = 1000, .max = 86400000,
+    {.name = "TURN_RETAIN",
+     .type = CFG_DURATION_MS,
+     .def = "5m",
+     .min = 1000,
+     .max = 86400000,
      .help = "finished turns kept in memory for resume"},
-    {.name = "MAX_TURNS", .type = CFG_INT, .def = "20000", .min = 1, .max = 1000000,
+    {.name = "MAX_TURNS",
+     .type = CFG_INT,
+     .def = "20000",
+     .min = 1,
+     .max = 1000000,
      .help = "turns held in memory at most (running and retained)"},
-    {.name = "WIDGET_DIR", .type = CFG_STR, .def = "widget",
+    {.name = "WIDGET_DIR",
+     .type = CFG_STR,
+     .def = "widget",
      .help = "folder with chat.js and demo.html, served at /widget/chat.js and /demo"},
     {.name = "SEARCH_K", .type = CFG_INT, .def = "5", .min = 1, .max = 20, .help = "sources retrieved per turn"},
 };

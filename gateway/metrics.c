@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const route_names[MR_COUNT] = {"sessions", "chat", "resume", "messages",
-                                                   "erase",    "leads", "health", "other"};
+static const char *const route_names[MR_COUNT] = {"sessions", "chat",  "resume", "messages",
+                                                  "erase",    "leads", "health", "other"};
 static const unsigned status_classes[] = {200, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503};
 #define NSTATUS (sizeof(status_classes) / sizeof(status_classes[0]))
 static const char *const outcome_names[MT_OUTCOME_COUNT] = {"ok", "error", "cancelled", "rejected"};
@@ -31,7 +31,10 @@ void metrics_request(metric_route route, unsigned status)
     atomic_fetch_add_explicit(&m_requests[route][i], 1, memory_order_relaxed);
 }
 
-void metrics_turn(metric_turn_outcome o) { atomic_fetch_add_explicit(&m_turns[o], 1, memory_order_relaxed); }
+void metrics_turn(metric_turn_outcome o)
+{
+    atomic_fetch_add_explicit(&m_turns[o], 1, memory_order_relaxed);
+}
 
 void metrics_ttft_us(int64_t us)
 {
@@ -51,11 +54,20 @@ void metrics_tokens(uint64_t input, uint64_t output)
     atomic_fetch_add_explicit(&m_tokens_out, output, memory_order_relaxed);
 }
 
-void metrics_upstream_error(metric_service svc) { atomic_fetch_add_explicit(&m_upstream[svc], 1, memory_order_relaxed); }
+void metrics_upstream_error(metric_service svc)
+{
+    atomic_fetch_add_explicit(&m_upstream[svc], 1, memory_order_relaxed);
+}
 
-void metrics_stream_open(int delta) { atomic_fetch_add_explicit(&m_streams, delta, memory_order_relaxed); }
+void metrics_stream_open(int delta)
+{
+    atomic_fetch_add_explicit(&m_streams, delta, memory_order_relaxed);
+}
 
-long metrics_streams_open(void) { return atomic_load(&m_streams); }
+long metrics_streams_open(void)
+{
+    return atomic_load(&m_streams);
+}
 
 char *metrics_render(size_t *len)
 {

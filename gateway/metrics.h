@@ -6,7 +6,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { MR_SESSIONS, MR_CHAT, MR_RESUME, MR_MESSAGES, MR_ERASE, MR_LEADS, MR_HEALTH, MR_OTHER, MR_COUNT } metric_route;
+typedef enum {
+    MR_SESSIONS,
+    MR_CHAT,
+    MR_RESUME,
+    MR_MESSAGES,
+    MR_ERASE,
+    MR_LEADS,
+    MR_HEALTH,
+    MR_OTHER,
+    MR_COUNT
+} metric_route;
 typedef enum { MT_OK, MT_ERROR, MT_CANCELLED, MT_REJECTED, MT_OUTCOME_COUNT } metric_turn_outcome;
 typedef enum { MS_SESSION, MS_RETRIEVAL, MS_LLM, MS_INDEXER, MS_COUNT } metric_service;
 

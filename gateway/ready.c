@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "respond.h"
 #include "log.h"
+#include "respond.h"
 #include "rpc.pb-c.h"
 #include "turn.h"
 

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "common.pb-c.h"
-#include "respond.h"
 #include "log.h"
 #include "metrics.h"
+#include "respond.h"
 #include "session.pb-c.h"
 #include "turn.h"
 #include "utf8.h"
@@ -28,7 +28,10 @@ struct session_op {
     uint32_t retry_after_s;
 };
 
-void sessions_init(backends *b) { sess_b = b; }
+void sessions_init(backends *b)
+{
+    sess_b = b;
+}
 
 static void op_error(session_op *op, unsigned status, const char *code, const char *message)
 {
@@ -55,9 +58,15 @@ static void op_done(rpc_result *res, void *arg)
     if (res->code != RPC_OK) {
         switch (res->code) {
         case RPC_UNAUTHENTICATED:
-        case RPC_PERMISSION_DENIED: op_error(op, 401, "unauthorized", res->message); break;
-        case RPC_NOT_FOUND: op_error(op, 404, "session_not_found", res->message); break;
-        case RPC_INVALID_ARGUMENT: op_error(op, 400, "invalid_request", res->message); break;
+        case RPC_PERMISSION_DENIED:
+            op_error(op, 401, "unauthorized", res->message);
+            break;
+        case RPC_NOT_FOUND:
+            op_error(op, 404, "session_not_found", res->message);
+            break;
+        case RPC_INVALID_ARGUMENT:
+            op_error(op, 400, "invalid_request", res->message);
+            break;
         case RPC_RESOURCE_EXHAUSTED:
             op_error(op, 429, "limit_reached", res->message);
             op->retry_after_s = (res->retry_after_ms + 999) / 1000;

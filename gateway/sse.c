@@ -20,12 +20,21 @@ static pthread_t sse_thread;
 static int sse_running;
 static int64_t sse_every_ms;
 
-void sse_wake(sse_reader *r) { MHD_resume_connection(r->conn); }
+void sse_wake(sse_reader *r)
+{
+    MHD_resume_connection(r->conn);
+}
 
 /* The turn's park and wake callbacks: tr is the first member of an
  * sse_reader. */
-static void sse_park_reader(turn_reader *tr) { MHD_suspend_connection(((sse_reader *)tr)->conn); }
-static void sse_wake_reader(turn_reader *tr) { sse_wake((sse_reader *)tr); }
+static void sse_park_reader(turn_reader *tr)
+{
+    MHD_suspend_connection(((sse_reader *)tr)->conn);
+}
+static void sse_wake_reader(turn_reader *tr)
+{
+    sse_wake((sse_reader *)tr);
+}
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -166,4 +175,3 @@ void sse_shutdown(void)
         pthread_join(sse_thread, NULL);
     }
 }
-

@@ -171,8 +171,8 @@ static enum MHD_Result static_send(struct MHD_Connection *conn, const static_fil
 static enum MHD_Result static_missing(struct MHD_Connection *conn, const char *what)
 {
     char body[256];
-    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"not_found\",\"message\":\"%s is not installed (WIDGET_DIR)\"}}",
-             what);
+    snprintf(body, sizeof(body),
+             "{\"error\":{\"code\":\"not_found\",\"message\":\"%s is not installed (WIDGET_DIR)\"}}", what);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL) {
         return MHD_NO;

@@ -36,8 +36,8 @@ typedef struct turn turn;
  * next_in_turn are guarded by the turn's lock. */
 typedef struct turn_reader turn_reader;
 struct turn_reader {
-    int parked;           /* suspended, waiting for an event */
-    int ping_due;         /* write ": ping" next */
+    int parked;   /* suspended, waiting for an event */
+    int ping_due; /* write ": ping" next */
     int64_t last_write_ms;
     turn_reader *next_in_turn;
     /* Suspends the reader's connection: called by turn_read under the turn
@@ -53,8 +53,8 @@ typedef struct turn_cfg {
     unsigned search_k;
     uint32_t begin_timeout_ms, search_timeout_ms, generate_timeout_ms, commit_timeout_ms;
     uint32_t poll_wait_ms;
-    int64_t retain_ms;            /* finished turns kept for resume */
-    int64_t disconnect_grace_ms;  /* no reader this long: cancel the generation */
+    int64_t retain_ms;           /* finished turns kept for resume */
+    int64_t disconnect_grace_ms; /* no reader this long: cancel the generation */
     unsigned max_turns;
     const char *locale;
 } turn_cfg;

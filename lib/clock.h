@@ -13,7 +13,10 @@ static inline int64_t clock_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static inline int64_t clock_mono_ms(void) { return clock_mono_us() / 1000; }
+static inline int64_t clock_mono_ms(void)
+{
+    return clock_mono_us() / 1000;
+}
 
 static inline int64_t clock_wall_ms(void)
 {

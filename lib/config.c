@@ -20,23 +20,23 @@
 
 #include "dynbuf.h"
 
-#define CFG_WHO_MAX       256  /* "NAME (via ALIAS)" prefix of a message */
-#define CFG_SHOW_MAX      96   /* value text quoted inside an error message */
-#define CFG_SCHEME_MAX    32   /* URL scheme quoted inside an error message */
-#define CFG_HELP_DEF_SHOW 128  /* default text shown by cfg_help */
-#define CFG_HELP_NOTE_MAX 512  /* constraint notes appended by cfg_help */
-#define CFG_HELP_NAME_COL 40   /* widest name column before it overflows */
-#define CFG_HELP_DEF_COL  32   /* widest default column before it overflows */
-#define CFG_MASK          "****"
-#define CFG_UNSET         "(unset)"
+#define CFG_WHO_MAX 256       /* "NAME (via ALIAS)" prefix of a message */
+#define CFG_SHOW_MAX 96       /* value text quoted inside an error message */
+#define CFG_SCHEME_MAX 32     /* URL scheme quoted inside an error message */
+#define CFG_HELP_DEF_SHOW 128 /* default text shown by cfg_help */
+#define CFG_HELP_NOTE_MAX 512 /* constraint notes appended by cfg_help */
+#define CFG_HELP_NAME_COL 40  /* widest name column before it overflows */
+#define CFG_HELP_DEF_COL 32   /* widest default column before it overflows */
+#define CFG_MASK "****"
+#define CFG_UNSET "(unset)"
 
 typedef struct {
-    char *name;     /* copy of cfg_var.name */
-    char *value;    /* copy of the value (canonical for CFG_ENUM); NULL */
+    char *name;  /* copy of cfg_var.name */
+    char *value; /* copy of the value (canonical for CFG_ENUM); NULL */
     cfg_type type;
     unsigned flags;
-    int is_set;     /* value came from the environment */
-    long long num;  /* CFG_INT, CFG_DURATION_MS (ms), CFG_BOOL (0/1) */
+    int is_set;    /* value came from the environment */
+    long long num; /* CFG_INT, CFG_DURATION_MS (ms), CFG_BOOL (0/1) */
 } cfg_entry;
 
 struct cfg {
@@ -55,8 +55,7 @@ typedef struct {
 
 /* ------------------------------------------------------------------ output */
 
-static void
-sk_buf(sink *k, char *buf, size_t cap)
+static void sk_buf(sink *k, char *buf, size_t cap)
 {
     k->f = NULL;
     memset(&k->b, 0, sizeof k->b);
@@ -69,8 +68,7 @@ sk_buf(sink *k, char *buf, size_t cap)
 }
 
 /* Append one indivisible unit (a character or an escape). */
-static void
-sk_put(sink *k, const char *s, size_t n)
+static void sk_put(sink *k, const char *s, size_t n)
 {
     if (k->f != NULL) {
         fwrite(s, 1, n, k->f);
@@ -85,15 +83,13 @@ sk_put(sink *k, const char *s, size_t n)
     }
 }
 
-static void
-sk_str(sink *k, const char *s)
+static void sk_str(sink *k, const char *s)
 {
     sk_put(k, s, strlen(s));
 }
 
 /* Length of a well-formed-looking UTF-8 sequence at s, or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
     size_t need;
 
@@ -117,8 +113,7 @@ utf8_len(const unsigned char *s, size_t n)
  * Write s[0..n) with control characters and stray bytes escaped (\n, \t,
  * \r, \xNN); when `quote` is set, '"' and '\' are escaped as well.
  */
-static void
-sk_escaped(sink *k, const char *s, size_t n, int quote)
+static void sk_escaped(sink *k, const char *s, size_t n, int quote)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -156,15 +151,13 @@ sk_escaped(sink *k, const char *s, size_t n, int quote)
 /* ------------------------------------------------------------------- URLs */
 
 /* Length of a valid "scheme" followed by "://" at the start of s, or 0. */
-static size_t
-url_scheme_len(const char *s)
+static size_t url_scheme_len(const char *s)
 {
     size_t i = 0;
 
     if (!isalpha((unsigned char)s[0]))
         return 0;
-    while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' ||
-           s[i] == '.')
+    while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
         i++;
     return strncmp(s + i, "://", 3) == 0 ? i : 0;
 }
@@ -173,8 +166,7 @@ url_scheme_len(const char *s)
  * Find a non-empty password in "scheme://user:password@host...".  Returns 1
  * and the span [*from, *to) of the password, or 0.
  */
-static int
-url_password_span(const char *s, size_t *from, size_t *to)
+static int url_password_span(const char *s, size_t *from, size_t *to)
 {
     size_t sl = url_scheme_len(s);
     size_t a, end, at = 0, colon = 0;
@@ -202,8 +194,7 @@ url_password_span(const char *s, size_t *from, size_t *to)
 }
 
 /* A value as it may be shown to people: secrets and passwords masked. */
-static void
-sk_value(sink *k, const char *val, unsigned flags, int quote)
+static void sk_value(sink *k, const char *val, unsigned flags, int quote)
 {
     size_t from, to;
 
@@ -222,12 +213,9 @@ sk_value(sink *k, const char *val, unsigned flags, int quote)
 
 /* ---------------------------------------------------------------- parsing */
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -239,8 +227,7 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* 0 ok, -1 not an integer, -2 outside the 64-bit range. */
-static int
-parse_int(const char *s, long long *out)
+static int parse_int(const char *s, long long *out)
 {
     const char *p = s;
     char *end;
@@ -264,14 +251,13 @@ parse_int(const char *s, long long *out)
 }
 
 /* 0 ok, -1 malformed, -2 too large.  Units: none/ms, s, m, h. */
-static int
-parse_duration(const char *s, long long *ms)
+static int parse_duration(const char *s, long long *ms)
 {
     static const struct {
         const char *unit;
         long long mult;
     } units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
     };
     const char *p = s;
     long long v = 0;
@@ -296,11 +282,10 @@ parse_duration(const char *s, long long *ms)
 }
 
 /* 0 ok (*out = 0/1), -1 not a boolean. */
-static int
-parse_bool(const char *s, int *out)
+static int parse_bool(const char *s, int *out)
 {
-    static const char *const yes[] = { "1", "true", "yes", "on" };
-    static const char *const no[] = { "0", "false", "no", "off" };
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
 
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (strcasecmp(s, yes[i]) == 0) {
@@ -319,9 +304,7 @@ parse_bool(const char *s, int *out)
  * Find s (case-insensitively) in a "a|b|c" list.  Returns 1 and the span
  * of the matching item, or 0.
  */
-static int
-list_find(const char *list, const char *s, size_t slen,
-          const char **item, size_t *ilen)
+static int list_find(const char *list, const char *s, size_t slen, const char **item, size_t *ilen)
 {
     const char *p = list;
 
@@ -338,8 +321,7 @@ list_find(const char *list, const char *s, size_t slen,
     }
 }
 
-static int
-bounded(const cfg_var *v)
+static int bounded(const cfg_var *v)
 {
     return !(v->min == 0 && v->max == 0);
 }
@@ -348,12 +330,10 @@ bounded(const cfg_var *v)
  * Validate `val` for variable v and fill e->value / e->num.  `who` starts
  * every message.  Returns 0, or -1 with err set (or on allocation failure).
  */
-static int
-check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
-            char *err, size_t errlen)
+static int check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e, char *err, size_t errlen)
 {
     char show[CFG_SHOW_MAX];
-    const char *keep = val;  /* text to store */
+    const char *keep = val; /* text to store */
     size_t keeplen = strlen(val);
     sink k;
     int r;
@@ -371,17 +351,14 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
             return -1;
         }
         if (r == -2) {
-            set_err(err, errlen,
-                    "%s: \"%s\" is out of the 64-bit integer range", who, show);
+            set_err(err, errlen, "%s: \"%s\" is out of the 64-bit integer range", who, show);
             return -1;
         }
         if (bounded(v) && (e->num < v->min || e->num > v->max)) {
             if (v->flags & CFG_SECRET)
-                set_err(err, errlen, "%s: value is out of range %lld..%lld",
-                        who, v->min, v->max);
+                set_err(err, errlen, "%s: value is out of range %lld..%lld", who, v->min, v->max);
             else
-                set_err(err, errlen, "%s: %lld is out of range %lld..%lld",
-                        who, e->num, v->min, v->max);
+                set_err(err, errlen, "%s: %lld is out of range %lld..%lld", who, e->num, v->min, v->max);
             return -1;
         }
         break;
@@ -390,23 +367,20 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
         if (r == -1) {
             set_err(err, errlen,
                     "%s: \"%s\" is not a duration (use e.g. 250ms, 15s, 2m, "
-                    "1h or plain milliseconds)", who, show);
+                    "1h or plain milliseconds)",
+                    who, show);
             return -1;
         }
         if (r == -2) {
-            set_err(err, errlen, "%s: \"%s\" is too long a duration", who,
-                    show);
+            set_err(err, errlen, "%s: \"%s\" is too long a duration", who, show);
             return -1;
         }
         if (bounded(v) && (e->num < v->min || e->num > v->max)) {
             if (v->flags & CFG_SECRET)
-                set_err(err, errlen,
-                        "%s: value is out of range %lld..%lld ms", who,
-                        v->min, v->max);
+                set_err(err, errlen, "%s: value is out of range %lld..%lld ms", who, v->min, v->max);
             else
-                set_err(err, errlen,
-                        "%s: \"%s\" (%lld ms) is out of range %lld..%lld ms",
-                        who, show, e->num, v->min, v->max);
+                set_err(err, errlen, "%s: \"%s\" (%lld ms) is out of range %lld..%lld ms", who, show, e->num, v->min,
+                        v->max);
             return -1;
         }
         break;
@@ -415,7 +389,8 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
         if (parse_bool(val, &b) != 0) {
             set_err(err, errlen,
                     "%s: \"%s\" is not a boolean (use "
-                    "1|0|true|false|yes|no|on|off)", who, show);
+                    "1|0|true|false|yes|no|on|off)",
+                    who, show);
             return -1;
         }
         e->num = b;
@@ -423,8 +398,7 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
     }
     case CFG_ENUM:
         if (!list_find(v->choices, val, keeplen, &keep, &keeplen)) {
-            set_err(err, errlen, "%s: \"%s\" is not one of %s", who, show,
-                    v->choices);
+            set_err(err, errlen, "%s: \"%s\" is not one of %s", who, show, v->choices);
             return -1;
         }
         break;
@@ -433,16 +407,12 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
         const char *item;
         size_t ilen;
         if (sl == 0 || val[sl + 3] == '\0') {
-            set_err(err, errlen,
-                    "%s: \"%s\" is not a URL (expected scheme://...)", who,
-                    show);
+            set_err(err, errlen, "%s: \"%s\" is not a URL (expected scheme://...)", who, show);
             return -1;
         }
-        if (v->schemes != NULL &&
-            !list_find(v->schemes, val, sl, &item, &ilen)) {
-            set_err(err, errlen, "%s: scheme \"%.*s\" not accepted (use %s)",
-                    who, (int)(sl < CFG_SCHEME_MAX ? sl : CFG_SCHEME_MAX),
-                    val, v->schemes);
+        if (v->schemes != NULL && !list_find(v->schemes, val, sl, &item, &ilen)) {
+            set_err(err, errlen, "%s: scheme \"%.*s\" not accepted (use %s)", who,
+                    (int)(sl < CFG_SCHEME_MAX ? sl : CFG_SCHEME_MAX), val, v->schemes);
             return -1;
         }
         break;
@@ -461,8 +431,7 @@ check_value(const cfg_var *v, const char *who, const char *val, cfg_entry *e,
 }
 
 /* Problems in the table itself (programming errors). */
-static int
-check_decl(const cfg_var *vars, size_t i, char *err, size_t errlen)
+static int check_decl(const cfg_var *vars, size_t i, char *err, size_t errlen)
 {
     const cfg_var *v = &vars[i];
 
@@ -480,27 +449,22 @@ check_decl(const cfg_var *vars, size_t i, char *err, size_t errlen)
         set_err(err, errlen, "%s: CFG_ENUM without choices", v->name);
         return -1;
     }
-    if ((v->type == CFG_INT || v->type == CFG_DURATION_MS) && bounded(v) &&
-        v->min > v->max) {
-        set_err(err, errlen, "%s: invalid bounds %lld..%lld", v->name, v->min,
-                v->max);
+    if ((v->type == CFG_INT || v->type == CFG_DURATION_MS) && bounded(v) && v->min > v->max) {
+        set_err(err, errlen, "%s: invalid bounds %lld..%lld", v->name, v->min, v->max);
         return -1;
     }
     return 0;
 }
 
 /* Value of one variable: given (name, then alias), default, or none. */
-static int
-load_one(const cfg_var *v, cfg_entry *e,
-         const char *(*get)(const char *, void *), void *arg,
-         char *err, size_t errlen)
+static int load_one(const cfg_var *v, cfg_entry *e, const char *(*get)(const char *, void *), void *arg, char *err,
+                    size_t errlen)
 {
     char who[CFG_WHO_MAX];
     const char *val = get(v->name, arg);
     int via_alias = 0;
 
-    if ((val == NULL || val[0] == '\0') && v->alias != NULL &&
-        v->alias[0] != '\0') {
+    if ((val == NULL || val[0] == '\0') && v->alias != NULL && v->alias[0] != '\0') {
         val = get(v->alias, arg);
         via_alias = 1;
     }
@@ -515,8 +479,7 @@ load_one(const cfg_var *v, cfg_entry *e,
         snprintf(who, sizeof who, "%s (default)", v->name);
     } else if (v->flags & CFG_REQUIRED) {
         if (v->alias != NULL && v->alias[0] != '\0')
-            set_err(err, errlen, "%s: required but not set (nor %s)",
-                    v->name, v->alias);
+            set_err(err, errlen, "%s: required but not set (nor %s)", v->name, v->alias);
         else
             set_err(err, errlen, "%s: required but not set", v->name);
         return -1;
@@ -525,22 +488,19 @@ load_one(const cfg_var *v, cfg_entry *e,
     }
 
     if (strnlen(val, CFG_VALUE_MAX + 1) > CFG_VALUE_MAX) {
-        set_err(err, errlen, "%s: value is too long (more than %d bytes)",
-                who, CFG_VALUE_MAX);
+        set_err(err, errlen, "%s: value is too long (more than %d bytes)", who, CFG_VALUE_MAX);
         return -1;
     }
     return check_value(v, who, val, e, err, errlen);
 }
 
-static const char *
-env_get(const char *name, void *arg)
+static const char *env_get(const char *name, void *arg)
 {
     (void)arg;
     return getenv(name);
 }
 
-static const cfg_entry *
-find(const cfg *c, const char *name)
+static const cfg_entry *find(const cfg *c, const char *name)
 {
     if (c == NULL || name == NULL)
         return NULL;
@@ -552,10 +512,8 @@ find(const cfg *c, const char *name)
 
 /* ------------------------------------------------------------- public API */
 
-int
-cfg_load_from(cfg **out, const cfg_var *vars, size_t nvars,
-              const char *(*get)(const char *name, void *arg), void *arg,
-              char *err, size_t errlen)
+int cfg_load_from(cfg **out, const cfg_var *vars, size_t nvars, const char *(*get)(const char *name, void *arg),
+                  void *arg, char *err, size_t errlen)
 {
     cfg *c;
 
@@ -593,15 +551,12 @@ fail:
     return -1;
 }
 
-int
-cfg_load(cfg **out, const cfg_var *vars, size_t nvars, char *err,
-         size_t errlen)
+int cfg_load(cfg **out, const cfg_var *vars, size_t nvars, char *err, size_t errlen)
 {
     return cfg_load_from(out, vars, nvars, env_get, NULL, err, errlen);
 }
 
-const char *
-cfg_list_next(const char **p, size_t *len)
+const char *cfg_list_next(const char **p, size_t *len)
 {
     const char *s = *p;
 
@@ -613,27 +568,23 @@ cfg_list_next(const char **p, size_t *len)
     return *len > 0 ? s : NULL;
 }
 
-const char *
-cfg_str(const cfg *c, const char *name)
+const char *cfg_str(const cfg *c, const char *name)
 {
     const cfg_entry *e = find(c, name);
 
     return e != NULL ? e->value : NULL;
 }
 
-long long
-cfg_int(const cfg *c, const char *name)
+long long cfg_int(const cfg *c, const char *name)
 {
     const cfg_entry *e = find(c, name);
 
-    if (e == NULL || e->value == NULL ||
-        (e->type != CFG_INT && e->type != CFG_DURATION_MS))
+    if (e == NULL || e->value == NULL || (e->type != CFG_INT && e->type != CFG_DURATION_MS))
         return 0;
     return e->num;
 }
 
-int
-cfg_bool(const cfg *c, const char *name)
+int cfg_bool(const cfg *c, const char *name)
 {
     const cfg_entry *e = find(c, name);
 
@@ -642,18 +593,16 @@ cfg_bool(const cfg *c, const char *name)
     return e->num != 0;
 }
 
-int
-cfg_is_set(const cfg *c, const char *name)
+int cfg_is_set(const cfg *c, const char *name)
 {
     const cfg_entry *e = find(c, name);
 
     return e != NULL && e->is_set;
 }
 
-void
-cfg_print(const cfg *c, FILE *out)
+void cfg_print(const cfg *c, FILE *out)
 {
-    sink k = { .f = out };
+    sink k = {.f = out};
 
     if (c == NULL || out == NULL)
         return;
@@ -666,8 +615,7 @@ cfg_print(const cfg *c, FILE *out)
 }
 
 /* Constraints and flags appended to a help line. */
-static void
-help_notes(const cfg_var *v, char *buf, size_t cap)
+static void help_notes(const cfg_var *v, char *buf, size_t cap)
 {
     sink k;
     char tmp[96];
@@ -683,10 +631,8 @@ help_notes(const cfg_var *v, char *buf, size_t cap)
         sk_str(&k, " [URL: ");
         sk_str(&k, v->schemes);
         sk_str(&k, "]");
-    } else if ((v->type == CFG_INT || v->type == CFG_DURATION_MS) &&
-               bounded(v)) {
-        snprintf(tmp, sizeof tmp, " [%lld..%lld%s]", v->min, v->max,
-                 v->type == CFG_DURATION_MS ? " ms" : "");
+    } else if ((v->type == CFG_INT || v->type == CFG_DURATION_MS) && bounded(v)) {
+        snprintf(tmp, sizeof tmp, " [%lld..%lld%s]", v->min, v->max, v->type == CFG_DURATION_MS ? " ms" : "");
         sk_str(&k, tmp);
     } else if (v->type == CFG_DURATION_MS) {
         sk_str(&k, " [duration]");
@@ -702,8 +648,7 @@ help_notes(const cfg_var *v, char *buf, size_t cap)
         sk_str(&k, " (secret)");
 }
 
-static void
-help_default(const cfg_var *v, char *buf, size_t cap)
+static void help_default(const cfg_var *v, char *buf, size_t cap)
 {
     sink k;
 
@@ -714,8 +659,7 @@ help_default(const cfg_var *v, char *buf, size_t cap)
         sk_value(&k, v->def, v->flags, 0);
 }
 
-void
-cfg_help(const cfg_var *vars, size_t nvars, FILE *out)
+void cfg_help(const cfg_var *vars, size_t nvars, FILE *out)
 {
     char def[CFG_HELP_DEF_SHOW];
     char notes[CFG_HELP_NOTE_MAX];
@@ -733,20 +677,17 @@ cfg_help(const cfg_var *vars, size_t nvars, FILE *out)
         if (n > wdef)
             wdef = n < CFG_HELP_DEF_COL ? n : CFG_HELP_DEF_COL;
     }
-    fprintf(out, "%-*s  %-*s  %s\n", (int)wname, "VARIABLE", (int)wdef,
-            "DEFAULT", "DESCRIPTION");
+    fprintf(out, "%-*s  %-*s  %s\n", (int)wname, "VARIABLE", (int)wdef, "DEFAULT", "DESCRIPTION");
     for (size_t i = 0; i < nvars; i++) {
         const cfg_var *v = &vars[i];
         help_default(v, def, sizeof def);
         help_notes(v, notes, sizeof notes);
-        fprintf(out, "%-*s  %-*s  %s%s\n", (int)wname,
-                v->name != NULL ? v->name : "?", (int)wdef, def,
+        fprintf(out, "%-*s  %-*s  %s%s\n", (int)wname, v->name != NULL ? v->name : "?", (int)wdef, def,
                 v->help != NULL ? v->help : "", notes);
     }
 }
 
-void
-cfg_free(cfg *c)
+void cfg_free(cfg *c)
 {
     if (c == NULL)
         return;

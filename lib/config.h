@@ -38,36 +38,29 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CFG_VALUE_MAX 4096  /* longest accepted value, in bytes */
-#define CFG_ERR_MAX   512   /* suggested size of the caller's err buffer */
+#define CFG_VALUE_MAX 4096 /* longest accepted value, in bytes */
+#define CFG_ERR_MAX 512    /* suggested size of the caller's err buffer */
 
-typedef enum {
-    CFG_STR,
-    CFG_INT,
-    CFG_BOOL,
-    CFG_ENUM,
-    CFG_URL,
-    CFG_DURATION_MS
-} cfg_type;
+typedef enum { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM, CFG_URL, CFG_DURATION_MS } cfg_type;
 
-#define CFG_REQUIRED 1u  /* loading fails when unset and without default */
-#define CFG_SECRET   2u  /* value shown as "****" by cfg_print/cfg_help */
+#define CFG_REQUIRED 1u /* loading fails when unset and without default */
+#define CFG_SECRET 2u   /* value shown as "****" by cfg_print/cfg_help */
 
 typedef struct cfg_var {
-    const char *name;     /* environment variable */
+    const char *name; /* environment variable */
     cfg_type type;
-    const char *def;      /* default as text, NULL (or "") = none */
-    unsigned flags;       /* CFG_REQUIRED | CFG_SECRET */
-    const char *help;     /* one line */
-    long long min, max;   /* CFG_INT / CFG_DURATION_MS bounds (inclusive);
-                             both 0 = unbounded */
-    const char *choices;  /* CFG_ENUM: "offline|anthropic|openai" */
-    const char *alias;    /* optional second accepted name; NULL */
-    const char *schemes;  /* CFG_URL: accepted schemes "tcp|ipc|inproc";
-                             NULL = any scheme */
+    const char *def;     /* default as text, NULL (or "") = none */
+    unsigned flags;      /* CFG_REQUIRED | CFG_SECRET */
+    const char *help;    /* one line */
+    long long min, max;  /* CFG_INT / CFG_DURATION_MS bounds (inclusive);
+                            both 0 = unbounded */
+    const char *choices; /* CFG_ENUM: "offline|anthropic|openai" */
+    const char *alias;   /* optional second accepted name; NULL */
+    const char *schemes; /* CFG_URL: accepted schemes "tcp|ipc|inproc";
+                            NULL = any scheme */
 } cfg_var;
 
-typedef struct cfg cfg;  /* opaque; owns copies of all names and values */
+typedef struct cfg cfg; /* opaque; owns copies of all names and values */
 
 /*
  * Read every variable of vars[0..nvars) with getenv() and validate it.
@@ -75,16 +68,14 @@ typedef struct cfg cfg;  /* opaque; owns copies of all names and values */
  * cfg_free).  On failure returns -1, sets *out to NULL and, when err is not
  * NULL and errlen > 0, writes a NUL-terminated message to err.
  */
-int cfg_load(cfg **out, const cfg_var *vars, size_t nvars,
-             char *err, size_t errlen);
+int cfg_load(cfg **out, const cfg_var *vars, size_t nvars, char *err, size_t errlen);
 
 /*
  * As cfg_load(), but values come from get(name, arg), which returns NULL
  * for unset.  The returned string is copied before the next call to get.
  */
-int cfg_load_from(cfg **out, const cfg_var *vars, size_t nvars,
-                  const char *(*get)(const char *name, void *arg), void *arg,
-                  char *err, size_t errlen);
+int cfg_load_from(cfg **out, const cfg_var *vars, size_t nvars, const char *(*get)(const char *name, void *arg),
+                  void *arg, char *err, size_t errlen);
 
 /*
  * Accessors.  `name` is the variable's main name (not its alias).

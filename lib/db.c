@@ -21,7 +21,8 @@ static int db_connect(db_conn *db)
 {
     const char *keys[] = {"dbname", "application_name", "options", "connect_timeout", NULL};
     char opts[128];
-    snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c TimeZone=UTC -c client_min_messages=warning", DB_DEFAULT_STATEMENT_TIMEOUT_MS);
+    snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c TimeZone=UTC -c client_min_messages=warning",
+             DB_DEFAULT_STATEMENT_TIMEOUT_MS);
     const char *vals[] = {db->url, db->app, opts, "3", NULL};
     db->last_attempt_ms = clock_mono_ms();
     db->pg = PQconnectdbParams(keys, vals, 1);

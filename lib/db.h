@@ -15,11 +15,11 @@
 #define DB_DEFAULT_STATEMENT_TIMEOUT_MS 5000
 
 typedef struct db_conn {
-    PGconn *pg;                /* NULL while disconnected */
+    PGconn *pg; /* NULL while disconnected */
     char url[DB_URL_MAX];
     char app[64];
     int64_t last_attempt_ms;
-    char error[256];           /* last connection error, for logs and health */
+    char error[256]; /* last connection error, for logs and health */
 } db_conn;
 
 /* Makes a connection object and tries to connect. Returns 0 when connected,

@@ -16,8 +16,8 @@ struct embedder {
     char model[EMBED_MODEL_MAX];
     unsigned dim;
     uint64_t requests;
-    void *remote; /* openai state */
-    stemmer *st;  /* local */
+    void *remote;   /* openai state */
+    stemmer *st;    /* local */
     lsa_model *lsa; /* local: the trained model, or NULL */
     long long lsa_version;
 };
@@ -161,10 +161,22 @@ void embedder_close(embedder *e)
     free(e);
 }
 
-int embedder_needs_model(const embedder *e) { return e->remote == NULL; }
-int embedder_ready(const embedder *e) { return e->remote != NULL || e->lsa != NULL; }
-long long embedder_model_version(const embedder *e) { return e->lsa ? e->lsa_version : 0; }
-const lsa_model *embedder_model_data(const embedder *e) { return e->lsa; }
+int embedder_needs_model(const embedder *e)
+{
+    return e->remote == NULL;
+}
+int embedder_ready(const embedder *e)
+{
+    return e->remote != NULL || e->lsa != NULL;
+}
+long long embedder_model_version(const embedder *e)
+{
+    return e->lsa ? e->lsa_version : 0;
+}
+const lsa_model *embedder_model_data(const embedder *e)
+{
+    return e->lsa;
+}
 
 void embedder_set_model(embedder *e, lsa_model *m, long long version)
 {
@@ -173,10 +185,22 @@ void embedder_set_model(embedder *e, lsa_model *m, long long version)
     e->lsa_version = m ? version : 0;
 }
 
-const char *embedder_provider(const embedder *e) { return e->provider; }
-const char *embedder_model(const embedder *e) { return e->model; }
-unsigned embedder_dimensions(const embedder *e) { return e->dim; }
-uint64_t embedder_requests(const embedder *e) { return e->requests; }
+const char *embedder_provider(const embedder *e)
+{
+    return e->provider;
+}
+const char *embedder_model(const embedder *e)
+{
+    return e->model;
+}
+unsigned embedder_dimensions(const embedder *e)
+{
+    return e->dim;
+}
+uint64_t embedder_requests(const embedder *e)
+{
+    return e->requests;
+}
 
 int embedder_embed(embedder *e, const char *const *texts, size_t n, float *out, char *err, size_t errlen)
 {

@@ -26,24 +26,24 @@
  * (hash-v1 was the hashed bag of words before it). */
 #define EMBED_LOCAL_DIM LSA_DIM_DEFAULT
 #define EMBED_LOCAL_MODEL "lsa-v1"
-#define EMBED_LOCAL_LANG "en"          /* the stemmer of the local embedder */
-#define EMBED_HASH_DIM 384             /* embed_hash: synthetic vectors for benchmarks */
+#define EMBED_LOCAL_LANG "en" /* the stemmer of the local embedder */
+#define EMBED_HASH_DIM 384    /* embed_hash: synthetic vectors for benchmarks */
 #define EMBED_OPENAI_DEFAULT_MODEL "text-embedding-3-small"
 #define EMBED_OPENAI_DEFAULT_DIM 1536
-#define EMBED_MAX_INPUT_BYTES 32768    /* longer texts are cut (8,192 tokens is about 32 KB) */
-#define EMBED_BATCH_MAX_INPUTS 256     /* per request (the API allows 2,048) */
-#define EMBED_BATCH_MAX_TOKENS 250000  /* estimated, per request (the API allows 300,000) */
+#define EMBED_MAX_INPUT_BYTES 32768   /* longer texts are cut (8,192 tokens is about 32 KB) */
+#define EMBED_BATCH_MAX_INPUTS 256    /* per request (the API allows 2,048) */
+#define EMBED_BATCH_MAX_TOKENS 250000 /* estimated, per request (the API allows 300,000) */
 
 typedef struct embedder embedder;
 
 typedef struct embed_opts {
-    const char *provider;   /* "local" | "openai" */
-    const char *model;      /* NULL = provider default */
-    unsigned dimensions;    /* 0 = provider default */
-    const char *api_key;    /* openai */
-    const char *base_url;   /* openai: "https://api.openai.com/v1" */
-    unsigned timeout_ms;    /* per HTTP request; 0 = 60 s */
-    unsigned max_retries;   /* 0 = 4 */
+    const char *provider; /* "local" | "openai" */
+    const char *model;    /* NULL = provider default */
+    unsigned dimensions;  /* 0 = provider default */
+    const char *api_key;  /* openai */
+    const char *base_url; /* openai: "https://api.openai.com/v1" */
+    unsigned timeout_ms;  /* per HTTP request; 0 = 60 s */
+    unsigned max_retries; /* 0 = 4 */
 } embed_opts;
 
 int embedder_open(embedder **out, const embed_opts *o, char *err, size_t errlen);

@@ -47,7 +47,10 @@ int embed_openai_open(void **state, const embed_opts *o, char *err, size_t errle
     return 0;
 }
 
-void embed_openai_close(void *state) { free(state); }
+void embed_openai_close(void *state)
+{
+    free(state);
+}
 
 static void embed_sleep_ms(unsigned ms)
 {
@@ -63,10 +66,9 @@ static int openai_batch(openai_state *s, const char *model, unsigned dim, const 
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(texts[i]);
         /* the API refuses empty strings; a single space embeds as nothing */
-        json_array_append_new(input, len == 0 ? json_string(" ")
-                                              : json_stringn(texts[i], len > EMBED_MAX_INPUT_BYTES
-                                                                           ? EMBED_MAX_INPUT_BYTES
-                                                                           : len));
+        json_array_append_new(
+            input, len == 0 ? json_string(" ")
+                            : json_stringn(texts[i], len > EMBED_MAX_INPUT_BYTES ? EMBED_MAX_INPUT_BYTES : len));
     }
     json_t *req = json_pack("{s:s, s:o, s:s}", "model", model, "input", input, "encoding_format", "float");
     if (strncmp(model, "text-embedding-3", 16) == 0) {
@@ -79,8 +81,13 @@ static int openai_batch(openai_state *s, const char *model, unsigned dim, const 
         return -1;
     }
     const char *headers[] = {s->auth, "Content-Type: application/json", NULL};
-    http_request rq = {.method = "POST", .url = s->url, .headers = headers, .body = body, .body_len = strlen(body),
-                       .timeout_ms = s->timeout_ms, .max_body = HTTP_RESP_MAX};
+    http_request rq = {.method = "POST",
+                       .url = s->url,
+                       .headers = headers,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .timeout_ms = s->timeout_ms,
+                       .max_body = HTTP_RESP_MAX};
     int rc = -1;
     for (unsigned attempt = 0;; attempt++) {
         http_response r;

@@ -11,7 +11,10 @@
 #include "dynbuf.h"
 #include "encode.h"
 
-void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void http_global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {

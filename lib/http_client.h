@@ -25,28 +25,28 @@ typedef enum {
 } http_status;
 
 typedef struct http_response {
-    long status;                 /* HTTP status, 0 when none */
-    char *body;                  /* NUL-terminated, malloc'd; caller frees (http_response_free) */
+    long status; /* HTTP status, 0 when none */
+    char *body;  /* NUL-terminated, malloc'd; caller frees (http_response_free) */
     size_t body_len;
     char content_type[HTTP_HEADER_VALUE_MAX];
-    char retry_after[HTTP_HEADER_VALUE_MAX];     /* "retry-after" header, "" if none */
-    char retry_after_ms[HTTP_HEADER_VALUE_MAX];  /* "retry-after-ms" header */
-    char should_retry[HTTP_HEADER_VALUE_MAX];    /* "x-should-retry" header */
-    char effective_url[HTTP_URL_MAX];            /* after redirects */
-    char error[256];                             /* why, when the call failed */
+    char retry_after[HTTP_HEADER_VALUE_MAX];    /* "retry-after" header, "" if none */
+    char retry_after_ms[HTTP_HEADER_VALUE_MAX]; /* "retry-after-ms" header */
+    char should_retry[HTTP_HEADER_VALUE_MAX];   /* "x-should-retry" header */
+    char effective_url[HTTP_URL_MAX];           /* after redirects */
+    char error[256];                            /* why, when the call failed */
 } http_response;
 
 typedef struct http_request {
-    const char *method;          /* "GET" or "POST" */
+    const char *method; /* "GET" or "POST" */
     const char *url;
-    const char *const *headers;  /* "Name: value" strings, NULL-terminated; may be NULL */
-    const char *body;            /* POST body or NULL */
+    const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
+    const char *body;           /* POST body or NULL */
     size_t body_len;
-    unsigned timeout_ms;         /* whole request */
+    unsigned timeout_ms; /* whole request */
     unsigned connect_timeout_ms;
-    size_t max_body;             /* 0 = HTTP_RESP_MAX */
-    unsigned max_redirects;      /* 0 = do not follow */
-    const char *user_agent;      /* NULL = "chat/1" */
+    size_t max_body;        /* 0 = HTTP_RESP_MAX */
+    unsigned max_redirects; /* 0 = do not follow */
+    const char *user_agent; /* NULL = "chat/1" */
 } http_request;
 
 void http_global_init(void);

@@ -21,12 +21,12 @@
 #include "dynbuf.h"
 #include "utf8.h"
 
-#define LOG_TS_MAX       64  /* formatted timestamp buffer */
-#define LOG_UNIT_MAX     8   /* longest escaped form of one character */
-#define LOG_ELLIPSIS     "\xE2\x80\xA6"  /* U+2026, marks a cut string */
+#define LOG_TS_MAX 64               /* formatted timestamp buffer */
+#define LOG_UNIT_MAX 8              /* longest escaped form of one character */
+#define LOG_ELLIPSIS "\xE2\x80\xA6" /* U+2026, marks a cut string */
 #define LOG_ELLIPSIS_LEN 3
-#define LOG_REPLACEMENT  "\xEF\xBF\xBD"  /* U+FFFD, replaces bad UTF-8 */
-#define LOG_TRUNC_MARK   ",\"_truncated\":true"
+#define LOG_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD, replaces bad UTF-8 */
+#define LOG_TRUNC_MARK ",\"_truncated\":true"
 /* Always kept free for LOG_TRUNC_MARK, the closing brace and the newline. */
 #define LOG_TAIL_RESERVE 32
 /* Room that must be left before another extra field is attempted. */
@@ -42,7 +42,7 @@ static _Thread_local char tl_rid[LOG_RID_MAX + 1];
 /* A line is a dynbuf over stack storage: no allocation while logging. */
 typedef struct {
     char storage[LOG_LINE_MAX + 1]; /* + the NUL dynbuf keeps */
-    dynbuf b; /* toobig: LOG_LINE_MAX - LOG_TAIL_RESERVE until ll_emit */
+    dynbuf b;                       /* toobig: LOG_LINE_MAX - LOG_TAIL_RESERVE until ll_emit */
 } log_line;
 
 /* ---------------------------------------------------------------- UTF-8 */
@@ -53,8 +53,7 @@ typedef struct {
  * (an ill-formed subpart elsewhere counts as one unit, as lib/utf8.c
  * decodes it).
  */
-static size_t
-utf8_cut(const char *s, size_t n, size_t max)
+static size_t utf8_cut(const char *s, size_t n, size_t max)
 {
     size_t i = 0;
 
@@ -72,8 +71,7 @@ utf8_cut(const char *s, size_t n, size_t max)
 }
 
 /* Copy s into dst[cap + 1], cut to at most cap bytes on a UTF-8 boundary. */
-static void
-copy_cut(char *dst, size_t cap, const char *s)
+static void copy_cut(char *dst, size_t cap, const char *s)
 {
     size_t n = strnlen(s, cap + 4); /* +4: see a whole sequence at the cap */
     size_t k = utf8_cut(s, n, cap);
@@ -84,28 +82,24 @@ copy_cut(char *dst, size_t cap, const char *s)
 
 /* ------------------------------------------------------------ line building */
 
-static void
-ll_init(log_line *l)
+static void ll_init(log_line *l)
 {
     dyn_init_fixed(&l->b, l->storage, sizeof l->storage);
     l->b.toobig = LOG_LINE_MAX - LOG_TAIL_RESERVE;
 }
 
-static size_t
-ll_room(const log_line *l)
+static size_t ll_room(const log_line *l)
 {
     return dyn_room(&l->b);
 }
 
 /* Append raw bytes; callers only pass short literals that are budgeted. */
-static int
-ll_raw(log_line *l, const char *s, size_t n)
+static int ll_raw(log_line *l, const char *s, size_t n)
 {
     return dyn_add(&l->b, s, n);
 }
 
-static int
-ll_lit(log_line *l, const char *s)
+static int ll_lit(log_line *l, const char *s)
 {
     return ll_raw(l, s, strlen(s));
 }
@@ -114,8 +108,7 @@ ll_lit(log_line *l, const char *s)
  * Escaped form of the character at s[0] (n bytes available) into unit.
  * Returns the escaped length and sets *used to the input bytes consumed.
  */
-static size_t
-json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
+static size_t json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char c = (unsigned char)s[0];
@@ -124,13 +117,27 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
 
     *used = 1;
     switch (c) {
-    case '"':  memcpy(unit, "\\\"", 2); return 2;
-    case '\\': memcpy(unit, "\\\\", 2); return 2;
-    case '\n': memcpy(unit, "\\n", 2);  return 2;
-    case '\r': memcpy(unit, "\\r", 2);  return 2;
-    case '\t': memcpy(unit, "\\t", 2);  return 2;
-    case '\b': memcpy(unit, "\\b", 2);  return 2;
-    case '\f': memcpy(unit, "\\f", 2);  return 2;
+    case '"':
+        memcpy(unit, "\\\"", 2);
+        return 2;
+    case '\\':
+        memcpy(unit, "\\\\", 2);
+        return 2;
+    case '\n':
+        memcpy(unit, "\\n", 2);
+        return 2;
+    case '\r':
+        memcpy(unit, "\\r", 2);
+        return 2;
+    case '\t':
+        memcpy(unit, "\\t", 2);
+        return 2;
+    case '\b':
+        memcpy(unit, "\\b", 2);
+        return 2;
+    case '\f':
+        memcpy(unit, "\\f", 2);
+        return 2;
     default:
         break;
     }
@@ -157,8 +164,7 @@ json_unit(const char *s, size_t n, char unit[LOG_UNIT_MAX], size_t *used)
  * already shortened, the contents end with an ellipsis.  Returns -1 (line
  * unchanged) when not even an empty string plus ellipsis fits.
  */
-static int
-ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
+static int ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
 {
     size_t room = ll_room(l);
     size_t out = 0;
@@ -193,10 +199,9 @@ ll_jstr(log_line *l, const char *s, size_t n, size_t max, int cut)
     return 0;
 }
 
-static int
-is_reserved_key(const char *k)
+static int is_reserved_key(const char *k)
 {
-    static const char *const reserved[] = { "ts", "level", "prog", "rid", "msg" };
+    static const char *const reserved[] = {"ts", "level", "prog", "rid", "msg"};
 
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (strcmp(k, reserved[i]) == 0)
@@ -205,8 +210,7 @@ is_reserved_key(const char *k)
 }
 
 /* ",\"key\":\"value\"" or value null; -1 (line unchanged) if it won't fit. */
-static int
-ll_field(log_line *l, const char *key, const char *val)
+static int ll_field(log_line *l, const char *key, const char *val)
 {
     char kbuf[LOG_KEY_MAX + 2];
     size_t saved = dyn_len(&l->b);
@@ -218,8 +222,7 @@ ll_field(log_line *l, const char *key, const char *val)
         key = kbuf;
     }
     if (ll_lit(l, ",") != 0 ||
-        ll_jstr(l, key, strnlen(key, LOG_KEY_MAX + 1), LOG_KEY_MAX,
-                strnlen(key, LOG_KEY_MAX + 1) > LOG_KEY_MAX) != 0 ||
+        ll_jstr(l, key, strnlen(key, LOG_KEY_MAX + 1), LOG_KEY_MAX, strnlen(key, LOG_KEY_MAX + 1) > LOG_KEY_MAX) != 0 ||
         ll_lit(l, ":") != 0)
         goto fail;
     if (val == NULL) {
@@ -236,8 +239,7 @@ fail:
     return -1;
 }
 
-static log_level
-level_norm(log_level lvl, log_level fallback)
+static log_level level_norm(log_level lvl, log_level fallback)
 {
     int v = (int)lvl;
 
@@ -245,8 +247,7 @@ level_norm(log_level lvl, log_level fallback)
 }
 
 /* {"ts":..,"level":..,"prog":..[,"rid":..],"msg":.. */
-static void
-ll_head(log_line *l, log_level lvl, const char *msg, size_t msglen, int cut)
+static void ll_head(log_line *l, log_level lvl, const char *msg, size_t msglen, int cut)
 {
     char prog[LOG_PROG_MAX + 1];
     char ts[LOG_TS_MAX];
@@ -263,9 +264,8 @@ ll_head(log_line *l, log_level lvl, const char *msg, size_t msglen, int cut)
     }
     if (gmtime_r(&now.tv_sec, &tm) == NULL)
         memset(&tm, 0, sizeof tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
 
     /* The head is far below the cap (see LOG_*_MAX), so these all fit. */
     ll_lit(l, "{\"ts\":\"");
@@ -283,8 +283,7 @@ ll_head(log_line *l, log_level lvl, const char *msg, size_t msglen, int cut)
 }
 
 /* Close the object and write it as one unit. */
-static void
-ll_emit(log_line *l, int dropped)
+static void ll_emit(log_line *l, int dropped)
 {
     FILE *out;
 
@@ -302,35 +301,30 @@ ll_emit(log_line *l, int dropped)
 
 /* --------------------------------------------------------------- public API */
 
-void
-log_init(const char *program, log_level min)
+void log_init(const char *program, log_level min)
 {
     pthread_mutex_lock(&g_lock);
     if (program == NULL || program[0] == '\0')
         program = "unknown";
     copy_cut(g_prog, LOG_PROG_MAX, program);
     pthread_mutex_unlock(&g_lock);
-    atomic_store_explicit(&g_min, (int)level_norm(min, LOG_INFO),
-                          memory_order_relaxed);
+    atomic_store_explicit(&g_min, (int)level_norm(min, LOG_INFO), memory_order_relaxed);
 }
 
-void
-log_set_output(FILE *out)
+void log_set_output(FILE *out)
 {
     pthread_mutex_lock(&g_lock);
     g_out = out;
     pthread_mutex_unlock(&g_lock);
 }
 
-int
-log_level_parse(const char *s, log_level *out)
+int log_level_parse(const char *s, log_level *out)
 {
     static const struct {
         const char *name;
         log_level lvl;
     } names[] = {
-        { "debug", LOG_DEBUG }, { "info", LOG_INFO },   { "warn", LOG_WARN },
-        { "warning", LOG_WARN }, { "error", LOG_ERROR },
+        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARN}, {"warning", LOG_WARN}, {"error", LOG_ERROR},
     };
 
     if (s == NULL || out == NULL)
@@ -344,41 +338,39 @@ log_level_parse(const char *s, log_level *out)
     return -1;
 }
 
-const char *
-log_level_name(log_level l)
+const char *log_level_name(log_level l)
 {
     switch (l) {
-    case LOG_DEBUG: return "debug";
-    case LOG_INFO:  return "info";
-    case LOG_WARN:  return "warn";
-    case LOG_ERROR: return "error";
+    case LOG_DEBUG:
+        return "debug";
+    case LOG_INFO:
+        return "info";
+    case LOG_WARN:
+        return "warn";
+    case LOG_ERROR:
+        return "error";
     }
     return "unknown";
 }
 
-int
-log_enabled(log_level lvl)
+int log_enabled(log_level lvl)
 {
-    return (int)level_norm(lvl, LOG_ERROR) >=
-           atomic_load_explicit(&g_min, memory_order_relaxed);
+    return (int)level_norm(lvl, LOG_ERROR) >= atomic_load_explicit(&g_min, memory_order_relaxed);
 }
 
-void
-log_set_request_id(const char *rid)
+void log_set_request_id(const char *rid)
 {
     if (rid == NULL)
         rid = "";
     copy_cut(tl_rid, LOG_RID_MAX, rid);
 }
 
-const char *
-log_request_id(void)
+const char *log_request_id(void)
 {
     return tl_rid;
 }
 
-void
-log_msg(log_level lvl, const char *fmt, ...)
+void log_msg(log_level lvl, const char *fmt, ...)
 {
     char msg[LOG_MSG_MAX + 1];
     log_line line;
@@ -414,8 +406,7 @@ log_msg(log_level lvl, const char *fmt, ...)
     ll_emit(&line, 0);
 }
 
-void
-log_fields(log_level lvl, const char *msg, ...)
+void log_fields(log_level lvl, const char *msg, ...)
 {
     log_line line;
     va_list ap;

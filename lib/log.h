@@ -29,12 +29,12 @@
 #include <stdio.h>
 
 /* Caps, in bytes. */
-#define LOG_LINE_MAX  8192  /* one whole output line, including the '\n' */
-#define LOG_MSG_MAX   4096  /* "msg" text, before and after JSON escaping */
-#define LOG_FIELD_MAX 1024  /* one extra field value, after JSON escaping */
-#define LOG_KEY_MAX   64    /* one extra field key, after JSON escaping */
-#define LOG_PROG_MAX  64    /* program name (longer names are truncated) */
-#define LOG_RID_MAX   64    /* request id (longer ids are truncated) */
+#define LOG_LINE_MAX 8192  /* one whole output line, including the '\n' */
+#define LOG_MSG_MAX 4096   /* "msg" text, before and after JSON escaping */
+#define LOG_FIELD_MAX 1024 /* one extra field value, after JSON escaping */
+#define LOG_KEY_MAX 64     /* one extra field key, after JSON escaping */
+#define LOG_PROG_MAX 64    /* program name (longer names are truncated) */
+#define LOG_RID_MAX 64     /* request id (longer ids are truncated) */
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
@@ -79,8 +79,7 @@ const char *log_request_id(void);
  * Write one line at `lvl` with a printf-style message.  Levels outside
  * LOG_DEBUG..LOG_ERROR are written as "error" so they are never lost.
  */
-void log_msg(log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Write one line with a plain (not printf) message and extra string fields
@@ -94,12 +93,11 @@ void log_msg(log_level lvl, const char *fmt, ...)
  * at LOG_FIELD_MAX; when the line cap is reached the remaining fields are
  * dropped and "_truncated":true is added.
  */
-void log_fields(log_level lvl, const char *msg, ...)
-    __attribute__((sentinel));
+void log_fields(log_level lvl, const char *msg, ...) __attribute__((sentinel));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 #endif /* LOG_H */

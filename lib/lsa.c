@@ -23,15 +23,21 @@
 struct lsa_model {
     unsigned dim;
     size_t nwords;
-    char **words;   /* sorted; point into pool */
+    char **words; /* sorted; point into pool */
     char *pool;
     float *idf;
-    float *scale;   /* per word: vector = scale * q */
-    int8_t *q;      /* nwords * dim */
+    float *scale; /* per word: vector = scale * q */
+    int8_t *q;    /* nwords * dim */
 };
 
-unsigned lsa_dimensions(const lsa_model *m) { return m->dim; }
-size_t lsa_words(const lsa_model *m) { return m->nwords; }
+unsigned lsa_dimensions(const lsa_model *m)
+{
+    return m->dim;
+}
+size_t lsa_words(const lsa_model *m)
+{
+    return m->nwords;
+}
 
 void lsa_free(lsa_model *m)
 {
@@ -135,9 +141,9 @@ static float lsa_gauss(uint64_t *s)
 /* --- the sparse matrix and its products ----------------------------------------- */
 
 typedef struct lsa_csr {
-    size_t nrows;    /* chunks */
-    size_t *start;   /* nrows + 1 */
-    uint32_t *col;   /* word */
+    size_t nrows;  /* chunks */
+    size_t *start; /* nrows + 1 */
+    uint32_t *col; /* word */
     float *val;
 } lsa_csr;
 
@@ -243,8 +249,8 @@ int lsa_train(const char *const *texts, size_t n, unsigned dim, const char *lang
     size_t cap_ids = 1 << 16, n_ids = 0;
     doc_ids = malloc(cap_ids * sizeof(*doc_ids));
     uint32_t *doc_tf = malloc(cap_ids * sizeof(*doc_tf));
-    if (v.slot == NULL || v.word == NULL || v.df == NULL || doc_start == NULL || text_ids == NULL ||
-        doc_ids == NULL || doc_tf == NULL) {
+    if (v.slot == NULL || v.word == NULL || v.df == NULL || doc_start == NULL || text_ids == NULL || doc_ids == NULL ||
+        doc_tf == NULL) {
         free(text_ids);
         free(doc_tf);
         goto oom;

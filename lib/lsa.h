@@ -25,11 +25,11 @@
 #include "stem.h"
 
 #define LSA_DIM_DEFAULT 256
-#define LSA_VOCAB_MAX 20000          /* words in a model (the most frequent kept) */
-#define LSA_TRAIN_CHUNKS_MAX 20000   /* chunks a model is trained on, at most */
+#define LSA_VOCAB_MAX 20000                /* words in a model (the most frequent kept) */
+#define LSA_TRAIN_CHUNKS_MAX 20000         /* chunks a model is trained on, at most */
 #define LSA_CANDIDATE_WORDS_MAX (1u << 19) /* distinct words counted while training */
-#define LSA_TEXT_WORDS_MAX 8192      /* words of one text that are embedded */
-#define LSA_MIN_CHUNKS 2             /* fewer chunks cannot be trained on */
+#define LSA_TEXT_WORDS_MAX 8192            /* words of one text that are embedded */
+#define LSA_MIN_CHUNKS 2                   /* fewer chunks cannot be trained on */
 
 typedef struct lsa_model lsa_model;
 

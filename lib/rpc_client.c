@@ -464,10 +464,10 @@ rpc_code rpc_call_sync(rpc_client *c, const char *method, const ProtobufCMessage
     if (rc != RPC_OK) {
         res->code = rc;
         snprintf(res->message, sizeof(res->message), "%s",
-                 rc == RPC_UNAVAILABLE ? "service not reachable"
+                 rc == RPC_UNAVAILABLE          ? "service not reachable"
                  : rc == RPC_RESOURCE_EXHAUSTED ? "too many calls in flight"
-                 : rc == RPC_CANCELLED ? "client is closing"
-                                       : "bad call");
+                 : rc == RPC_CANCELLED          ? "client is closing"
+                                                : "bad call");
     } else {
         pthread_mutex_lock(&w.mtx);
         while (!w.done) {

@@ -82,10 +82,10 @@ struct rpc_server {
     int64_t started_ms;
 
     pthread_mutex_t mtx;
-    pthread_cond_t work_cv;  /* queue not empty, or stopping */
-    pthread_cond_t idle_cv;  /* in_flight reached 0 */
-    pthread_cond_t init_cv;  /* a worker finished worker_init */
-    rpc_slot **queue;        /* ring, capacity nslots */
+    pthread_cond_t work_cv; /* queue not empty, or stopping */
+    pthread_cond_t idle_cv; /* in_flight reached 0 */
+    pthread_cond_t init_cv; /* a worker finished worker_init */
+    rpc_slot **queue;       /* ring, capacity nslots */
     unsigned qhead, qlen;
     unsigned in_flight;
     unsigned inits_done, inits_failed;
@@ -551,8 +551,7 @@ static void server_free(rpc_server *s)
     free(s);
 }
 
-int rpc_server_start(rpc_server **out, ProtobufCService *service, const rpc_server_opts *opts, char *err,
-                     size_t errlen)
+int rpc_server_start(rpc_server **out, ProtobufCService *service, const rpc_server_opts *opts, char *err, size_t errlen)
 {
     int rv;
     *out = NULL;
@@ -682,7 +681,10 @@ unsigned rpc_server_drain(rpc_server *s, int timeout_ms)
     return left;
 }
 
-void rpc_server_stop(rpc_server *s) { server_free(s); }
+void rpc_server_stop(rpc_server *s)
+{
+    server_free(s);
+}
 
 void rpc_server_get_stats(rpc_server *s, rpc_server_stats *out)
 {
@@ -708,9 +710,15 @@ void rpc_fail(void *closure_data, rpc_code code, const char *fmt, ...)
     va_end(ap);
 }
 
-void rpc_set_retry_after(void *closure_data, uint32_t ms) { ((rpc_call *)closure_data)->retry_after_ms = ms; }
+void rpc_set_retry_after(void *closure_data, uint32_t ms)
+{
+    ((rpc_call *)closure_data)->retry_after_ms = ms;
+}
 
-const char *rpc_call_request_id(const void *closure_data) { return ((const rpc_call *)closure_data)->rid; }
+const char *rpc_call_request_id(const void *closure_data)
+{
+    return ((const rpc_call *)closure_data)->rid;
+}
 
 int64_t rpc_call_remaining_ms(const void *closure_data)
 {
@@ -727,7 +735,10 @@ void *rpc_call_worker_data(const void *closure_data)
     return call->inv->worker_data;
 }
 
-void *rpc_call_server_arg(const void *closure_data) { return ((const rpc_call *)closure_data)->slot->srv->opts.arg; }
+void *rpc_call_server_arg(const void *closure_data)
+{
+    return ((const rpc_call *)closure_data)->slot->srv->opts.arg;
+}
 
 void rpc_defer(void *closure_data)
 {

@@ -67,12 +67,12 @@ void rpc_server_stop(rpc_server *s);
 
 /* Counters, for tests and metrics. */
 typedef struct rpc_server_stats {
-    uint64_t received;   /* envelopes received */
-    uint64_t handled;    /* calls passed to a handler */
-    uint64_t malformed;  /* bad envelope or bad body */
-    uint64_t unknown;    /* unknown method */
-    uint64_t expired;    /* dropped: deadline passed before a worker took it */
-    uint64_t rejected;   /* answered UNAVAILABLE while draining */
+    uint64_t received;  /* envelopes received */
+    uint64_t handled;   /* calls passed to a handler */
+    uint64_t malformed; /* bad envelope or bad body */
+    uint64_t unknown;   /* unknown method */
+    uint64_t expired;   /* dropped: deadline passed before a worker took it */
+    uint64_t rejected;  /* answered UNAVAILABLE while draining */
     unsigned in_flight;
 } rpc_server_stats;
 void rpc_server_get_stats(rpc_server *s, rpc_server_stats *out);
@@ -102,17 +102,15 @@ void rpc_defer(void *closure_data);
 struct Chat__Rpc__HealthReply;
 void rpc_fill_health(const void *closure_data, struct Chat__Rpc__HealthReply *out);
 
-
-
 /* Defines handler `name` of a generated service that answers UNIMPLEMENTED
  * (for methods declared in a .proto before the issue that builds them). */
-#define RPC_UNIMPLEMENTED_HANDLER(name, service_type, input_type, closure_type)                                 \
-    static void name(service_type *svc_, const input_type *in_, closure_type done_, void *cd_)                 \
-    {                                                                                                        \
-        (void)svc_;                                                                                          \
-        (void)in_;                                                                                           \
-        rpc_fail(cd_, RPC_UNIMPLEMENTED, "%s is not available in this version", #name);                     \
-        done_(NULL, cd_);                                                                                    \
+#define RPC_UNIMPLEMENTED_HANDLER(name, service_type, input_type, closure_type)                                        \
+    static void name(service_type *svc_, const input_type *in_, closure_type done_, void *cd_)                         \
+    {                                                                                                                  \
+        (void)svc_;                                                                                                    \
+        (void)in_;                                                                                                     \
+        rpc_fail(cd_, RPC_UNIMPLEMENTED, "%s is not available in this version", #name);                                \
+        done_(NULL, cd_);                                                                                              \
     }
 
 #endif

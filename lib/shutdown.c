@@ -47,4 +47,7 @@ int shutdown_wait_for(int timeout_ms)
     }
 }
 
-void shutdown_request(void) { kill(getpid(), SIGTERM); }
+void shutdown_request(void)
+{
+    kill(getpid(), SIGTERM);
+}

@@ -14,31 +14,30 @@ struct stemmer {
 };
 
 static const char *const stem_stop_en[] = {
-    "a",      "about", "all",    "also",  "am",    "an",    "and",   "any",   "are",   "as",    "at",
-    "be",     "been",  "but",    "by",    "can",   "could", "did",   "do",    "does",  "doing", "for",
-    "from",   "get",   "got",    "guys",  "had",   "has",   "have",  "hello", "hey",   "hi",    "how",
-    "i",      "if",    "im",     "in",    "into",  "is",    "it",    "its",   "just",  "know",  "like",
-    "me",     "my",    "need",   "of",    "on",    "or",    "our",   "please", "possible", "should", "so",
-    "some",   "tell",  "than",   "thank", "thanks", "that", "the",   "their", "them",  "then",  "there",
-    "these",  "they",  "this",   "to",    "u",     "us",    "want",  "wanna", "was",   "way",   "we",
-    "were",   "what",  "whats",  "when",  "where", "which", "who",   "why",   "will",  "with",  "would",
-    "you",    "your",  "s",      "t",     "don",   "doesn", "isn",   "let",   "lets",  "one",
+    "a",     "about", "all",   "also",  "am",     "an",    "and",  "any",    "are",      "as",     "at",
+    "be",    "been",  "but",   "by",    "can",    "could", "did",  "do",     "does",     "doing",  "for",
+    "from",  "get",   "got",   "guys",  "had",    "has",   "have", "hello",  "hey",      "hi",     "how",
+    "i",     "if",    "im",    "in",    "into",   "is",    "it",   "its",    "just",     "know",   "like",
+    "me",    "my",    "need",  "of",    "on",     "or",    "our",  "please", "possible", "should", "so",
+    "some",  "tell",  "than",  "thank", "thanks", "that",  "the",  "their",  "them",     "then",   "there",
+    "these", "they",  "this",  "to",    "u",      "us",    "want", "wanna",  "was",      "way",    "we",
+    "were",  "what",  "whats", "when",  "where",  "which", "who",  "why",    "will",     "with",   "would",
+    "you",   "your",  "s",     "t",     "don",    "doesn", "isn",  "let",    "lets",     "one",
 };
 
 static const char *const stem_stop_de[] = {
-    "aber", "alle",  "als",   "am",    "an",    "auch",  "auf",   "aus",   "bei",   "bin",   "bis",
-    "bitte", "da",   "das",   "dass",  "dem",   "den",   "der",   "des",   "die",   "doch",  "du",
-    "ein",  "eine",  "einem", "einen", "einer", "es",    "für",   "gibt",  "hat",   "ich",   "ihr",
-    "im",   "in",    "ist",   "ja",    "kann",  "man",   "mit",   "nach",  "nicht", "noch",  "oder",
-    "sie",  "sind",  "so",    "und",   "uns",   "von",   "was",   "wie",   "wir",   "wo",    "zu",
+    "aber", "alle", "als", "am",   "an",  "auch", "auf",  "aus", "bei", "bin",  "bis",   "bitte", "da",    "das",
+    "dass", "dem",  "den", "der",  "des", "die",  "doch", "du",  "ein", "eine", "einem", "einen", "einer", "es",
+    "für",  "gibt", "hat", "ich",  "ihr", "im",   "in",   "ist", "ja",  "kann", "man",   "mit",   "nach",  "nicht",
+    "noch", "oder", "sie", "sind", "so",  "und",  "uns",  "von", "was", "wie",  "wir",   "wo",    "zu",
 };
 
 /* ISO 639-1 codes to Snowball algorithm names; Snowball also accepts the
  * names themselves. */
 static const char *const stem_langs[][2] = {
-    {"en", "english"}, {"de", "german"},     {"fr", "french"},  {"es", "spanish"}, {"it", "italian"},
-    {"nl", "dutch"},   {"pt", "portuguese"}, {"sv", "swedish"}, {"da", "danish"},  {"no", "norwegian"},
-    {"fi", "finnish"}, {"ru", "russian"},
+    {"en", "english"}, {"de", "german"},    {"fr", "french"},     {"es", "spanish"},
+    {"it", "italian"}, {"nl", "dutch"},     {"pt", "portuguese"}, {"sv", "swedish"},
+    {"da", "danish"},  {"no", "norwegian"}, {"fi", "finnish"},    {"ru", "russian"},
 };
 
 int stem_open(stemmer **out, const char *lang)
@@ -117,7 +116,10 @@ size_t stem_word(stemmer *s, const char *w, size_t n, char *out)
     return n;
 }
 
-static int stem_word_byte(unsigned char c) { return isalnum(c) || c >= 0x80; }
+static int stem_word_byte(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80;
+}
 
 size_t stem_words(stemmer *s, const char *text, size_t len, stem_word_fn fn, void *arg)
 {

@@ -12,7 +12,7 @@ int svc_db_worker_init(void **worker_data, unsigned index, void *arg);
 void svc_db_worker_fini(void *worker_data, void *arg);
 int svc_db_health_check(void *worker_data, char *detail, size_t len);
 
-#define SVC_DB_WORKERS                                                                                          \
+#define SVC_DB_WORKERS                                                                                                 \
     .worker_init = svc_db_worker_init, .worker_fini = svc_db_worker_fini, .health_check = svc_db_health_check
 
 #endif

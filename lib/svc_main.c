@@ -17,23 +17,43 @@ static const cfg *svc_cfg;
 static const svc_def *svc_current;
 
 static const cfg_var svc_common_vars[] = {
-    {.name = "LOG_LEVEL", .type = CFG_ENUM, .def = "info", .choices = "debug|info|warn|error",
+    {.name = "LOG_LEVEL",
+     .type = CFG_ENUM,
+     .def = "info",
+     .choices = "debug|info|warn|error",
      .help = "least important log level written"},
-    {.name = "RPC_WORKERS", .type = CFG_INT, .def = "4", .min = 1, .max = 256,
+    {.name = "RPC_WORKERS",
+     .type = CFG_INT,
+     .def = "4",
+     .min = 1,
+     .max = 256,
      .help = "worker threads (each with its own database connection)"},
-    {.name = "RPC_CONTEXTS", .type = CFG_INT, .def = "256", .min = 1, .max = 65536,
-     .help = "requests held at once"},
-    {.name = "RPC_MAX_MSG", .type = CFG_INT, .def = "4194304", .min = 1024, .max = 268435456,
+    {.name = "RPC_CONTEXTS", .type = CFG_INT, .def = "256", .min = 1, .max = 65536, .help = "requests held at once"},
+    {.name = "RPC_MAX_MSG",
+     .type = CFG_INT,
+     .def = "4194304",
+     .min = 1024,
+     .max = 268435456,
      .help = "largest request in bytes; bigger ones drop the connection"},
-    {.name = "DRAIN_TIMEOUT", .type = CFG_DURATION_MS, .def = "10s", .min = 0, .max = 600000,
+    {.name = "DRAIN_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "10s",
+     .min = 0,
+     .max = 600000,
      .help = "how long a stop waits for calls in flight"},
 };
 
-static const cfg_var svc_db_var = {.name = "DATABASE_URL", .type = CFG_URL, .flags = CFG_REQUIRED | CFG_SECRET,
-                                   .alias = "CHECKPOINT_DB_URL", .schemes = "postgres|postgresql",
+static const cfg_var svc_db_var = {.name = "DATABASE_URL",
+                                   .type = CFG_URL,
+                                   .flags = CFG_REQUIRED | CFG_SECRET,
+                                   .alias = "CHECKPOINT_DB_URL",
+                                   .schemes = "postgres|postgresql",
                                    .help = "Postgres connection string (CHECKPOINT_DB_URL accepted)"};
 
-const cfg *svc_config(void) { return svc_cfg; }
+const cfg *svc_config(void)
+{
+    return svc_cfg;
+}
 
 static size_t svc_vars(const svc_def *def, cfg_var *vars)
 {
@@ -41,8 +61,11 @@ static size_t svc_vars(const svc_def *def, cfg_var *vars)
     for (size_t i = 0; i < sizeof(svc_common_vars) / sizeof(svc_common_vars[0]); i++) {
         vars[n++] = svc_common_vars[i];
     }
-    vars[n++] = (cfg_var){.name = def->url_var, .type = CFG_URL, .def = def->default_url,
-                          .schemes = "tcp|ipc|inproc", .help = "address this service listens on"};
+    vars[n++] = (cfg_var){.name = def->url_var,
+                          .type = CFG_URL,
+                          .def = def->default_url,
+                          .schemes = "tcp|ipc|inproc",
+                          .help = "address this service listens on"};
     if (def->needs_db) {
         vars[n++] = svc_db_var;
     }
@@ -84,7 +107,10 @@ void svc_health_reply(void *closure_data, Chat__Rpc__HealthReply_Closure done)
     done(&out, closure_data);
 }
 
-const char *svc_name(void) { return svc_current ? svc_current->name : "service"; }
+const char *svc_name(void)
+{
+    return svc_current ? svc_current->name : "service";
+}
 
 int svc_main(const svc_def *def, int argc, char **argv)
 {
@@ -105,8 +131,7 @@ int svc_main(const svc_def *def, int argc, char **argv)
     char err[512];
     cfg *c = NULL;
     if (cfg_load(&c, vars, nvars, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s: configuration error: %s\n(run %s --help for every variable)\n", def->name, err,
-                def->name);
+        fprintf(stderr, "%s: configuration error: %s\n(run %s --help for every variable)\n", def->name, err, def->name);
         return 2;
     }
     svc_cfg = c;

@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-utf8_is_cont(unsigned char c)
+static int utf8_is_cont(unsigned char c)
 {
     return (c & 0xC0) == 0x80;
 }
@@ -24,8 +23,7 @@ utf8_is_cont(unsigned char c)
  * allowed range of the first one.  Returns -1 for bytes that never start a
  * well-formed sequence (80..C1, F5..FF).
  */
-static int
-utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
+static int utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
 {
     *lo = 0x80;
     *hi = 0xBF;
@@ -56,8 +54,7 @@ utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
     return -1;
 }
 
-size_t
-utf8_decode(const char *s, size_t len, uint32_t *cp)
+size_t utf8_decode(const char *s, size_t len, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
     unsigned char lo, hi;
@@ -91,8 +88,7 @@ utf8_decode(const char *s, size_t len, uint32_t *cp)
     return (size_t)need + 1;
 }
 
-size_t
-utf8_encode(uint32_t cp, char buf[4])
+size_t utf8_encode(uint32_t cp, char buf[4])
 {
     unsigned char *b = (unsigned char *)buf;
 
@@ -120,8 +116,7 @@ utf8_encode(uint32_t cp, char buf[4])
     return 4;
 }
 
-int
-utf8_sanitize(const char *in, size_t len, char **out, size_t *out_len)
+int utf8_sanitize(const char *in, size_t len, char **out, size_t *out_len)
 {
     char *buf;
     size_t o = 0;
@@ -161,8 +156,7 @@ utf8_sanitize(const char *in, size_t len, char **out, size_t *out_len)
     return 0;
 }
 
-int
-utf8_valid(const char *s, size_t len)
+int utf8_valid(const char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -183,8 +177,7 @@ utf8_valid(const char *s, size_t len)
     return 1;
 }
 
-size_t
-utf8_count_chars(const char *s, size_t len)
+size_t utf8_count_chars(const char *s, size_t len)
 {
     size_t n = 0;
 
@@ -194,8 +187,7 @@ utf8_count_chars(const char *s, size_t len)
     return n;
 }
 
-size_t
-utf8_truncate(const char *s, size_t len, size_t max_bytes)
+size_t utf8_truncate(const char *s, size_t len, size_t max_bytes)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t cut = max_bytes, i;

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UTF8_REPLACEMENT     "\xEF\xBF\xBD" /* U+FFFD */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define UTF8_REPLACEMENT_LEN 3
 
 /*

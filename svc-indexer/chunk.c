@@ -27,14 +27,12 @@
 
 /* ------------------------------------------------------------- estimate */
 
-static int
-ck_is_space(unsigned char c)
+static int ck_is_space(unsigned char c)
 {
     return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
-static size_t
-ck_words(const char *s, size_t len)
+static size_t ck_words(const char *s, size_t len)
 {
     size_t words = 0;
     int in_word = 0;
@@ -48,8 +46,7 @@ ck_words(const char *s, size_t len)
     return words;
 }
 
-static unsigned
-ck_tokens(size_t words, size_t bytes)
+static unsigned ck_tokens(size_t words, size_t bytes)
 {
     size_t by_words = words > SIZE_MAX / 8 ? SIZE_MAX / 2 : (words * 4 + 2) / 3;
     size_t by_bytes = bytes / 4 + (bytes % 4 != 0);
@@ -58,8 +55,7 @@ ck_tokens(size_t words, size_t bytes)
     return t > UINT_MAX ? UINT_MAX : (unsigned)t;
 }
 
-unsigned
-kb_estimate_tokens(const char *text, size_t len)
+unsigned kb_estimate_tokens(const char *text, size_t len)
 {
     if (text == NULL)
         return 0;
@@ -75,8 +71,7 @@ typedef struct {
     int oom;
 } ck_buf;
 
-static void
-buf_add(ck_buf *b, const char *s, size_t n)
+static void buf_add(ck_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -103,8 +98,7 @@ buf_add(ck_buf *b, const char *s, size_t n)
 }
 
 /* The finished string (shrunk), or NULL on OOM; b is reset. */
-static char *
-buf_take(ck_buf *b)
+static char *buf_take(ck_buf *b)
 {
     char *p;
 
@@ -129,8 +123,8 @@ typedef struct {
     size_t len;
     unsigned tokens; /* estimate of s plus one joiner byte */
     size_t block;
-    char joiner;     /* before this unit: '\n' new block, ' ' same block,
-                        0 inside a word */
+    char joiner; /* before this unit: '\n' new block, ' ' same block,
+                    0 inside a word */
 } ck_unit;
 
 typedef struct {
@@ -145,20 +139,17 @@ typedef struct {
     int oom;
 } ck_ctx;
 
-static unsigned
-unit_tokens(const char *s, size_t len)
+static unsigned unit_tokens(const char *s, size_t len)
 {
     return ck_tokens(ck_words(s, len), len + 1);
 }
 
-static int
-block_level(const kb_block *b)
+static int block_level(const kb_block *b)
 {
     return b->level >= 1 && b->level <= 6 ? b->level : 0;
 }
 
-static void
-add_unit(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner)
+static void add_unit(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner)
 {
     ck_unit *u;
 
@@ -189,8 +180,7 @@ add_unit(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner)
 }
 
 /* A sentence may start at s[i]: not a lowercase ASCII letter. */
-static int
-sentence_start(const char *s, size_t len, size_t i)
+static int sentence_start(const char *s, size_t len, size_t i)
 {
     return i < len && !(s[i] >= 'a' && s[i] <= 'z') && !ck_is_space((unsigned char)s[i]);
 }
@@ -200,8 +190,7 @@ sentence_start(const char *s, size_t len, size_t i)
  * returns the length up to and including the punctuation, 0 when there is
  * no split point.  Level 0: sentence ends; level 1: also ": " and "; ".
  */
-static size_t
-split_point(const char *s, size_t len, int level)
+static size_t split_point(const char *s, size_t len, int level)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         char c = s[i];
@@ -220,8 +209,7 @@ split_point(const char *s, size_t len, int level)
  * max_tokens.  level: 0 split at sentences, 1 also at clauses, 2 between
  * words (pieces up to target_tokens), 3 anywhere but inside a character.
  */
-static void
-split_text(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner, int level)
+static void split_text(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner, int level)
 {
     size_t start = 0;
     char j = joiner;
@@ -292,8 +280,7 @@ split_text(ck_ctx *cx, const char *s, size_t len, size_t block, char joiner, int
 
 /* --------------------------------------------------------- heading tree */
 
-static int
-build_tree(ck_ctx *cx)
+static int build_tree(ck_ctx *cx)
 {
     const kb_doc *doc = cx->doc;
     size_t stack[7], cur = KB_NONE;
@@ -326,12 +313,11 @@ build_tree(ck_ctx *cx)
 }
 
 /* Heading path and anchor for a chunk whose first block is `block`. */
-static int
-heading_path(ck_ctx *cx, size_t block, char **path, char **anchor)
+static int heading_path(ck_ctx *cx, size_t block, char **path, char **anchor)
 {
     const kb_block *blocks = cx->doc->blocks;
     size_t chain[6], n = 0;
-    ck_buf b = { 0 };
+    ck_buf b = {0};
 
     *path = NULL;
     *anchor = NULL;
@@ -370,17 +356,15 @@ heading_path(ck_ctx *cx, size_t block, char **path, char **anchor)
 
 /* -------------------------------------------------------------- packing */
 
-static int
-unit_level(const ck_ctx *cx, const ck_unit *u)
+static int unit_level(const ck_ctx *cx, const ck_unit *u)
 {
     return block_level(&cx->doc->blocks[u->block]);
 }
 
 /* Emit units [start, end) as a chunk, after the overlap text ov (taken). */
-static void
-emit_chunk(ck_ctx *cx, size_t start, size_t end, char *ov)
+static void emit_chunk(ck_ctx *cx, size_t start, size_t end, char *ov)
 {
-    ck_buf b = { 0 };
+    ck_buf b = {0};
     kb_chunk *c;
     size_t first;
 
@@ -429,8 +413,7 @@ emit_chunk(ck_ctx *cx, size_t start, size_t end, char *ov)
 }
 
 /* Largest q < p where a sentence starts in s (0 when none). */
-static size_t
-prev_sentence(const char *s, size_t len, size_t p)
+static size_t prev_sentence(const char *s, size_t len, size_t p)
 {
     for (size_t q = p; q-- > 2;) {
         char c = s[q - 2];
@@ -446,12 +429,11 @@ prev_sentence(const char *s, size_t len, size_t p)
  * back past a heading; failing that, the last words of the last unit.
  * Returns a malloc'd string and its unit-style token count, or NULL.
  */
-static char *
-make_overlap(ck_ctx *cx, size_t start, size_t end, unsigned *tokens)
+static char *make_overlap(ck_ctx *cx, size_t start, size_t end, unsigned *tokens)
 {
     size_t best_k = KB_NONE, best_p = 0;
     size_t acc_words = 0, acc_bytes = 0; /* units after k, with joiners */
-    ck_buf b = { 0 };
+    ck_buf b = {0};
 
     *tokens = 0;
     if (cx->overlap == 0)
@@ -525,8 +507,7 @@ make_overlap(ck_ctx *cx, size_t start, size_t end, unsigned *tokens)
     return buf_take(&b);
 }
 
-static void
-pack(ck_ctx *cx)
+static void pack(ck_ctx *cx)
 {
     size_t cstart = 0, i = 0, total = 0;
     unsigned ctoks = 0, own = 0, ovt = 0;
@@ -589,8 +570,7 @@ pack(ck_ctx *cx)
 
 /* ----------------------------------------------------------- public API */
 
-void
-kb_chunks_free(kb_chunk *c, size_t n)
+void kb_chunks_free(kb_chunk *c, size_t n)
 {
     if (c == NULL)
         return;
@@ -602,11 +582,10 @@ kb_chunks_free(kb_chunk *c, size_t n)
     free(c);
 }
 
-int
-kb_chunk_doc(const kb_doc *doc, const kb_chunk_opts *opts, kb_chunk **out, size_t *n)
+int kb_chunk_doc(const kb_doc *doc, const kb_chunk_opts *opts, kb_chunk **out, size_t *n)
 {
     static const kb_chunk_opts defaults = KB_CHUNK_OPTS_DEFAULT;
-    ck_ctx cx = { 0 };
+    ck_ctx cx = {0};
 
     *out = NULL;
     *n = 0;

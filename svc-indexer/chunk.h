@@ -35,8 +35,8 @@
 
 #include "extract.h"
 
-#define KB_CHUNK_MIN_TOKENS   50   /* below this a section heading does not cut */
-#define KB_HEADING_PATH_MAX   1024 /* bytes of heading_path kept */
+#define KB_CHUNK_MIN_TOKENS 50     /* below this a section heading does not cut */
+#define KB_HEADING_PATH_MAX 1024   /* bytes of heading_path kept */
 #define KB_HEADING_IN_PATH_MAX 200 /* bytes of one heading within the path */
 
 typedef struct kb_chunk_opts {
@@ -45,7 +45,10 @@ typedef struct kb_chunk_opts {
     unsigned max_tokens;     /* 800: hard cap */
 } kb_chunk_opts;
 
-#define KB_CHUNK_OPTS_DEFAULT { 512, 64, 800 }
+#define KB_CHUNK_OPTS_DEFAULT                                                                                          \
+    {                                                                                                                  \
+        512, 64, 800                                                                                                   \
+    }
 
 typedef struct kb_chunk {
     char *heading_path; /* "Pricing > Plans > Growth": the headings above

@@ -29,35 +29,35 @@
 
 #include <stddef.h>
 
-#define KB_TITLE_MAX     512          /* title fits a char[KB_TITLE_MAX] */
-#define KB_URL_MAX       2048         /* longer canonical URLs are ignored */
-#define KB_LANG_MAX      35           /* longest BCP 47 tag kept */
-#define KB_DOC_MAX_BYTES (8u << 20)   /* larger inputs: KB_ETOOBIG */
-#define KB_BINARY_SNIFF  8192         /* bytes looked at by kb_looks_binary */
+#define KB_TITLE_MAX 512            /* title fits a char[KB_TITLE_MAX] */
+#define KB_URL_MAX 2048             /* longer canonical URLs are ignored */
+#define KB_LANG_MAX 35              /* longest BCP 47 tag kept */
+#define KB_DOC_MAX_BYTES (8u << 20) /* larger inputs: KB_ETOOBIG */
+#define KB_BINARY_SNIFF 8192        /* bytes looked at by kb_looks_binary */
 
 typedef enum {
     KB_OK = 0,
-    KB_EEMPTY = 1,   /* no text at all (after dropping page chrome) */
-    KB_ETOOBIG = 2,  /* len > KB_DOC_MAX_BYTES */
-    KB_EBINARY = 3,  /* kb_looks_binary() said so */
-    KB_EPARSE = 4,   /* libxml2 gave no tree */
+    KB_EEMPTY = 1,  /* no text at all (after dropping page chrome) */
+    KB_ETOOBIG = 2, /* len > KB_DOC_MAX_BYTES */
+    KB_EBINARY = 3, /* kb_looks_binary() said so */
+    KB_EPARSE = 4,  /* libxml2 gave no tree */
     KB_ENOMEM = 5
 } kb_status;
 
 typedef struct kb_block {
-    int level;     /* 0 = paragraph, list item or table row; 1..6 = heading */
-    char *text;    /* non-empty; whitespace collapsed to single spaces,
-                      trimmed, entities decoded, bad bytes now U+FFFD */
-    char *anchor;  /* headings only: HTML id (or the id/name of an inner
-                      <a>), or the GitHub-style slug of a Markdown heading;
-                      NULL otherwise */
+    int level;    /* 0 = paragraph, list item or table row; 1..6 = heading */
+    char *text;   /* non-empty; whitespace collapsed to single spaces,
+                     trimmed, entities decoded, bad bytes now U+FFFD */
+    char *anchor; /* headings only: HTML id (or the id/name of an inner
+                     <a>), or the GitHub-style slug of a Markdown heading;
+                     NULL otherwise */
 } kb_block;
 
 typedef struct kb_doc {
-    char *title;          /* never NULL; "" when none, < KB_TITLE_MAX bytes */
-    char *canonical_url;  /* <link rel="canonical" href>, else NULL */
-    char *lang;           /* <html lang>, else NULL */
-    kb_block *blocks;     /* in document order */
+    char *title;         /* never NULL; "" when none, < KB_TITLE_MAX bytes */
+    char *canonical_url; /* <link rel="canonical" href>, else NULL */
+    char *lang;          /* <html lang>, else NULL */
+    kb_block *blocks;    /* in document order */
     size_t nblocks;
 } kb_doc;
 
@@ -108,8 +108,7 @@ kb_format kb_format_from_name(const char *path_or_url, const char *content_type)
  * Returns KB_OK, or an error with *out zeroed and a one-line reason in
  * err[0..errlen) (err may be NULL when errlen is 0).  On KB_OK, err is "".
  */
-kb_status kb_extract(const char *data, size_t len, kb_format fmt,
-                     const char *charset, kb_doc *out, char *err,
+kb_status kb_extract(const char *data, size_t len, kb_format fmt, const char *charset, kb_doc *out, char *err,
                      size_t errlen);
 
 /* Free everything in doc and zero it; a zeroed doc is fine, NULL too. */

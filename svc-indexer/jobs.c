@@ -41,11 +41,16 @@ struct jobs {
 const char *job_state_name(job_state s)
 {
     switch (s) {
-    case JOB_IDLE: return "idle";
-    case JOB_QUEUED: return "queued";
-    case JOB_RUNNING: return "running";
-    case JOB_DONE: return "done";
-    case JOB_FAILED: return "failed";
+    case JOB_IDLE:
+        return "idle";
+    case JOB_QUEUED:
+        return "queued";
+    case JOB_RUNNING:
+        return "running";
+    case JOB_DONE:
+        return "done";
+    case JOB_FAILED:
+        return "failed";
     }
     return "unknown";
 }
@@ -124,10 +129,14 @@ static void jobs_run_one(jobs *j, db_conn *db, embedder *emb)
     } else if (pg == NULL) {
         snprintf(err, sizeof(err), "database not reachable: %s", db->error);
     } else {
-        idx_opts o = {.pg = pg, .emb = emb, .base_url = j->base_url[0] ? j->base_url : NULL, .force = force,
+        idx_opts o = {.pg = pg,
+                      .emb = emb,
+                      .base_url = j->base_url[0] ? j->base_url : NULL,
+                      .force = force,
                       .pretty_urls = j->pretty_urls,
                       .fetch_concurrency = j->fetch_concurrency,
-                      .prune = prune, .stop = &j->stop_run};
+                      .prune = prune,
+                      .stop = &j->stop_run};
         rc = idx_run(srcs, n, &o, st, err, sizeof(err));
     }
     pthread_mutex_lock(&j->mtx);
@@ -225,8 +234,10 @@ int jobs_start(jobs **out, const cfg *c, char *err, size_t errlen)
     snprintf(j->model, sizeof(j->model), "%s", cfg_str(c, "EMBEDDING_MODEL") ? cfg_str(c, "EMBEDDING_MODEL") : "");
     snprintf(j->key, sizeof(j->key), "%s", cfg_str(c, "OPENAI_API_KEY") ? cfg_str(c, "OPENAI_API_KEY") : "");
     snprintf(j->api_base, sizeof(j->api_base), "%s", cfg_str(c, "OPENAI_BASE_URL"));
-    j->eo = (embed_opts){.provider = j->provider, .model = j->model[0] ? j->model : NULL,
-                         .dimensions = (unsigned)cfg_int(c, "EMBEDDING_DIMENSIONS"), .api_key = j->key,
+    j->eo = (embed_opts){.provider = j->provider,
+                         .model = j->model[0] ? j->model : NULL,
+                         .dimensions = (unsigned)cfg_int(c, "EMBEDDING_DIMENSIONS"),
+                         .api_key = j->key,
                          .base_url = j->api_base};
     /* Check the embedder configuration now, so a bad one stops the start. */
     embedder *probe = NULL;
@@ -263,8 +274,8 @@ void jobs_stop(jobs *j)
     free(j);
 }
 
-int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, int prune, uint64_t *busy_id,
-                    char *err, size_t errlen)
+int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, int prune, uint64_t *busy_id, char *err,
+                    size_t errlen)
 {
     if (n > JOBS_SOURCES_MAX) {
         snprintf(err, errlen, "at most %d sources per run", JOBS_SOURCES_MAX);

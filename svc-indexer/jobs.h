@@ -32,8 +32,8 @@ void jobs_stop(jobs *j);
 /* Queues a run; returns its id, 0 when one is already queued or running
  * (*busy_id says which), or -1 on bad input (err says why). n == 0 means
  * INDEX_SOURCES. */
-int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, int prune, uint64_t *busy_id,
-                    char *err, size_t errlen);
+int64_t jobs_submit(jobs *j, const char *const *sources, size_t n, int force, int prune, uint64_t *busy_id, char *err,
+                    size_t errlen);
 
 /* The job with this id (0 = the latest; the JOBS_HISTORY before it are kept
  * with their counts, the per-page errors only for the latest). Returns 0,

@@ -31,15 +31,15 @@ static void indexer_health(indexer_svc *svc, const Chat__Rpc__HealthRequest *in,
     done(&out, cd);
 }
 
-static void indexer_index(indexer_svc *svc, const Chat__Indexer__IndexRequest *in, Chat__Indexer__IndexReply_Closure done,
-                          void *cd)
+static void indexer_index(indexer_svc *svc, const Chat__Indexer__IndexRequest *in,
+                          Chat__Indexer__IndexReply_Closure done, void *cd)
 {
     (void)svc;
     jobs *j = rpc_call_server_arg(cd);
     char err[256];
     uint64_t busy = 0;
-    int64_t id = jobs_submit(j, (const char *const *)in->sources, in->n_sources, in->force, in->prune, &busy, err,
-                             sizeof(err));
+    int64_t id =
+        jobs_submit(j, (const char *const *)in->sources, in->n_sources, in->force, in->prune, &busy, err, sizeof(err));
     if (id < 0) {
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "%s", err);
         done(NULL, cd);
@@ -106,14 +106,27 @@ static indexer_svc indexer_service = CHAT__INDEXER__INDEXER__INIT(indexer_);
 
 static const cfg_var indexer_vars[] = {
     EMBED_CONFIG_VARS,
-    {.name = "KB_BASE_URL", .type = CFG_URL, .schemes = "http|https",
+    {.name = "KB_BASE_URL",
+     .type = CFG_URL,
+     .schemes = "http|https",
      .help = "site URL that folder pages are published under (kb/guide/intro.html -> URL/guide/intro.html)"},
-    {.name = "KB_URL_STYLE", .type = CFG_ENUM, .def = "path", .choices = "path|pretty",
+    {.name = "KB_URL_STYLE",
+     .type = CFG_ENUM,
+     .def = "path",
+     .choices = "path|pretty",
      .help = "folder page URLs: path (as is; index.html -> its folder) or pretty (extension dropped)"},
-    {.name = "FETCH_CONCURRENCY", .type = CFG_INT, .def = "4", .min = 1, .max = 16,
+    {.name = "FETCH_CONCURRENCY",
+     .type = CFG_INT,
+     .def = "4",
+     .min = 1,
+     .max = 16,
      .help = "pages fetched at once from a site (politeness limit)"},
     {.name = "INDEX_SOURCES", .type = CFG_STR, .help = "folders or URLs (comma or space separated) for scheduled runs"},
-    {.name = "INDEX_INTERVAL", .type = CFG_DURATION_MS, .def = "0", .min = 0, .max = 604800000,
+    {.name = "INDEX_INTERVAL",
+     .type = CFG_DURATION_MS,
+     .def = "0",
+     .min = 0,
+     .max = 604800000,
      .help = "re-index INDEX_SOURCES this often (0 = only when asked)"},
 };
 
@@ -141,7 +154,8 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
         }
     }
     if (n == 0) {
-        fprintf(stderr, "usage: svc-indexer index [--force] [--no-prune] [--pretty-urls] [--base-url URL] FOLDER-or-URL...\n");
+        fprintf(stderr,
+                "usage: svc-indexer index [--force] [--no-prune] [--pretty-urls] [--base-url URL] FOLDER-or-URL...\n");
         free(srcs);
         return 2;
     }
@@ -164,7 +178,12 @@ static int indexer_cli_index(int argc, char **argv, const cfg *c)
     }
     db_exec(db->pg, "SET statement_timeout = 0", NULL, 0);
     idx_stats *st = calloc(1, sizeof(*st));
-    idx_opts o = {.pg = db->pg, .emb = emb, .base_url = base, .pretty_urls = pretty, .force = force, .prune = prune,
+    idx_opts o = {.pg = db->pg,
+                  .emb = emb,
+                  .base_url = base,
+                  .pretty_urls = pretty,
+                  .force = force,
+                  .prune = prune,
                   .fetch_concurrency = (unsigned)cfg_int(c, "FETCH_CONCURRENCY"),
                   .progress = isatty(STDERR_FILENO) ? stderr : NULL};
     int rc = st ? idx_run(srcs, n, &o, st, err, sizeof(err)) : -1;
@@ -219,7 +238,10 @@ static int indexer_init(const cfg *c, void **state)
     return 0;
 }
 
-static void indexer_fini(void *state) { jobs_stop(state); }
+static void indexer_fini(void *state)
+{
+    jobs_stop(state);
+}
 
 int main(int argc, char **argv)
 {

@@ -10,7 +10,7 @@
 #include "log.h"
 
 #define KB_MODEL_VEC_TEXT_PER_DIM 16
-#define KB_MODEL_COPY_LINE_MAX(dim) ((size_t)(dim) * KB_MODEL_VEC_TEXT_PER_DIM + 48)
+#define KB_MODEL_COPY_LINE_MAX(dim) ((size_t)(dim)*KB_MODEL_VEC_TEXT_PER_DIM + 48)
 
 static int kb_model_ok(PGresult *r, ExecStatusType want, char *err, size_t errlen, const char *what)
 {
@@ -31,8 +31,8 @@ int kb_model_load(PGconn *pg, embedder *e, char *err, size_t errlen)
         return 0;
     }
     const char *p[] = {embedder_model(e)};
-    PGresult *r = PQexecParams(pg, "SELECT version, data FROM kb_local_model WHERE model = $1", 1, NULL, p, NULL,
-                               NULL, 1);
+    PGresult *r =
+        PQexecParams(pg, "SELECT version, data FROM kb_local_model WHERE model = $1", 1, NULL, p, NULL, NULL, 1);
     if (!kb_model_ok(r, PGRES_TUPLES_OK, err, errlen, "reading the local model")) {
         PQclear(r);
         return -1;
@@ -47,8 +47,8 @@ int kb_model_load(PGconn *pg, embedder *e, char *err, size_t errlen)
         }
         if (version != embedder_model_version(e)) {
             lsa_model *m = NULL;
-            if (lsa_load((const unsigned char *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &m, err,
-                         errlen) != 0) {
+            if (lsa_load((const unsigned char *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &m, err, errlen) !=
+                0) {
                 rc = -1;
             } else {
                 embedder_set_model(e, m, version);
@@ -166,9 +166,8 @@ static int kb_model_write_vectors(PGconn *pg, embedder *e, const kb_model_chunks
     while ((r = PQgetResult(pg)) != NULL) {
         PQclear(r);
     }
-    if (rc == 0 && db_exec(pg,
-                           "UPDATE kb_chunks c SET embedding = n.v FROM kb_new_vectors n WHERE c.id = n.id",
-                           err, errlen) != 0) {
+    if (rc == 0 && db_exec(pg, "UPDATE kb_chunks c SET embedding = n.v FROM kb_new_vectors n WHERE c.id = n.id", err,
+                           errlen) != 0) {
         rc = -1;
     }
     return rc;
@@ -183,8 +182,7 @@ static int kb_model_train(PGconn *pg, embedder *e, long long old_version, kb_mod
         return -1;
     }
     lsa_model *m = NULL;
-    if (lsa_train((const char *const *)c.texts, c.n, embedder_dimensions(e), EMBED_LOCAL_LANG, &m, err, errlen) !=
-        0) {
+    if (lsa_train((const char *const *)c.texts, c.n, embedder_dimensions(e), EMBED_LOCAL_LANG, &m, err, errlen) != 0) {
         kb_model_chunks_free(&c);
         return -1;
     }
@@ -230,8 +228,8 @@ static int kb_model_train(PGconn *pg, embedder *e, long long old_version, kb_mod
         goto rollback;
     }
     db_exec(pg, "SET LOCAL maintenance_work_mem = '256MB'", NULL, 0);
-    if (db_exec(pg, "CREATE INDEX kb_chunks_embedding_hnsw ON kb_chunks USING hnsw (embedding vector_cosine_ops)",
-                err, errlen) != 0 ||
+    if (db_exec(pg, "CREATE INDEX kb_chunks_embedding_hnsw ON kb_chunks USING hnsw (embedding vector_cosine_ops)", err,
+                errlen) != 0 ||
         db_exec(pg, "COMMIT", err, errlen) != 0) {
         goto rollback;
     }
@@ -310,8 +308,8 @@ int kb_model_refresh(PGconn *pg, embedder *e, unsigned changed, int force, kb_mo
         char ch[16];
         snprintf(ch, sizeof(ch), "%u", changed);
         const char *pc[] = {ch};
-        r = PQexecParams(pg, "UPDATE kb_local_model SET changed_chunks = changed_chunks + $1::int", 1, NULL, pc,
-                         NULL, NULL, 0);
+        r = PQexecParams(pg, "UPDATE kb_local_model SET changed_chunks = changed_chunks + $1::int", 1, NULL, pc, NULL,
+                         NULL, 0);
         PQclear(r);
     }
     /* chunks stored before any model could embed them (with a model, every

@@ -28,9 +28,9 @@
 #define KB_MODEL_RETRAIN_PERCENT 20
 
 typedef struct kb_model_result {
-    int trained;             /* 1: a new model this run */
-    long long version;       /* the model in use afterwards (0: none) */
-    size_t words;            /* in the model */
+    int trained;              /* 1: a new model this run */
+    long long version;        /* the model in use afterwards (0: none) */
+    size_t words;             /* in the model */
     unsigned chunks_embedded; /* by the training (all chunks) or catching up */
     double train_seconds, embed_seconds;
 } kb_model_result;

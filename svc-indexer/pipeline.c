@@ -23,8 +23,8 @@ static void idx_note(idx_stats *st, const char *source, const char *msg, int ski
     } else {
         st->failed++;
     }
-    log_fields(skipped ? LOG_INFO : LOG_WARN, skipped ? "page skipped" : "page failed", "source", source, "reason",
-               msg, NULL);
+    log_fields(skipped ? LOG_INFO : LOG_WARN, skipped ? "page skipped" : "page failed", "source", source, "reason", msg,
+               NULL);
     if (st->nerrors < IDX_ERRORS_MAX) {
         idx_error *e = &st->errors[st->nerrors++];
         snprintf(e->source, sizeof(e->source), "%s", source);
@@ -33,7 +33,10 @@ static void idx_note(idx_stats *st, const char *source, const char *msg, int ski
     }
 }
 
-static int idx_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int idx_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* A page read and planned, waiting for its chunks to be embedded. */
 typedef struct idx_pending {
@@ -100,8 +103,7 @@ static int idx_flush(const idx_opts *o, idx_batch *b, idx_stats *st)
 
 /* Reads, extracts, chunks and plans one page; unchanged pages end here,
  * others join the batch. Returns -1 when the database connection is lost. */
-static int idx_page(const idx_opts *o, src_fetcher *fe, size_t index, const src_page *p, idx_batch *b,
-                    idx_stats *st)
+static int idx_page(const idx_opts *o, src_fetcher *fe, size_t index, const src_page *p, idx_batch *b, idx_stats *st)
 {
     char err[512];
     char *data = NULL, *ctype = NULL;
@@ -171,7 +173,10 @@ static int idx_page(const idx_opts *o, src_fetcher *fe, size_t index, const src_
     return 0;
 }
 
-static int idx_is_url(const char *s) { return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0; }
+static int idx_is_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
 
 /* Filling a (nearly) empty knowledge base: inserting into the HNSW index row
  * by row costs ~5x more than building it once at the end, and there is
@@ -197,8 +202,9 @@ static void idx_bulk_end(PGconn *pg)
     char err[256];
     int64_t t0 = clock_mono_ms();
     db_exec(pg, "SET maintenance_work_mem = '256MB'", NULL, 0);
-    if (db_exec(pg, "CREATE INDEX IF NOT EXISTS kb_chunks_embedding_hnsw ON kb_chunks USING hnsw "
-                    "(embedding vector_cosine_ops)",
+    if (db_exec(pg,
+                "CREATE INDEX IF NOT EXISTS kb_chunks_embedding_hnsw ON kb_chunks USING hnsw "
+                "(embedding vector_cosine_ops)",
                 err, sizeof(err)) != 0) {
         log_error("bulk load: rebuilding the HNSW index failed: %s", err);
         return;
@@ -206,8 +212,7 @@ static void idx_bulk_end(PGconn *pg)
     log_info("HNSW index rebuilt in %lld ms", (long long)(clock_mono_ms() - t0));
 }
 
-int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_stats *st, char *err,
-            size_t errlen)
+int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_stats *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
     int64_t t0 = clock_mono_us();
@@ -273,8 +278,8 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
                 seen[nseen++] = list.pages[i].source;
             }
             if (o->progress != NULL) {
-                fprintf(o->progress, "\r  %zu/%zu pages, %u chunks embedded, %u failed, %u skipped   ", i + 1,
-                        list.n, st->chunks_embedded, st->failed, st->skipped);
+                fprintf(o->progress, "\r  %zu/%zu pages, %u chunks embedded, %u failed, %u skipped   ", i + 1, list.n,
+                        st->chunks_embedded, st->failed, st->skipped);
                 fflush(o->progress);
             }
         }
@@ -306,8 +311,8 @@ int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_
     if (rc == 0) {
         kb_model_result mr;
         char e3[512];
-        if (kb_model_refresh(o->pg, o->emb, st->chunks_embedded + st->chunks_deleted, o->force, &mr, e3,
-                             sizeof(e3)) != 0) {
+        if (kb_model_refresh(o->pg, o->emb, st->chunks_embedded + st->chunks_deleted, o->force, &mr, e3, sizeof(e3)) !=
+            0) {
             idx_note(st, "local embedder", e3, 0);
         }
         st->model_trained = mr.trained;
@@ -336,9 +341,8 @@ void idx_print_summary(const idx_stats *st, FILE *out)
     fprintf(out,
             "documents: %u seen, %u added, %u changed, %u unchanged, %u removed, %u failed, %u skipped\n"
             "chunks: %u embedded, %u written, %u deleted; %llu embedding requests; %.2f s\n",
-            st->seen, st->added, st->changed, st->unchanged, st->removed, st->failed, st->skipped,
-            st->chunks_embedded, st->chunks_written, st->chunks_deleted, (unsigned long long)st->embed_requests,
-            st->seconds);
+            st->seen, st->added, st->changed, st->unchanged, st->removed, st->failed, st->skipped, st->chunks_embedded,
+            st->chunks_written, st->chunks_deleted, (unsigned long long)st->embed_requests, st->seconds);
     if (st->model_trained) {
         fprintf(out, "local embedder: trained version %lld (%zu words) in %.2f s, chunks re-embedded in %.2f s\n",
                 st->model_version, st->model_words, st->model_train_seconds, st->model_embed_seconds);

@@ -39,19 +39,18 @@ typedef struct idx_stats {
 typedef struct idx_opts {
     PGconn *pg;
     embedder *emb;
-    const char *base_url; /* names folder pages; NULL = file:// paths */
-    int pretty_urls;      /* folder pages: SRC_URL_PRETTY (extension dropped) instead of the path */
-    int force;            /* re-embed unchanged chunks */
-    int prune;            /* remove documents gone from a source */
-    FILE *progress;       /* a terminal to draw a progress line on, or NULL */
-    volatile int *stop;   /* set to stop between pages, or NULL */
+    const char *base_url;       /* names folder pages; NULL = file:// paths */
+    int pretty_urls;            /* folder pages: SRC_URL_PRETTY (extension dropped) instead of the path */
+    int force;                  /* re-embed unchanged chunks */
+    int prune;                  /* remove documents gone from a source */
+    FILE *progress;             /* a terminal to draw a progress line on, or NULL */
+    volatile int *stop;         /* set to stop between pages, or NULL */
     unsigned fetch_concurrency; /* HTTP requests in flight at most (0/1 = one at a time) */
 } idx_opts;
 
 /* Returns 0 when the run completed (pages may have failed: see stats), -1
  * when it could not run at all (database, embedding model mismatch). */
-int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_stats *st, char *err,
-            size_t errlen);
+int idx_run(const char *const *sources, size_t nsources, const idx_opts *o, idx_stats *st, char *err, size_t errlen);
 
 /* Writes the summary ("documents: 34 seen, ...") and the per-page reasons. */
 void idx_print_summary(const idx_stats *st, FILE *out);

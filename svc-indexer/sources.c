@@ -67,7 +67,10 @@ static int src_wanted_ext(const char *name)
            strcasecmp(dot, ".htm") == 0 || strcasecmp(dot, ".txt") == 0;
 }
 
-static int src_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int src_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Collects relative paths of wanted files under dir/rel. */
 static int src_walk(const char *root, const char *rel, int depth, char ***paths, size_t *n, size_t *cap)
@@ -137,8 +140,7 @@ int src_folder_url(const char *base, const char *rel, src_url_style style, char 
     return (size_t)snprintf(out, cap, "%s/%s", base, path) < cap ? 0 : -1;
 }
 
-int src_list_folder(const char *dir, const char *base_url, src_url_style style, src_list *out, char *err,
-                    size_t errlen)
+int src_list_folder(const char *dir, const char *base_url, src_url_style style, src_list *out, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -286,8 +288,12 @@ static robots_host *robots_get(const char *origin)
     snprintf(h->origin, sizeof(h->origin), "%s", origin);
     char url[300];
     snprintf(url, sizeof(url), "%s/robots.txt", origin);
-    http_request rq = {.method = "GET", .url = url, .timeout_ms = 10000, .max_body = 512 * 1024,
-                       .max_redirects = SRC_MAX_REDIRECTS, .user_agent = SRC_USER_AGENT};
+    http_request rq = {.method = "GET",
+                       .url = url,
+                       .timeout_ms = 10000,
+                       .max_body = 512 * 1024,
+                       .max_redirects = SRC_MAX_REDIRECTS,
+                       .user_agent = SRC_USER_AGENT};
     http_response r;
     if (http_perform(&rq, &r) == HTTP_OK && r.status == 200) {
         robots_parse(h, r.body);
@@ -327,8 +333,11 @@ static int robots_allowed(const char *url)
 
 static int src_get(const char *url, http_response *r, char *err, size_t errlen)
 {
-    http_request rq = {.method = "GET", .url = url, .timeout_ms = SRC_FETCH_TIMEOUT_MS,
-                       .max_body = SRC_PAGE_MAX_BYTES, .max_redirects = SRC_MAX_REDIRECTS,
+    http_request rq = {.method = "GET",
+                       .url = url,
+                       .timeout_ms = SRC_FETCH_TIMEOUT_MS,
+                       .max_body = SRC_PAGE_MAX_BYTES,
+                       .max_redirects = SRC_MAX_REDIRECTS,
                        .user_agent = SRC_USER_AGENT};
     http_status st = http_perform(&rq, r);
     if (st != HTTP_OK) {
@@ -379,16 +388,16 @@ static void sitemap_collect(xmlNode *n, const char *want, src_list *out, char **
 /* 1 = it was a sitemap (pages added), 0 = not a sitemap, -1 error. */
 static int sitemap_parse(const char *body, size_t len, src_list *out, int depth, char *err, size_t errlen)
 {
-    xmlDoc *doc = xmlReadMemory(body, (int)len, "sitemap.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlDoc *doc =
+        xmlReadMemory(body, (int)len, "sitemap.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (doc == NULL) {
         return 0;
     }
     xmlNode *root = xmlDocGetRootElement(doc);
-    int kind = root == NULL                                             ? 0
-               : xmlStrcmp(root->name, (const xmlChar *)"urlset") == 0 ? 1
+    int kind = root == NULL                                                  ? 0
+               : xmlStrcmp(root->name, (const xmlChar *)"urlset") == 0       ? 1
                : xmlStrcmp(root->name, (const xmlChar *)"sitemapindex") == 0 ? 2
-                                                                              : 0;
+                                                                             : 0;
     if (kind == 0) {
         xmlFreeDoc(doc);
         return 0;
@@ -562,8 +571,7 @@ int src_fetcher_start(src_fetcher **out, const src_list *l, unsigned concurrency
     return 0;
 }
 
-int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err,
-                     size_t errlen)
+int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err, size_t errlen)
 {
     if (f->nthreads == 0) {
         return src_fetch(&f->l->pages[i], data, len, content_type, err, errlen);

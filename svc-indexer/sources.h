@@ -71,8 +71,7 @@ void src_list_free(src_list *l);
 typedef struct src_fetcher src_fetcher;
 int src_fetcher_start(src_fetcher **out, const src_list *l, unsigned concurrency);
 /* Page i, as src_fetch would return it. */
-int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err,
-                     size_t errlen);
+int src_fetcher_take(src_fetcher *f, size_t i, char **data, size_t *len, char **content_type, char *err, size_t errlen);
 void src_fetcher_stop(src_fetcher *f);
 
 #endif

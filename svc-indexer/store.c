@@ -129,7 +129,7 @@ struct kb_store_plan {
     existing_chunk **keep;
     char **texts; /* what to embed, in chunk order */
     size_t n_to_embed;
-    float *vecs;  /* n_to_embed * dim, filled by kb_store_embed */
+    float *vecs; /* n_to_embed * dim, filled by kb_store_embed */
 };
 
 static int kb_cmp_existing(const void *a, const void *b)
@@ -169,8 +169,8 @@ int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_pla
     kb_doc_hash(d, pl->dhash);
 
     const char *p1[] = {d->source};
-    PGresult *r = PQexecParams(pg, "SELECT id, content_hash FROM kb_documents WHERE source = $1", 1, NULL, p1, NULL,
-                               NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT id, content_hash FROM kb_documents WHERE source = $1", 1, NULL, p1, NULL, NULL, 0);
     if (!kb_result_ok(r, PGRES_TUPLES_OK, err, errlen, "reading the document")) {
         PQclear(r);
         kb_store_plan_free(pl);
@@ -191,8 +191,8 @@ int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_pla
     /* What the document has now. */
     if (pl->doc_id[0] && !force) {
         const char *p2[] = {pl->doc_id};
-        r = PQexecParams(pg, "SELECT content_hash, id, ord, anchor FROM kb_chunks WHERE document_id = $1", 1, NULL,
-                         p2, NULL, NULL, 0);
+        r = PQexecParams(pg, "SELECT content_hash, id, ord, anchor FROM kb_chunks WHERE document_id = $1", 1, NULL, p2,
+                         NULL, NULL, 0);
         if (!kb_result_ok(r, PGRES_TUPLES_OK, err, errlen, "reading the chunks")) {
             PQclear(r);
             kb_store_plan_free(pl);
@@ -259,8 +259,14 @@ int kb_store_plan_doc(PGconn *pg, const kb_store_doc *d, int force, kb_store_pla
     return 0;
 }
 
-kb_doc_action kb_store_plan_action(const kb_store_plan *pl) { return pl->action; }
-size_t kb_store_plan_pending(const kb_store_plan *pl) { return pl->action == KB_DOC_UNCHANGED ? 0 : pl->n_to_embed; }
+kb_doc_action kb_store_plan_action(const kb_store_plan *pl)
+{
+    return pl->action;
+}
+size_t kb_store_plan_pending(const kb_store_plan *pl)
+{
+    return pl->action == KB_DOC_UNCHANGED ? 0 : pl->n_to_embed;
+}
 
 int kb_store_embed(embedder *e, kb_store_plan *const *plans, size_t n, char *err, size_t errlen)
 {
@@ -420,7 +426,7 @@ int kb_store_apply(PGconn *pg, const embedder *e, kb_store_plan *pl, kb_store_re
         char tokens[16];
         snprintf(tokens, sizeof(tokens), "%u", c->tokens);
         /* no vector yet: the local embedder's first training embeds it */
-        const char *pi[] = {doc_id,      ord,    c->heading_path,          anchor,          c->text,
+        const char *pi[] = {doc_id,      ord,    c->heading_path,         anchor,   c->text,
                             pl->hash[i], tokens, pl->vecs ? vtext : NULL, d->title, d->lang ? d->lang : "en"};
         r = PQexecParams(pg,
                          "INSERT INTO kb_chunks (document_id, ord, heading_path, anchor, text, content_hash, tokens, "
@@ -483,8 +489,8 @@ int kb_store_prune(PGconn *pg, const char *prefix, char *const *seen, size_t nse
     pat[k++] = '%';
     pat[k] = '\0';
     const char *p[] = {pat};
-    PGresult *r = PQexecParams(pg, "SELECT id, source FROM kb_documents WHERE source LIKE $1", 1, NULL, p, NULL, NULL,
-                               0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT id, source FROM kb_documents WHERE source LIKE $1", 1, NULL, p, NULL, NULL, 0);
     free(pat);
     if (!kb_result_ok(r, PGRES_TUPLES_OK, err, errlen, "listing documents")) {
         PQclear(r);

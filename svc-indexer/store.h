@@ -20,11 +20,11 @@
 #define KB_HASH_HEX 65 /* sha-256 as hex + NUL */
 
 typedef struct kb_store_doc {
-    const char *source;     /* identity: URL or base + path */
-    const char *url;        /* canonical URL for citations */
+    const char *source; /* identity: URL or base + path */
+    const char *url;    /* canonical URL for citations */
     const char *title;
-    const char *lang;       /* may be NULL */
-    size_t bytes;           /* size of the raw page */
+    const char *lang; /* may be NULL */
+    size_t bytes;     /* size of the raw page */
     const kb_chunk *chunks;
     size_t nchunks;
 } kb_store_doc;

@@ -201,16 +201,11 @@ rpc_code anth_error_code(const char *type, int *retryable)
         rpc_code code;
         int retryable;
     } map[] = {
-        {"overloaded_error", RPC_UNAVAILABLE, 1},
-        {"api_error", RPC_INTERNAL, 1},
-        {"rate_limit_error", RPC_RESOURCE_EXHAUSTED, 1},
-        {"timeout_error", RPC_DEADLINE_EXCEEDED, 1},
-        {"invalid_request_error", RPC_INVALID_ARGUMENT, 0},
-        {"request_too_large", RPC_INVALID_ARGUMENT, 0},
-        {"authentication_error", RPC_UNAUTHENTICATED, 0},
-        {"permission_error", RPC_PERMISSION_DENIED, 0},
-        {"billing_error", RPC_FAILED_PRECONDITION, 0},
-        {"not_found_error", RPC_NOT_FOUND, 0},
+        {"overloaded_error", RPC_UNAVAILABLE, 1},           {"api_error", RPC_INTERNAL, 1},
+        {"rate_limit_error", RPC_RESOURCE_EXHAUSTED, 1},    {"timeout_error", RPC_DEADLINE_EXCEEDED, 1},
+        {"invalid_request_error", RPC_INVALID_ARGUMENT, 0}, {"request_too_large", RPC_INVALID_ARGUMENT, 0},
+        {"authentication_error", RPC_UNAUTHENTICATED, 0},   {"permission_error", RPC_PERMISSION_DENIED, 0},
+        {"billing_error", RPC_FAILED_PRECONDITION, 0},      {"not_found_error", RPC_NOT_FOUND, 0},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (type != NULL && strcmp(type, map[i].type) == 0) {

@@ -34,14 +34,14 @@ typedef struct eng_config {
     const char *anthropic_key;
     const char *anthropic_url; /* full: {ANTHROPIC_BASE_URL}/v1/messages */
     const char *anthropic_model;
-    const char *openai_key;    /* may be "" (local servers) */
-    const char *openai_url;    /* full: {OPENAI_BASE_URL}/chat/completions */
+    const char *openai_key; /* may be "" (local servers) */
+    const char *openai_url; /* full: {OPENAI_BASE_URL}/chat/completions */
     const char *openai_model;
-    unsigned max_tokens;       /* default when a request says 0 */
-    unsigned offline_tps;      /* 0 = as fast as possible */
+    unsigned max_tokens;  /* default when a request says 0 */
+    unsigned offline_tps; /* 0 = as fast as possible */
     int64_t first_token_timeout_ms;
-    int64_t timeout_ms;        /* whole generation */
-    int64_t idle_ttl_ms;       /* GENERATION_IDLE_TTL */
+    int64_t timeout_ms;  /* whole generation */
+    int64_t idle_ttl_ms; /* GENERATION_IDLE_TTL */
     size_t history_budget;
 } eng_config;
 

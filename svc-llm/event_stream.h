@@ -45,9 +45,9 @@ typedef struct evs_parser {
     dynbuf line;
     dynbuf data;
     char name[EVS_NAME_MAX];
-    int after_cr;   /* the last byte seen was a CR: a following LF ends nothing */
-    int bom_state;  /* bytes of a leading BOM matched so far; -1 when past it */
-    int error;      /* sticky */
+    int after_cr;  /* the last byte seen was a CR: a following LF ends nothing */
+    int bom_state; /* bytes of a leading BOM matched so far; -1 when past it */
+    int error;     /* sticky */
 } evs_parser;
 
 void evs_init(evs_parser *p, size_t max_line, size_t max_event, size_t max_total, evs_event_fn fn, void *arg);

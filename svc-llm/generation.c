@@ -229,7 +229,10 @@ void gen_table_answer_waiters(gen_table *t)
 
 /* =========================================================== generation */
 
-void gen_ref(gen *g) { atomic_fetch_add(&g->refs, 1); }
+void gen_ref(gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+}
 
 static void gen_free_string(char *s)
 {
@@ -254,9 +257,15 @@ void gen_unref(gen *g)
     free(g);
 }
 
-const char *gen_id(const gen *g) { return g->id; }
+const char *gen_id(const gen *g)
+{
+    return g->id;
+}
 
-void **gen_engine_slot(gen *g) { return &g->engine_slot; }
+void **gen_engine_slot(gen *g)
+{
+    return &g->engine_slot;
+}
 
 /* Builds the reply to a poll for the deltas after after_seq and calls its
  * closure. Under g->mu. */
@@ -392,21 +401,19 @@ int gen_add_text(gen *g, const char *s, size_t n)
     if (n == 0) {
         return gen_is_done(g) ? -1 : 0;
     }
-    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__TEXT, gen_strdup(s, n), GEN_EMPTY,
-                            GEN_EMPTY, GEN_EMPTY);
+    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__TEXT, gen_strdup(s, n), GEN_EMPTY, GEN_EMPTY, GEN_EMPTY);
 }
 
 int gen_add_tool_call(gen *g, const char *id, const char *name, const char *input_json)
 {
-    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__TOOL_CALL, GEN_EMPTY,
-                            gen_strdup(name, strlen(name)), gen_strdup(input_json, strlen(input_json)),
-                            gen_strdup(id, id ? strlen(id) : 0));
+    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__TOOL_CALL, GEN_EMPTY, gen_strdup(name, strlen(name)),
+                            gen_strdup(input_json, strlen(input_json)), gen_strdup(id, id ? strlen(id) : 0));
 }
 
 int gen_add_notice(gen *g, const char *text)
 {
-    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__NOTICE, gen_strdup(text, strlen(text)), GEN_EMPTY,
-                            GEN_EMPTY, GEN_EMPTY);
+    return gen_push_checked(g, CHAT__LLM__DELTA_KIND__NOTICE, gen_strdup(text, strlen(text)), GEN_EMPTY, GEN_EMPTY,
+                            GEN_EMPTY);
 }
 
 int gen_has_output(gen *g)

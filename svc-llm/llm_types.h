@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 /* Caps on what one upstream answer may make us hold. */
-#define LLM_SSE_LINE_MAX (256u << 10)   /* one SSE line */
-#define LLM_SSE_EVENT_MAX (1u << 20)    /* one event's data */
-#define LLM_RESPONSE_MAX (16u << 20)    /* a whole streamed answer */
-#define LLM_ERROR_BODY_MAX (64u << 10)  /* the body of an HTTP error kept for the log */
-#define LLM_TOOL_JSON_MAX (256u << 10)  /* one tool call's input */
-#define LLM_TOOL_CALLS_MAX 16           /* tool calls in one answer */
+#define LLM_SSE_LINE_MAX (256u << 10)  /* one SSE line */
+#define LLM_SSE_EVENT_MAX (1u << 20)   /* one event's data */
+#define LLM_RESPONSE_MAX (16u << 20)   /* a whole streamed answer */
+#define LLM_ERROR_BODY_MAX (64u << 10) /* the body of an HTTP error kept for the log */
+#define LLM_TOOL_JSON_MAX (256u << 10) /* one tool call's input */
+#define LLM_TOOL_CALLS_MAX 16          /* tool calls in one answer */
 #define LLM_ERR_TYPE_MAX 64
 #define LLM_ERR_MSG_MAX 256
 #define LLM_STOP_MAX 48

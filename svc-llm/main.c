@@ -32,7 +32,7 @@
 #include "svc_main.h"
 #include "utf8.h"
 
-#define LLM_MESSAGE_MAX 16384u  /* bytes of user_message */
+#define LLM_MESSAGE_MAX 16384u /* bytes of user_message */
 #define LLM_HISTORY_MAX 200u
 #define LLM_SOURCES_MAX 20u
 #define LLM_POLL_WAIT_MAX 30000u
@@ -58,7 +58,10 @@ typedef struct llm_state {
 
 SVC_HEALTH_HANDLER(llm_, llm_svc)
 
-static int llm_utf8(const char *s) { return s == NULL || utf8_valid(s, strlen(s)); }
+static int llm_utf8(const char *s)
+{
+    return s == NULL || utf8_valid(s, strlen(s));
+}
 
 static int llm_blank(const char *s)
 {
@@ -85,7 +88,7 @@ static const char *llm_invalid(const Chat__Llm__GenerateRequest *in)
     if (in->n_sources > LLM_SOURCES_MAX) {
         return "more than 20 sources";
     }
-    const char *top[] = {in->session_id, in->turn_id,  in->user_message, in->locale,
+    const char *top[] = {in->session_id,          in->turn_id,  in->user_message, in->locale,
                          in->business_hours_text, in->provider, in->user_hash};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
         if (!llm_utf8(top[i])) {
@@ -109,8 +112,8 @@ static const char *llm_invalid(const Chat__Llm__GenerateRequest *in)
     }
     const Chat__Common__LeadState *l = in->lead;
     if (l != NULL) {
-        const char *f[] = {l->name, l->email, l->phone, l->company, l->need, l->team_size, l->timeline, l->budget,
-                           l->extra_json};
+        const char *f[] = {l->name,      l->email,    l->phone,  l->company,   l->need,
+                           l->team_size, l->timeline, l->budget, l->extra_json};
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
             if (!llm_utf8(f[i])) {
                 return "a lead field is not valid UTF-8";
@@ -169,8 +172,8 @@ static void llm_generate(llm_svc *svc, const Chat__Llm__GenerateRequest *in, Cha
     Chat__Rpc__HealthReply h = CHAT__RPC__HEALTH_REPLY__INIT;
     rpc_fill_health(cd, &h); /* for the replica id the stream id names */
     gen *g = NULL;
-    if (gen_create(st->table, h.replica_id, eng_provider_name(kind), eng_model(st->eng, kind), clock_mono_ms(),
-                   &g) != RPC_OK) {
+    if (gen_create(st->table, h.replica_id, eng_provider_name(kind), eng_model(st->eng, kind), clock_mono_ms(), &g) !=
+        RPC_OK) {
         rpc_set_retry_after(cd, LLM_RETRY_AFTER_MS);
         rpc_fail(cd, RPC_RESOURCE_EXHAUSTED, "too many generations in memory; retry shortly");
         done(NULL, cd);
@@ -227,8 +230,7 @@ static void llm_poll(llm_svc *svc, const Chat__Llm__PollRequest *in, Chat__Llm__
     gen_unref(g);
 }
 
-static void llm_cancel(llm_svc *svc, const Chat__Llm__CancelRequest *in, Chat__Llm__CancelReply_Closure done,
-                       void *cd)
+static void llm_cancel(llm_svc *svc, const Chat__Llm__CancelRequest *in, Chat__Llm__CancelReply_Closure done, void *cd)
 {
     (void)svc;
     llm_state *st = rpc_call_server_arg(cd);
@@ -252,29 +254,68 @@ static llm_svc llm_service = CHAT__LLM__LLM__INIT(llm_);
 /* ======================================================= configuration */
 
 static const cfg_var llm_vars[] = {
-    {.name = "LLM_PROVIDER", .type = CFG_ENUM, .choices = "offline|anthropic|openai",
+    {.name = "LLM_PROVIDER",
+     .type = CFG_ENUM,
+     .choices = "offline|anthropic|openai",
      .help = "model provider; default anthropic when ANTHROPIC_API_KEY is set, else offline"},
     {.name = "ANTHROPIC_API_KEY", .type = CFG_STR, .flags = CFG_SECRET, .help = "Anthropic API key"},
-    {.name = "ANTHROPIC_BASE_URL", .type = CFG_URL, .def = "https://api.anthropic.com", .schemes = "http|https",
+    {.name = "ANTHROPIC_BASE_URL",
+     .type = CFG_URL,
+     .def = "https://api.anthropic.com",
+     .schemes = "http|https",
      .help = "Anthropic API base (requests go to {base}/v1/messages)"},
     {.name = "ANTHROPIC_MODEL", .type = CFG_STR, .def = "claude-sonnet-4-5", .help = "Claude model name"},
-    {.name = "ANTHROPIC_MAX_TOKENS", .type = CFG_INT, .def = "1024", .min = 1, .max = 128000,
+    {.name = "ANTHROPIC_MAX_TOKENS",
+     .type = CFG_INT,
+     .def = "1024",
+     .min = 1,
+     .max = 128000,
      .help = "answer length cap in tokens when a request gives none (both providers)"},
-    {.name = "OPENAI_API_KEY", .type = CFG_STR, .flags = CFG_SECRET, .help = "for LLM_PROVIDER=openai (optional for local servers)"},
-    {.name = "OPENAI_BASE_URL", .type = CFG_URL, .def = "https://api.openai.com/v1", .schemes = "http|https",
+    {.name = "OPENAI_API_KEY",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "for LLM_PROVIDER=openai (optional for local servers)"},
+    {.name = "OPENAI_BASE_URL",
+     .type = CFG_URL,
+     .def = "https://api.openai.com/v1",
+     .schemes = "http|https",
      .help = "OpenAI-compatible API base: Ollama, vLLM, llama.cpp (requests go to {base}/chat/completions)"},
     {.name = "OPENAI_MODEL", .type = CFG_STR, .def = "gpt-4o-mini", .help = "model for LLM_PROVIDER=openai"},
-    {.name = "OFFLINE_TOKENS_PER_SECOND", .type = CFG_INT, .def = "40", .min = 0, .max = 100000,
+    {.name = "OFFLINE_TOKENS_PER_SECOND",
+     .type = CFG_INT,
+     .def = "40",
+     .min = 0,
+     .max = 100000,
      .help = "pace of the offline provider's answer, words per second (0 = at once)"},
-    {.name = "LLM_FIRST_TOKEN_TIMEOUT", .type = CFG_DURATION_MS, .def = "20s", .min = 100, .max = 600000,
+    {.name = "LLM_FIRST_TOKEN_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "20s",
+     .min = 100,
+     .max = 600000,
      .help = "no first token by then: answer offline instead"},
-    {.name = "LLM_TIMEOUT", .type = CFG_DURATION_MS, .def = "120s", .min = 1000, .max = 3600000,
+    {.name = "LLM_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "120s",
+     .min = 1000,
+     .max = 3600000,
      .help = "longest a whole generation may take"},
-    {.name = "GENERATION_IDLE_TTL", .type = CFG_DURATION_MS, .def = "60s", .min = 1000, .max = 86400000,
+    {.name = "GENERATION_IDLE_TTL",
+     .type = CFG_DURATION_MS,
+     .def = "60s",
+     .min = 1000,
+     .max = 86400000,
      .help = "a generation not polled for this long is dropped (and its upstream request cancelled)"},
-    {.name = "MAX_GENERATIONS", .type = CFG_INT, .def = "10000", .min = 1, .max = 1000000,
+    {.name = "MAX_GENERATIONS",
+     .type = CFG_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 1000000,
      .help = "generations held in memory at once; more are refused with RESOURCE_EXHAUSTED"},
-    {.name = "HISTORY_TOKEN_BUDGET", .type = CFG_INT, .def = "4000", .min = 0, .max = 1000000,
+    {.name = "HISTORY_TOKEN_BUDGET",
+     .type = CFG_INT,
+     .def = "4000",
+     .min = 0,
+     .max = 1000000,
      .help = "estimated tokens of conversation history sent to the model"},
     {.name = "COMPANY_NAME", .type = CFG_STR, .def = "our company", .help = "the company the assistant speaks for"},
 };

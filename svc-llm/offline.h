@@ -13,10 +13,9 @@
  * (a leading "Yes."/"No." only when the visitor asked that FAQ's
  * question), without near-duplicates (chunks overlap), grouped by source
  * (best source first, reading order inside one), each with the citation
- * marker [n] of its source, and an offer of further help. When nothing relevant was retrieved the answer says so ("I don't
- * have that information in our documentation") and offers the team,
- * mentioning business hours when it is closed. Greetings and thanks get a
- * short reply.
+ * marker [n] of its source, and an offer of further help. When nothing relevant was retrieved the answer says so ("I
+ * don't have that information in our documentation") and offers the team, mentioning business hours when it is closed.
+ * Greetings and thanks get a short reply.
  *
  * Leads: an email address and/or phone number in the visitor's message
  * gives a record_lead tool call (with name, company, team size, timeline,
@@ -36,8 +35,8 @@
 #define OFFL_FIELD_MAX 128 /* one captured lead field */
 
 typedef struct offl_tool {
-    const char *name;  /* "record_lead" or "request_handoff" (static) */
-    char *input_json;  /* compact JSON object, malloc'd */
+    const char *name; /* "record_lead" or "request_handoff" (static) */
+    char *input_json; /* compact JSON object, malloc'd */
 } offl_tool;
 
 typedef struct offl_answer {

@@ -25,11 +25,8 @@ const char *oai_stop_reason(const char *fr)
     static const struct {
         const char *from, *to;
     } map[] = {
-        {"stop", "end_turn"},
-        {"length", "max_tokens"},
-        {"tool_calls", "tool_use"},
-        {"function_call", "tool_use"},
-        {"content_filter", "refusal"},
+        {"stop", "end_turn"},          {"length", "max_tokens"},      {"tool_calls", "tool_use"},
+        {"function_call", "tool_use"}, {"content_filter", "refusal"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(fr, map[i].from) == 0) {
@@ -133,7 +130,8 @@ int oai_stream_data(oai_stream *st, const char *data, size_t len, const llm_sink
             et = json_string_value(json_object_get(err, "code"));
         }
         snprintf(st->err_type, sizeof(st->err_type), "%s", et ? et : "api_error");
-        snprintf(st->err_msg, sizeof(st->err_msg), "%s", em ? em : (json_is_string(err) ? json_string_value(err) : "error"));
+        snprintf(st->err_msg, sizeof(st->err_msg), "%s",
+                 em ? em : (json_is_string(err) ? json_string_value(err) : "error"));
         json_decref(ch);
         return OAI_ERROR;
     }

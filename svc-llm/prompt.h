@@ -14,10 +14,10 @@
 #include "llm.pb-c.h"
 
 typedef struct prompt_opts {
-    const char *company;         /* COMPANY_NAME */
+    const char *company; /* COMPANY_NAME */
     const char *model;
     unsigned max_tokens;
-    size_t history_budget;       /* tokens of history kept (HISTORY_TOKEN_BUDGET) */
+    size_t history_budget; /* tokens of history kept (HISTORY_TOKEN_BUDGET) */
 } prompt_opts;
 
 /* Estimated tokens of s: ceil(code points / 4). */

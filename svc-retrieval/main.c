@@ -52,8 +52,12 @@ static void retrieval_search(retrieval_svc *svc, const Chat__Retrieval__SearchRe
 {
     (void)svc;
     searcher *s = rpc_call_worker_data(cd);
-    search_params p = {.query = in->query, .k = in->k, .max_per_document = in->max_per_document,
-                       .mode = (search_mode)in->mode, .min_similarity = -1, .min_relevance = -1,
+    search_params p = {.query = in->query,
+                       .k = in->k,
+                       .max_per_document = in->max_per_document,
+                       .mode = (search_mode)in->mode,
+                       .min_similarity = -1,
+                       .min_relevance = -1,
                        .url_prefix = in->filters ? in->filters->url_prefix : NULL,
                        .document_ids = in->filters ? in->filters->document_ids : NULL,
                        .n_document_ids = in->filters ? in->filters->n_document_ids : 0,
@@ -118,12 +122,25 @@ static retrieval_svc retrieval_service = CHAT__RETRIEVAL__RETRIEVAL__INIT(retrie
 
 static const cfg_var retrieval_vars[] = {
     EMBED_CONFIG_VARS,
-    {.name = "RETRIEVAL_EF_SEARCH", .type = CFG_INT, .def = "100", .min = 1, .max = 1000,
+    {.name = "RETRIEVAL_EF_SEARCH",
+     .type = CFG_INT,
+     .def = "100",
+     .min = 1,
+     .max = 1000,
      .help = "hnsw.ef_search: HNSW candidates per query (recall vs speed)"},
-    {.name = "RETRIEVAL_MIN_SIMILARITY", .type = CFG_INT, .def = "70", .min = 0, .max = 100,
+    {.name = "RETRIEVAL_MIN_SIMILARITY",
+     .type = CFG_INT,
+     .def = "70",
+     .min = 0,
+     .max = 100,
      .help = "relevance floor: cosine similarity (percent) that admits a chunk by meaning alone"},
-    {.name = "RETRIEVAL_MIN_RELEVANCE", .type = CFG_INT, .def = "70", .min = 0, .max = 200,
-     .help = "relevance floor (percent): a question gets results only if its best chunk has similarity + share of its word weight (idf) at least this"},
+    {.name = "RETRIEVAL_MIN_RELEVANCE",
+     .type = CFG_INT,
+     .def = "70",
+     .min = 0,
+     .max = 200,
+     .help = "relevance floor (percent): a question gets results only if its best chunk has similarity + share of its "
+             "word weight (idf) at least this"},
 };
 
 static int retrieval_worker_init(void **worker_data, unsigned index, void *arg)

@@ -63,7 +63,8 @@ static const char search_sql[] =
     " qt AS MATERIALIZED (SELECT lexeme, plainto_tsquery('simple', lexeme) AS q, chunks, idf FROM qa"
     "  WHERE chunks > 0 ORDER BY idf DESC LIMIT " SEARCH_TEXT_TERMS "),"
     " qo AS MATERIALIZED (SELECT string_agg(q::text, ' | ')::tsquery AS q FROM ("
-    "  SELECT q, sum(chunks) OVER (ORDER BY idf DESC, lexeme) AS cum, row_number() OVER (ORDER BY idf DESC, lexeme) AS i"
+    "  SELECT q, sum(chunks) OVER (ORDER BY idf DESC, lexeme) AS cum, row_number() OVER (ORDER BY idf DESC, lexeme) AS "
+    "i"
     "  FROM qt WHERE q <> ''::tsquery) s WHERE i = 1 OR cum <= " SEARCH_TEXT_BUDGET "),"
     " m AS MATERIALIZED (SELECT c.id FROM kb_chunks c, qo WHERE $5 AND qo.q IS NOT NULL AND c.tsv @@ qo.q"
     "  LIMIT " SEARCH_TEXT_MATCHES "),"
@@ -143,7 +144,10 @@ void searcher_close(searcher *s)
     free(s);
 }
 
-db_conn *searcher_db(searcher *s) { return s->db; }
+db_conn *searcher_db(searcher *s)
+{
+    return s->db;
+}
 
 /* Prepares statements and checks the model on a (new) connection. */
 static int searcher_prepare(searcher *s, PGconn *pg, char *err, size_t errlen)
@@ -234,8 +238,7 @@ static int searcher_sync_model(searcher *s, PGconn *pg, char *err, size_t errlen
             v = (v << 8) | vb[i];
         }
         lsa_model *m = NULL;
-        if (lsa_load((const unsigned char *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &m, err, errlen) !=
-            0) {
+        if (lsa_load((const unsigned char *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &m, err, errlen) != 0) {
             rc = -1;
         } else if (lsa_dimensions(m) != embedder_dimensions(s->emb)) {
             snprintf(err, errlen, "the stored local model has %u dimensions, not %u", lsa_dimensions(m),
@@ -547,8 +550,8 @@ search_status search_run(searcher *s, const search_params *p, search_result *out
     unsigned nc = k * 4 * (pd > 2 ? pd : 2);
     nc = nc < SEARCH_CANDIDATES_MIN ? SEARCH_CANDIDATES_MIN : nc > SEARCH_CANDIDATES_MAX ? SEARCH_CANDIDATES_MAX : nc;
     snprintf(cand, sizeof(cand), "%u", nc);
-    const char *params[6] = {vec, q, cand, p->lang ? p->lang : "", p->mode != SEARCH_VECTOR ? "t" : "f",
-                             p->mode != SEARCH_TEXT ? "t" : "f"};
+    const char *params[6] = {
+        vec, q, cand, p->lang ? p->lang : "", p->mode != SEARCH_VECTOR ? "t" : "f", p->mode != SEARCH_TEXT ? "t" : "f"};
     PGresult *r = PQexecPrepared(pg, SEARCH_STMT, 6, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);

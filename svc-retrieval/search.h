@@ -25,12 +25,12 @@
 #define SEARCH_QUERY_MAX 4096 /* bytes; longer queries are refused */
 #define SEARCH_K_DEFAULT 5
 #define SEARCH_K_MAX 50
-#define SEARCH_PER_DOC_DEFAULT 1   /* one entry per page (see SEARCH_PAGE_JOIN) */
+#define SEARCH_PER_DOC_DEFAULT 1 /* one entry per page (see SEARCH_PAGE_JOIN) */
 #define SEARCH_RRF_K 60
-#define SEARCH_PAGE_CHUNKS_MAX 4   /* chunks of a page kept as its evidence */
-#define SEARCH_PAGE_DECAY 0.15     /* a page's n-th best chunk adds decay^(n-1) of its score */
-#define SEARCH_PAGE_JOIN 0.5       /* one entry per page: a next chunk joins at this share of the best */
-#define SEARCH_PAGE_JOIN_MAX 3     /* chunks joined into one page entry, at most */
+#define SEARCH_PAGE_CHUNKS_MAX 4 /* chunks of a page kept as its evidence */
+#define SEARCH_PAGE_DECAY 0.15   /* a page's n-th best chunk adds decay^(n-1) of its score */
+#define SEARCH_PAGE_JOIN 0.5     /* one entry per page: a next chunk joins at this share of the best */
+#define SEARCH_PAGE_JOIN_MAX 3   /* chunks joined into one page entry, at most */
 #define SEARCH_WEIGHT_VECTOR_DEFAULT 1.0
 #define SEARCH_WEIGHT_TEXT_DEFAULT 0.5
 /* The defaults of the RETRIEVAL_* settings (a searcher_opts field < 0 takes
@@ -47,20 +47,20 @@ typedef struct search_params {
     unsigned k;                /* 0 = default */
     unsigned max_per_document; /* 0 = default; at most SEARCH_PAGE_CHUNKS_MAX count */
     search_mode mode;
-    double min_similarity;     /* < 0 = the searcher's default */
-    double min_relevance;      /* < 0 = the searcher's default */
+    double min_similarity; /* < 0 = the searcher's default */
+    double min_relevance;  /* < 0 = the searcher's default */
     /* Filters (applied to the candidates, so a narrow filter may return
      * fewer than k): */
-    const char *url_prefix;    /* only documents under this URL; may be NULL */
+    const char *url_prefix;      /* only documents under this URL; may be NULL */
     const int64_t *document_ids; /* only these documents, when n_document_ids > 0 */
     size_t n_document_ids;
-    const char *lang;          /* only documents in this language; may be NULL */
+    const char *lang; /* only documents in this language; may be NULL */
 } search_params;
 
 typedef struct search_hit {
     long long chunk_id, document_id;
     double score, similarity, text_rank;
-    double coverage; /* share of the question's idf the chunk's words cover */
+    double coverage;                         /* share of the question's idf the chunk's words cover */
     char *title, *url, *heading_path, *text; /* url includes #anchor */
 } search_hit;
 
@@ -72,11 +72,11 @@ typedef struct search_result {
 
 typedef enum {
     SEARCH_OK = 0,
-    SEARCH_EINVAL,    /* bad query: err says why */
-    SEARCH_EMODEL,    /* embedding model mismatch: re-index */
-    SEARCH_EDB,       /* database unavailable or failed */
-    SEARCH_EEMBED,    /* query embedding failed */
-    SEARCH_ETIMEOUT,  /* the statement ran past its time (statement_timeout) */
+    SEARCH_EINVAL,   /* bad query: err says why */
+    SEARCH_EMODEL,   /* embedding model mismatch: re-index */
+    SEARCH_EDB,      /* database unavailable or failed */
+    SEARCH_EEMBED,   /* query embedding failed */
+    SEARCH_ETIMEOUT, /* the statement ran past its time (statement_timeout) */
 } search_status;
 
 typedef struct searcher searcher;
@@ -85,11 +85,11 @@ typedef struct searcher_opts {
     const char *db_url;
     const char *app_name;
     embed_opts embed;
-    unsigned ef_search;     /* hnsw.ef_search */
-    double min_similarity;  /* default: similarity that admits a chunk by meaning alone */
-    double min_relevance;   /* default: similarity + word coverage that admits a chunk */
+    unsigned ef_search;                /* hnsw.ef_search */
+    double min_similarity;             /* default: similarity that admits a chunk by meaning alone */
+    double min_relevance;              /* default: similarity + word coverage that admits a chunk */
     double weight_vector, weight_text; /* RRF weights of the two lists; 0 = default */
-    double page_decay;      /* SEARCH_PAGE_DECAY when 0; < 0 = 0 (best chunk only) */
+    double page_decay;                 /* SEARCH_PAGE_DECAY when 0; < 0 = 0 (best chunk only) */
 } searcher_opts;
 
 int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen);

@@ -8,17 +8,17 @@
 #include <string.h>
 
 #include "db.h"
+#include "encode.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc_server.h"
 #include "sess_lead.h"
 #include "sess_retention.h"
 #include "sess_rpc.h"
-#include "encode.h"
-#include "token.h"
 #include "session.pb-c.h"
 #include "svc_db.h"
 #include "svc_main.h"
+#include "token.h"
 
 /* The first sweep runs this soon after start (or after one interval when
  * that is shorter). */
@@ -29,24 +29,56 @@ SVC_HEALTH_HANDLER(sess_rpc_, sess_svc)
 static sess_svc session_service = CHAT__SESSION__SESSION__INIT(sess_rpc_);
 
 static const cfg_var session_vars[] = {
-    {.name = "SESSION_SECRET", .type = CFG_STR, .flags = CFG_SECRET,
+    {.name = "SESSION_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
      .help = "HMAC key for session tokens (>= 32 chars); a random one per start when unset"},
-    {.name = "BUSINESS_HOURS", .type = CFG_STR, .def = "Mon-Fri 09:00-18:00",
+    {.name = "BUSINESS_HOURS",
+     .type = CFG_STR,
+     .def = "Mon-Fri 09:00-18:00",
      .help = "when sales answers, e.g. \"Mon-Thu 09:00-18:00; Fri 09:00-17:00\""},
     {.name = "BUSINESS_TIMEZONE", .type = CFG_STR, .def = "Europe/Berlin", .help = "time zone of BUSINESS_HOURS"},
-    {.name = "RETENTION_DAYS", .type = CFG_INT, .def = "90", .min = 1, .max = 3650,
+    {.name = "RETENTION_DAYS",
+     .type = CFG_INT,
+     .def = "90",
+     .min = 1,
+     .max = 3650,
      .help = "conversations are deleted this many days after they start"},
-    {.name = "RETENTION_INTERVAL", .type = CFG_DURATION_MS, .def = "1h", .min = 1000, .max = 604800000,
+    {.name = "RETENTION_INTERVAL",
+     .type = CFG_DURATION_MS,
+     .def = "1h",
+     .min = 1000,
+     .max = 604800000,
      .help = "how often expired sessions and handoff records are deleted"},
-    {.name = "TURN_LOCK_TTL", .type = CFG_DURATION_MS, .def = "120s", .min = 1000, .max = 3600000,
+    {.name = "TURN_LOCK_TTL",
+     .type = CFG_DURATION_MS,
+     .def = "120s",
+     .min = 1000,
+     .max = 3600000,
      .help = "a turn's lock on its session expires after this (a crashed gateway cannot wedge it)"},
-    {.name = "SESSION_MAX_TURNS", .type = CFG_INT, .def = "100", .min = 1, .max = 1000000,
+    {.name = "SESSION_MAX_TURNS",
+     .type = CFG_INT,
+     .def = "100",
+     .min = 1,
+     .max = 1000000,
      .help = "turns one conversation may have"},
-    {.name = "SESSION_DAILY_TOKENS", .type = CFG_INT, .def = "200000", .min = 1, .max = 1000000000000LL,
+    {.name = "SESSION_DAILY_TOKENS",
+     .type = CFG_INT,
+     .def = "200000",
+     .min = 1,
+     .max = 1000000000000LL,
      .help = "model tokens one conversation may use per UTC day"},
-    {.name = "GLOBAL_DAILY_TOKENS", .type = CFG_INT, .def = "5000000", .min = 1, .max = 1000000000000000LL,
+    {.name = "GLOBAL_DAILY_TOKENS",
+     .type = CFG_INT,
+     .def = "5000000",
+     .min = 1,
+     .max = 1000000000000000LL,
      .help = "model tokens all conversations together may use per UTC day"},
-    {.name = "HISTORY_LIMIT", .type = CFG_INT, .def = "20", .min = 1, .max = SESS_MAX_HISTORY,
+    {.name = "HISTORY_LIMIT",
+     .type = CFG_INT,
+     .def = "20",
+     .min = 1,
+     .max = SESS_MAX_HISTORY,
      .help = "most recent messages a turn gets as history when the caller does not say"},
 };
 
@@ -109,8 +141,8 @@ static int session_init(const cfg *c, void **state)
     st->lim.global_daily_tokens = cfg_int(c, "GLOBAL_DAILY_TOKENS");
     st->history_limit = (unsigned)cfg_int(c, "HISTORY_LIMIT");
     st->retention_interval_ms = cfg_int(c, "RETENTION_INTERVAL");
-    int64_t first = st->retention_interval_ms < SESS_RETENTION_FIRST_MS ? st->retention_interval_ms
-                                                                         : SESS_RETENTION_FIRST_MS;
+    int64_t first =
+        st->retention_interval_ms < SESS_RETENTION_FIRST_MS ? st->retention_interval_ms : SESS_RETENTION_FIRST_MS;
     if (sess_retention_start(&st->retention, cfg_str(c, "DATABASE_URL"), st->retention_interval_ms, first) != 0) {
         log_error("cannot start the retention thread");
         OPENSSL_cleanse(st->secret, sizeof(st->secret));

@@ -17,7 +17,10 @@ extern const size_t chat_migrations_count;
 
 #define MIGRATE_LOCK_KEY "hashtext('chat.schema_migrations')"
 
-static int migration_version(const char *name) { return atoi(name); }
+static int migration_version(const char *name)
+{
+    return atoi(name);
+}
 
 static int migrate_table(PGconn *pg, char *err, size_t errlen)
 {
@@ -34,8 +37,8 @@ static int migrate_is_applied(PGconn *pg, int v, char *err, size_t errlen)
     char vbuf[16];
     snprintf(vbuf, sizeof(vbuf), "%d", v);
     const char *params[] = {vbuf};
-    PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params, NULL,
-                               NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
         PQclear(r);

@@ -48,7 +48,10 @@ char *sess_arena_strndup(sess_arena *a, const char *s, size_t n)
     return p;
 }
 
-char *sess_arena_strdup(sess_arena *a, const char *s) { return sess_arena_strndup(a, s, strlen(s)); }
+char *sess_arena_strdup(sess_arena *a, const char *s)
+{
+    return sess_arena_strndup(a, s, strlen(s));
+}
 
 void sess_arena_free(sess_arena *a)
 {

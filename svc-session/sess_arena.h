@@ -17,7 +17,10 @@ typedef struct sess_arena {
     size_t total;
 } sess_arena;
 
-#define SESS_ARENA_INIT {NULL, 0}
+#define SESS_ARENA_INIT                                                                                                \
+    {                                                                                                                  \
+        NULL, 0                                                                                                        \
+    }
 
 /* Zeroed memory owned by the arena, or NULL. */
 void *sess_arena_alloc(sess_arena *a, size_t n);

@@ -64,9 +64,15 @@ static int sess_set(json_t *obj, const char *key, json_t *value)
     return json_object_set_new(obj, key, value);
 }
 
-static json_t *sess_jstr(const char *s) { return json_string(s != NULL ? s : ""); }
+static json_t *sess_jstr(const char *s)
+{
+    return json_string(s != NULL ? s : "");
+}
 
-static json_t *sess_jreal(double d) { return json_real(isfinite(d) ? d : 0.0); }
+static json_t *sess_jreal(double d)
+{
+    return json_real(isfinite(d) ? d : 0.0);
+}
 
 static const char *sess_get_str(const json_t *obj, const char *key)
 {
@@ -462,7 +468,10 @@ out:
 
 /* ------------------------------------------------------------ append */
 
-static int sess_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+static int sess_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 char *sess_ckpt_messages_append(const char *prev, size_t prev_len, const json_t *add, size_t *out_len)
 {

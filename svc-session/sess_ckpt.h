@@ -65,19 +65,19 @@ char *sess_ckpt_messages_append(const char *prev, size_t prev_len, const json_t 
 
 /* The next checkpoint of a thread. */
 typedef struct sess_ckpt_next_in {
-    const char *parent;   /* the parent's `checkpoint` jsonb as text, or NULL for a new thread */
-    int64_t parent_step;  /* the parent's metadata.step (ignored without a parent) */
-    int parent_has_lead;  /* the parent's lead blob exists */
-    const char *id;       /* the new checkpoint id (UUIDv6) */
-    uint64_t ts;          /* its UUID timestamp, for "ts" */
+    const char *parent;  /* the parent's `checkpoint` jsonb as text, or NULL for a new thread */
+    int64_t parent_step; /* the parent's metadata.step (ignored without a parent) */
+    int parent_has_lead; /* the parent's lead blob exists */
+    const char *id;      /* the new checkpoint id (UUIDv6) */
+    uint64_t ts;         /* its UUID timestamp, for "ts" */
     const char *turn_id;
     int lead_changed;
-    uint64_t rnd[3];      /* random < 10^16 for the version suffixes */
+    uint64_t rnd[3]; /* random < 10^16 for the version suffixes */
 } sess_ckpt_next_in;
 
 typedef struct sess_ckpt_next_out {
-    char *checkpoint;     /* malloc'd JSON text */
-    char *metadata;       /* malloc'd JSON text */
+    char *checkpoint; /* malloc'd JSON text */
+    char *metadata;   /* malloc'd JSON text */
     char messages_version[SESS_CKPT_VERSION_MAX];
     char lead_version[SESS_CKPT_VERSION_MAX]; /* "" when the lead blob is not rewritten */
     int64_t step;

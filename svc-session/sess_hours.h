@@ -14,7 +14,7 @@
 
 typedef struct sess_hours {
     struct {
-        unsigned days;      /* bit 0 = Monday ... bit 6 = Sunday */
+        unsigned days; /* bit 0 = Monday ... bit 6 = Sunday */
         int open_min, close_min;
     } span[HOURS_SPANS_MAX];
     size_t n;

@@ -59,7 +59,8 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
     if (!lead_text(cd, "name", in->name, LEAD_NAME_MAX) || !lead_text(cd, "email", in->email, LEAD_EMAIL_MAX) ||
         !lead_text(cd, "phone", in->phone, LEAD_PHONE_MAX) || !lead_text(cd, "company", in->company, LEAD_NAME_MAX) ||
         !lead_text(cd, "message", in->message, LEAD_MESSAGE_MAX) ||
-        !lead_text(cd, "reason", in->reason, SESS_MAX_FIELD) || !lead_text(cd, "ip_hash", in->ip_hash, SESS_MAX_FIELD)) {
+        !lead_text(cd, "reason", in->reason, SESS_MAX_FIELD) ||
+        !lead_text(cd, "ip_hash", in->ip_hash, SESS_MAX_FIELD)) {
         done(NULL, cd);
         return;
     }
@@ -91,10 +92,17 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
     }
     char days[16];
     snprintf(days, sizeof(days), "%d", st->lim.retention_days);
-    const char *p[] = {sid, source, in->name ? in->name : "", in->email ? in->email : "", in->phone ? in->phone : "",
-                       in->company ? in->company : "", in->message ? in->message : "",
+    const char *p[] = {sid,
+                       source,
+                       in->name ? in->name : "",
+                       in->email ? in->email : "",
+                       in->phone ? in->phone : "",
+                       in->company ? in->company : "",
+                       in->message ? in->message : "",
                        in->reason && in->reason[0] ? in->reason : (source[0] == 'f' ? "contact form" : "chat hand-off"),
-                       open ? "t" : "f", in->ip_hash ? in->ip_hash : "", days};
+                       open ? "t" : "f",
+                       in->ip_hash ? in->ip_hash : "",
+                       days};
     /* A session that does not exist (any more) is not linked. */
     PGresult *r = PQexecParams(pg,
                                "INSERT INTO handoff_records (session_id, source, name, email, phone, company, need, "

@@ -11,13 +11,16 @@
 #include "log.h"
 #include "rpc_server.h"
 #include "sess_ckpt.h"
-#include "token.h"
 #include "svc_main.h"
+#include "token.h"
 #include "utf8.h"
 
 /* ------------------------------------------------------------ checks */
 
-static const char *sess_s(const char *s) { return s != NULL ? s : ""; }
+static const char *sess_s(const char *s)
+{
+    return s != NULL ? s : "";
+}
 
 /* Fails the call with INVALID_ARGUMENT unless s is valid UTF-8 of at most
  * max bytes (and not empty when required). Returns 1 when it is fine. */
@@ -183,8 +186,7 @@ void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__
 {
     (void)svc;
     const sess_state *st = rpc_call_server_arg(cd);
-    if (!sess_check_id(cd, in->session_id) ||
-        !sess_check_text(cd, "turn_id", in->turn_id, SESS_MAX_TURN_ID, 1) ||
+    if (!sess_check_id(cd, in->session_id) || !sess_check_text(cd, "turn_id", in->turn_id, SESS_MAX_TURN_ID, 1) ||
         !sess_check_text(cd, "user_message", in->user_message, SESS_MAX_USER_MESSAGE, 0) ||
         !sess_check_text(cd, "ip_hash", in->ip_hash, SESS_MAX_FIELD, 0) ||
         !sess_check_token(cd, st, in->session_id, in->token)) {
@@ -312,8 +314,7 @@ static int sess_check_lead(void *cd, const Chat__Common__LeadState *l)
         {"lead.extra_json", offsetof(Chat__Common__LeadState, extra_json), SESS_MAX_LEAD_EXTRA},
     };
     for (size_t j = 0; j < sizeof(fields) / sizeof(fields[0]); j++) {
-        if (!sess_check_text(cd, fields[j].name, *(char *const *)((const char *)l + fields[j].off), fields[j].max,
-                             0)) {
+        if (!sess_check_text(cd, fields[j].name, *(char *const *)((const char *)l + fields[j].off), fields[j].max, 0)) {
             return 0;
         }
     }
@@ -339,8 +340,7 @@ static int sess_check_usage(void *cd, const Chat__Common__Usage *u)
 
 /* The messages table rows (with every source in full) and the same
  * messages in LangChain form. Returns 0, or -1 on OOM. */
-static int sess_commit_json(const Chat__Session__CommitRequest *in, int64_t now_ms, json_t **rows_out,
-                            json_t **lc_out)
+static int sess_commit_json(const Chat__Session__CommitRequest *in, int64_t now_ms, json_t **rows_out, json_t **lc_out)
 {
     json_t *rows = json_array();
     json_t *lc = json_array();
@@ -394,8 +394,7 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
                      void *cd)
 {
     (void)svc;
-    if (!sess_check_id(cd, in->session_id) ||
-        !sess_check_text(cd, "turn_id", in->turn_id, SESS_MAX_TURN_ID, 1) ||
+    if (!sess_check_id(cd, in->session_id) || !sess_check_text(cd, "turn_id", in->turn_id, SESS_MAX_TURN_ID, 1) ||
         !sess_check_text(cd, "parent_checkpoint_id", in->parent_checkpoint_id, SESS_MAX_TURN_ID, 0) ||
         !sess_check_usage(cd, in->usage) || !sess_check_lead(cd, in->lead)) {
         done(NULL, cd);
@@ -538,7 +537,10 @@ static rpc_code sess_erase_run(PGconn *pg, void *arg, sess_err *e)
     return sess_store_erase(pg, o->sid, &o->n, e);
 }
 
-static uint32_t sess_u32(int64_t v) { return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
+static uint32_t sess_u32(int64_t v)
+{
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
 
 void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__Session__EraseReply_Closure done,
                     void *cd)
@@ -562,8 +564,8 @@ void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__
     snprintf(c, sizeof(c), "%" PRId64, op.n.checkpoints);
     snprintf(b, sizeof(b), "%" PRId64, op.n.blobs);
     snprintf(h, sizeof(h), "%" PRId64, op.n.handoffs);
-    log_fields(LOG_INFO, "session erased", "session", in->session_id, "by", in->admin ? "admin" : "visitor",
-               "messages", m, "checkpoints", c, "blobs", b, "handoff_records", h, NULL);
+    log_fields(LOG_INFO, "session erased", "session", in->session_id, "by", in->admin ? "admin" : "visitor", "messages",
+               m, "checkpoints", c, "blobs", b, "handoff_records", h, NULL);
     Chat__Session__EraseReply out = CHAT__SESSION__ERASE_REPLY__INIT;
     out.messages_deleted = sess_u32(op.n.messages);
     out.checkpoints_deleted = sess_u32(op.n.checkpoints);

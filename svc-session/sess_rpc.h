@@ -19,7 +19,7 @@
 #include "session.pb-c.h"
 
 /* Input caps (bytes). */
-#define SESS_MAX_FIELD 256          /* ids, hashes, origin, locale, user agent, token, provider, model */
+#define SESS_MAX_FIELD 256 /* ids, hashes, origin, locale, user agent, token, provider, model */
 #define SESS_MAX_TURN_ID 64
 #define SESS_MAX_USER_MESSAGE 16384
 #define SESS_MAX_ANSWER 65536
@@ -32,7 +32,7 @@
 #define SESS_MAX_LEAD_FIELD 1024
 #define SESS_MAX_LEAD_NEED 4096
 #define SESS_MAX_LEAD_EXTRA 8192
-#define SESS_MAX_HISTORY 1000       /* history_limit and Load's limit are capped here */
+#define SESS_MAX_HISTORY 1000 /* history_limit and Load's limit are capped here */
 
 typedef struct sess_state {
     uint8_t secret[CFG_VALUE_MAX];
@@ -52,8 +52,8 @@ void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__
                     void *cd);
 void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat__Session__CommitReply_Closure done,
                      void *cd);
-void sess_rpc_release(sess_svc *svc, const Chat__Session__ReleaseRequest *in,
-                      Chat__Session__ReleaseReply_Closure done, void *cd);
+void sess_rpc_release(sess_svc *svc, const Chat__Session__ReleaseRequest *in, Chat__Session__ReleaseReply_Closure done,
+                      void *cd);
 void sess_rpc_load(sess_svc *svc, const Chat__Session__LoadRequest *in, Chat__Session__LoadReply_Closure done,
                    void *cd);
 void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__Session__EraseReply_Closure done,

@@ -139,7 +139,10 @@ static int sess_tx_fail(PGconn *pg, const PGresult *r, void *arg)
     return (int)sess_pg_fail(pg, r, tx->what, tx->e);
 }
 
-static rpc_code sess_transaction(PGconn *pg, sess_tx *tx) { return (rpc_code)db_transaction(pg, sess_tx_body, sess_tx_fail, tx); }
+static rpc_code sess_transaction(PGconn *pg, sess_tx *tx)
+{
+    return (rpc_code)db_transaction(pg, sess_tx_body, sess_tx_fail, tx);
+}
 
 static int64_t sess_int(const PGresult *r, int row, int col)
 {
@@ -178,19 +181,19 @@ uint32_t sess_store_ms_to_midnight(int64_t now_ms)
 
 /* What a session spent today, and what everyone spent today (UTC days;
  * every kind of token counts). */
-#define SESS_SQL_SPENT                                                                                              \
-    "(SELECT"                                                                                                       \
-    " (SELECT coalesce(sum(u.input_tokens + u.output_tokens + u.cache_creation_input_tokens"                        \
-    "   + u.cache_read_input_tokens), 0) FROM usage u"                                                              \
-    "   WHERE u.session_id = $1 AND u.day = (now() AT TIME ZONE 'UTC')::date) AS session_tokens,"                   \
-    " (SELECT coalesce(sum(d.input_tokens + d.output_tokens + d.cache_creation_input_tokens"                        \
-    "   + d.cache_read_input_tokens), 0) FROM usage_daily d"                                                        \
+#define SESS_SQL_SPENT                                                                                                 \
+    "(SELECT"                                                                                                          \
+    " (SELECT coalesce(sum(u.input_tokens + u.output_tokens + u.cache_creation_input_tokens"                           \
+    "   + u.cache_read_input_tokens), 0) FROM usage u"                                                                 \
+    "   WHERE u.session_id = $1 AND u.day = (now() AT TIME ZONE 'UTC')::date) AS session_tokens,"                      \
+    " (SELECT coalesce(sum(d.input_tokens + d.output_tokens + d.cache_creation_input_tokens"                           \
+    "   + d.cache_read_input_tokens), 0) FROM usage_daily d"                                                           \
     "   WHERE d.day = (now() AT TIME ZONE 'UTC')::date) AS global_tokens) spent"
 
 /* The text of a blob of the checkpoint row c for one channel. */
-#define SESS_SQL_BLOB(channel)                                                                                      \
-    "(SELECT convert_from(b.blob, 'UTF8') FROM checkpoint_blobs b"                                                  \
-    " WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = '" channel "'"          \
+#define SESS_SQL_BLOB(channel)                                                                                         \
+    "(SELECT convert_from(b.blob, 'UTF8') FROM checkpoint_blobs b"                                                     \
+    " WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = '" channel "'"             \
     " AND b.version = c.checkpoint->'channel_versions'->>'" channel "' AND b.type = 'json')"
 
 /* ------------------------------------------------------------ create */
@@ -244,8 +247,7 @@ static rpc_code sess_begin_refusal(PGconn *pg, const char *sid, const char *turn
         code = RPC_ALREADY_EXISTS;
     } else if (sess_int(r, 0, 2) >= lim->max_turns) {
         sess_setmsg(e,
-                    "this conversation reached its limit of %" PRId64
-                    " turns; start a new one or use the contact form",
+                    "this conversation reached its limit of %" PRId64 " turns; start a new one or use the contact form",
                     lim->max_turns);
         code = RPC_RESOURCE_EXHAUSTED;
     } else if (sess_int(r, 0, 3) >= lim->session_daily_tokens) {
@@ -262,8 +264,8 @@ static rpc_code sess_begin_refusal(PGconn *pg, const char *sid, const char *turn
     return code;
 }
 
-rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, const sess_limits *lim,
-                          sess_begin_out *out, sess_err *e)
+rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, const sess_limits *lim, sess_begin_out *out,
+                          sess_err *e)
 {
     memset(out, 0, sizeof(*out));
     char ttl[24], turns[24], sbudget[24], gbudget[24];
@@ -279,8 +281,7 @@ rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, cons
         PGresult *r = sess_q(pg,
                              "UPDATE sessions s SET active_turn_id = $2,"
                              " active_turn_until = now() + $3::bigint * interval '1 millisecond', last_seen_at = now()"
-                             " FROM " SESS_SQL_SPENT
-                             " WHERE s.id = $1 AND s.expires_at > now()"
+                             " FROM " SESS_SQL_SPENT " WHERE s.id = $1 AND s.expires_at > now()"
                              " AND (s.active_turn_id IS NULL OR s.active_turn_until < now() OR s.active_turn_id = $2)"
                              " AND s.turns < $4::int AND spent.session_tokens < $5::bigint"
                              " AND spent.global_tokens < $6::bigint"
@@ -312,9 +313,9 @@ rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, cons
     /* The one checkpoint read, after the lock so it sees every commit. */
     const char *p1[] = {sid};
     PGresult *r = sess_q(pg,
-                         "SELECT c.checkpoint_id, " SESS_SQL_BLOB("messages") ", " SESS_SQL_BLOB("lead")
-                         " FROM checkpoints c WHERE c.thread_id = $1 AND c.checkpoint_ns = ''"
-                         " ORDER BY c.checkpoint_id DESC LIMIT 1",
+                         "SELECT c.checkpoint_id, " SESS_SQL_BLOB("messages") ", " SESS_SQL_BLOB(
+                             "lead") " FROM checkpoints c WHERE c.thread_id = $1 AND c.checkpoint_ns = ''"
+                                     " ORDER BY c.checkpoint_id DESC LIMIT 1",
                          1, p1);
     rpc_code code = RPC_OK;
     if (!sess_ok(r)) {
@@ -369,12 +370,13 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
     PGresult *lt = sess_q(pg,
                           "SELECT c.checkpoint_id, c.checkpoint::text, c.metadata->>'turn_id',"
                           " CASE WHEN c.metadata->>'step' ~ '^-?[0-9]{1,18}$' THEN (c.metadata->>'step')::bigint"
-                          " ELSE 0 END, " SESS_SQL_BLOB("messages") ","
-                          " EXISTS (SELECT 1 FROM checkpoint_blobs b WHERE b.thread_id = c.thread_id"
-                          " AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = 'lead'"
-                          " AND b.version = c.checkpoint->'channel_versions'->>'lead')"
-                          " FROM checkpoints c WHERE c.thread_id = $1 AND c.checkpoint_ns = ''"
-                          " ORDER BY c.checkpoint_id DESC LIMIT 1",
+                          " ELSE 0 END, " SESS_SQL_BLOB(
+                              "messages") ","
+                                          " EXISTS (SELECT 1 FROM checkpoint_blobs b WHERE b.thread_id = c.thread_id"
+                                          " AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = 'lead'"
+                                          " AND b.version = c.checkpoint->'channel_versions'->>'lead')"
+                                          " FROM checkpoints c WHERE c.thread_id = $1 AND c.checkpoint_ns = ''"
+                                          " ORDER BY c.checkpoint_id DESC LIMIT 1",
                           1, p1);
     if (!sess_ok(lt)) {
         rpc_code code = sess_pg_fail(pg, lt, "commit (checkpoint)", e);
@@ -402,8 +404,9 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
         goto out;
     }
     if (!holds_lock) {
-        sess_setmsg(e, "turn %s does not hold this session's turn lock (it expired and another turn took it, or it "
-                       "was released); nothing was written",
+        sess_setmsg(e,
+                    "turn %s does not hold this session's turn lock (it expired and another turn took it, or it "
+                    "was released); nothing was written",
                     in->turn_id);
         code = RPC_ABORTED;
         goto out;
@@ -698,7 +701,10 @@ static rpc_code sess_erase_tx(PGconn *pg, const char *sid, sess_erase_counts *n,
     return code;
 }
 
-static rpc_code sess_erase_body(PGconn *pg, sess_tx *tx) { return sess_erase_tx(pg, tx->erase_sid, tx->erase_n, tx->e); }
+static rpc_code sess_erase_body(PGconn *pg, sess_tx *tx)
+{
+    return sess_erase_tx(pg, tx->erase_sid, tx->erase_n, tx->e);
+}
 
 rpc_code sess_store_erase(PGconn *pg, const char *sid, sess_erase_counts *n, sess_err *e)
 {

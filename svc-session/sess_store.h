@@ -50,25 +50,25 @@ typedef struct sess_begin_out {
     int64_t session_tokens;
     int64_t global_tokens;
     char checkpoint_id[SESS_UUID_LEN + 1]; /* "" for a new thread */
-    char *messages;                       /* the messages blob (malloc'd) or NULL */
+    char *messages;                        /* the messages blob (malloc'd) or NULL */
     size_t messages_len;
-    char *lead;                           /* the lead blob (malloc'd) or NULL */
+    char *lead; /* the lead blob (malloc'd) or NULL */
 } sess_begin_out;
 
 /* Takes the turn lock (or finds it already held by turn_id), checks the
  * turn cap and budgets, then reads the latest checkpoint with its blobs.
  * Refusals take no lock. Free out with sess_begin_out_free. */
-rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, const sess_limits *lim,
-                          sess_begin_out *out, sess_err *e);
+rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, const sess_limits *lim, sess_begin_out *out,
+                          sess_err *e);
 void sess_begin_out_free(sess_begin_out *out);
 
 typedef struct sess_commit_in {
     const char *sid;
     const char *turn_id;
-    const char *parent_id;        /* "" for the first checkpoint */
-    const char *rows_json;        /* the messages table rows, a JSON array */
-    const json_t *lc_messages;    /* the same messages, LangChain-serialized */
-    const char *lead_json;        /* the lead channel value */
+    const char *parent_id;     /* "" for the first checkpoint */
+    const char *rows_json;     /* the messages table rows, a JSON array */
+    const json_t *lc_messages; /* the same messages, LangChain-serialized */
+    const char *lead_json;     /* the lead channel value */
     int lead_changed;
     const Chat__Common__Usage *usage; /* may be NULL */
 } sess_commit_in;

@@ -14,7 +14,7 @@ set -euo pipefail
 
 PG_MAJOR=15
 PKGS=(
-  build-essential pkg-config ca-certificates curl jq iproute2
+  build-essential pkg-config ca-certificates curl jq iproute2 clang-format
   libprotobuf-c-dev protobuf-c-compiler
   libmicrohttpd-dev libcriterion-dev libjansson-dev
   libpq-dev libcurl4-openssl-dev libxml2-dev libssl-dev zlib1g-dev

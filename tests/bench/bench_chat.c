@@ -61,6 +61,7 @@
  * incrementally. Output: human-readable lines, and with --summary key=value
  * lines prefixed by --tag (for bench_chat.sh). Exit status 0 when the run
  * completed (turn errors are reported, not fatal), 1 on a set-up failure. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -68,7 +69,6 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -373,9 +373,9 @@ static void cpu_stop(void)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    g_self_cpu_s = (double)(ru.ru_utime.tv_sec - g_ru0.ru_utime.tv_sec + ru.ru_stime.tv_sec - g_ru0.ru_stime.tv_sec) +
-                   (double)(ru.ru_utime.tv_usec - g_ru0.ru_utime.tv_usec + ru.ru_stime.tv_usec - g_ru0.ru_stime.tv_usec) /
-                       1e6;
+    g_self_cpu_s =
+        (double)(ru.ru_utime.tv_sec - g_ru0.ru_utime.tv_sec + ru.ru_stime.tv_sec - g_ru0.ru_stime.tv_sec) +
+        (double)(ru.ru_utime.tv_usec - g_ru0.ru_utime.tv_usec + ru.ru_stime.tv_usec - g_ru0.ru_stime.tv_usec) / 1e6;
     g_cpu_t1_s = (double)now_us() / 1e6;
     sys_ticks(&g_sys1_busy, &g_sys1_all);
 }
@@ -426,7 +426,7 @@ typedef struct handler {
     void (*on_head)(conn *c, int64_t t);
     void (*on_event)(conn *c, const char *ev, const char *data, size_t len, int64_t t);
     void (*on_ping)(conn *c, int64_t t);
-    void (*on_done)(conn *c, int64_t t);                   /* response complete */
+    void (*on_done)(conn *c, int64_t t);                  /* response complete */
     void (*on_fail)(conn *c, const char *why, int64_t t); /* conn is closed after */
 } handler;
 
@@ -893,7 +893,8 @@ static void conn_on_event(conn *c, uint32_t events)
                         conn_close(c);
                     }
                 } else if (!c->resp_done) {
-                    conn_fail(c, c->got_any ? "conn_eof_mid_response" : (c->reused ? "conn_keepalive_closed" : "conn_eof"));
+                    conn_fail(c, c->got_any ? "conn_eof_mid_response"
+                                            : (c->reused ? "conn_keepalive_closed" : "conn_eof"));
                 } else {
                     conn_fail(c, "conn_idle_closed");
                 }
@@ -955,15 +956,26 @@ static size_t json_unescape(const char *p, const char *end, char *out, size_t ca
         }
         char e = *p++;
         switch (e) {
-        case 'n': out[o++] = '\n'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
         case 'u': {
             unsigned cp = 0;
             for (int i = 0; i < 4 && p < end; i++, p++) {
-                cp = cp * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
+                cp = cp * 16 +
+                     (unsigned)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
             }
             if (cp < 0x80) {
                 out[o++] = (char)cp;
@@ -977,7 +989,9 @@ static size_t json_unescape(const char *p, const char *end, char *out, size_t ca
             }
             break;
         }
-        default: out[o++] = e; break;
+        default:
+            out[o++] = e;
+            break;
         }
     }
     out[o] = '\0';
@@ -1154,8 +1168,8 @@ typedef struct conv {
     conn *c;
     int sess;
     int turns_in_sess;
-    int active;      /* a turn is running */
-    int recorded;    /* this turn counts */
+    int active;   /* a turn is running */
+    int recorded; /* this turn counts */
     int64_t t_sent, t_first, t_done;
     int got_done, got_error;
     char err[48];
@@ -1165,7 +1179,7 @@ typedef struct conv {
     /* relay lag, schedule method */
     size_t ntok;
     int in_word;
-    double *dv; /* per token event: arrival - schedule (us) */
+    double *dv;  /* per token event: arrival - schedule (us) */
     int64_t *dt; /* per token event: arrival time */
     size_t dn, dcap;
 } conv;
@@ -1476,14 +1490,14 @@ static void turns_sample_rss(void)
 static int cmd_turns(int port)
 {
     client_init(port);
-    g_h = (handler){.on_head = turns_on_head, .on_event = turns_on_event, .on_done = turns_on_done,
-                    .on_fail = turns_on_fail};
+    g_h = (handler){
+        .on_head = turns_on_head, .on_event = turns_on_event, .on_done = turns_on_done, .on_fail = turns_on_fail};
     if (T.pool < T.conc) {
         T.pool = T.conc;
     }
     pool_create(T.pool, T.conc < 64 ? 64 : (T.conc > 256 ? 256 : T.conc));
-    g_h = (handler){.on_head = turns_on_head, .on_event = turns_on_event, .on_done = turns_on_done,
-                    .on_fail = turns_on_fail};
+    g_h = (handler){
+        .on_head = turns_on_head, .on_event = turns_on_event, .on_done = turns_on_done, .on_fail = turns_on_fail};
     T.cv = xcalloc((size_t)T.conc, sizeof(conv));
     for (int i = 0; i < T.conc; i++) {
         T.cv[i].sess = -1;
@@ -1571,8 +1585,8 @@ static int cmd_turns(int port)
 
     double win = (double)(T.t_end - T.t_warm) / 1e6;
     double tps = win > 0 ? (double)T.completed_in_window / win : 0;
-    printf("   %d conversations, %.1f s measured (warm-up %.1f s): %ld turns recorded, %ld ok, %ld failed\n", T.conc, win,
-           T.warmup_s, T.recorded, T.ok, T.failed);
+    printf("   %d conversations, %.1f s measured (warm-up %.1f s): %ld turns recorded, %ld ok, %ld failed\n", T.conc,
+           win, T.warmup_s, T.recorded, T.ok, T.failed);
     printf("   turns/s (done within the window):      %10.1f\n", tps);
     printf("   TTFT ms     p50 %8.3f  p90 %8.3f  p99 %8.3f  max %8.3f  (n=%zu)\n", samp_pct(&T.ttft, 50),
            samp_pct(&T.ttft, 90), samp_pct(&T.ttft, 99), samp_pct(&T.ttft, 100), T.ttft.n);
@@ -1614,15 +1628,16 @@ static int cmd_turns(int port)
         summ("words_per_s", "%.0f", words_s);
     }
     if (T.pace_ms > 0) {
-        printf("   relay lag by schedule ms (beyond the turn's best word): p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (n=%zu)\n",
+        printf("   relay lag by schedule ms (beyond the turn's best word): p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  "
+               "(n=%zu)\n",
                samp_pct(&T.lag, 50), samp_pct(&T.lag, 90), samp_pct(&T.lag, 99), samp_pct(&T.lag, 100), T.lag.n);
         summ("lag_sched_p50_ms", "%.3f", samp_pct(&T.lag, 50));
         summ("lag_sched_p99_ms", "%.3f", samp_pct(&T.lag, 99));
     }
     if (T.stamps) {
         printf("   relay lag, fake stamp -> reader ms:  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (n=%zu)\n",
-               samp_pct(&T.lag_abs, 50), samp_pct(&T.lag_abs, 90), samp_pct(&T.lag_abs, 99),
-               samp_pct(&T.lag_abs, 100), T.lag_abs.n);
+               samp_pct(&T.lag_abs, 50), samp_pct(&T.lag_abs, 90), samp_pct(&T.lag_abs, 99), samp_pct(&T.lag_abs, 100),
+               T.lag_abs.n);
         summ("lag_abs_p50_ms", "%.3f", samp_pct(&T.lag_abs, 50));
         summ("lag_abs_p99_ms", "%.3f", samp_pct(&T.lag_abs, 99));
         summ("lag_abs_n", "%zu", T.lag_abs.n);
@@ -1659,11 +1674,13 @@ static int cmd_turns(int port)
             snprintf(k, sizeof(k), "cpu_ms_turn_%s", name);
             summ(k, "%.3f", units > 0 ? 1000.0 * s / units : 0);
         }
-        printf("     %-14s %6.1f%%   %7.3f ms/turn", "total", 100.0 * total / wall, units > 0 ? 1000.0 * total / units : 0);
+        printf("     %-14s %6.1f%%   %7.3f ms/turn", "total", 100.0 * total / wall,
+               units > 0 ? 1000.0 * total / units : 0);
         if (evs > 0) {
             printf("   %7.1f us/event", 1e6 * total / evs);
         }
-        printf("   (machine: %ld cores = %d%%)\n", sysconf(_SC_NPROCESSORS_ONLN), (int)(100 * sysconf(_SC_NPROCESSORS_ONLN)));
+        printf("   (machine: %ld cores = %d%%)\n", sysconf(_SC_NPROCESSORS_ONLN),
+               (int)(100 * sysconf(_SC_NPROCESSORS_ONLN)));
         double busy = sys_busy_pct();
         if (busy >= 0) {
             /* kernel time on behalf of nobody in particular (softirq
@@ -1839,8 +1856,11 @@ static int cmd_streams(int port)
     if (g_pool_made < S.nturns) {
         die("only %d of %d sessions", g_pool_made, S.nturns);
     }
-    g_h = (handler){.on_head = streams_on_head, .on_event = streams_on_event, .on_ping = streams_on_ping,
-                    .on_done = streams_on_done, .on_fail = streams_on_fail};
+    g_h = (handler){.on_head = streams_on_head,
+                    .on_event = streams_on_event,
+                    .on_ping = streams_on_ping,
+                    .on_done = streams_on_done,
+                    .on_fail = streams_on_fail};
     S.lt = xcalloc((size_t)S.nturns, sizeof(lturn));
     S.nrd = S.nturns + S.nreaders;
     S.rd = xcalloc((size_t)S.nrd, sizeof(rdr));
@@ -2316,8 +2336,7 @@ static void *base_thread(void *arg)
     return NULL;
 }
 
-static double base_throughput(base_what what, int threads, double seconds, bsess_rpc *sess, int per_thread,
-                              long *fails)
+static double base_throughput(base_what what, int threads, double seconds, bsess_rpc *sess, int per_thread, long *fails)
 {
     base_thr *th = xcalloc((size_t)threads, sizeof(base_thr));
     int64_t t0 = now_us();
@@ -2438,10 +2457,11 @@ static int cmd_baseline(const char *su, const char *ru, const char *lu)
     cpu_start();
     double tp2 = base_throughput(BW_TURN, B.threads, B.seconds, sess, per_thread, &f2);
     cpu_stop();
-    printf("   session.Begin + Commit, rpc_call_sync:        1 caller p50 %.3f ms (Begin %.3f + Commit %.3f)  p99 %.3f ms;"
-           "  %d threads: %.0f pairs/s%s\n",
-           samp_pct(&sbc, 50), samp_pct(&sb, 50), samp_pct(&sc, 50), samp_pct(&sbc, 99), B.threads, tp2,
-           f2 ? " (some failed)" : "");
+    printf(
+        "   session.Begin + Commit, rpc_call_sync:        1 caller p50 %.3f ms (Begin %.3f + Commit %.3f)  p99 %.3f ms;"
+        "  %d threads: %.0f pairs/s%s\n",
+        samp_pct(&sbc, 50), samp_pct(&sb, 50), samp_pct(&sc, 50), samp_pct(&sbc, 99), B.threads, tp2,
+        f2 ? " (some failed)" : "");
     summ("begin_p50_ms", "%.3f", samp_pct(&sb, 50));
     summ("commit_p50_ms", "%.3f", samp_pct(&sc, 50));
     summ("begin_commit_p50_ms", "%.3f", samp_pct(&sbc, 50));
@@ -2602,7 +2622,8 @@ static int cmd_fake(int tps, int words, const char *port_file)
     static const char head[] =
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
         "request-id: req_bench\r\nconnection: close\r\n\r\n"
-        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\","
+        "event: message_start\ndata: "
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\","
         "\"role\":\"assistant\",\"content\":[],\"model\":\"claude-bench\",\"stop_reason\":null,\"stop_sequence\":null,"
         "\"usage\":{\"input_tokens\":100,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
         "\"output_tokens\":1}}}\n\n"
@@ -2701,10 +2722,11 @@ static int cmd_fake(int tps, int words, const char *port_file)
                 char out[512];
                 if (f->words_left > 0) {
                     int64_t stamp = now_us();
-                    int len = snprintf(out, sizeof(out),
-                                       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                                       "\"delta\":{\"type\":\"text_delta\",\"text\":\" ~T%" PRId64 "~\"}}\n\n",
-                                       stamp);
+                    int len =
+                        snprintf(out, sizeof(out),
+                                 "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                                 "\"delta\":{\"type\":\"text_delta\",\"text\":\" ~T%" PRId64 "~\"}}\n\n",
+                                 stamp);
                     fake_write(f, out, (size_t)len);
                     f->words_left--;
                     f->sent++;

@@ -57,12 +57,12 @@
 
 #include "chunk.h"
 #include "embed.h"
-#include "lsa.h"
-#include "stem.h"
 #include "log.h"
+#include "lsa.h"
 #include "retrieval.pb-c.h"
 #include "rpc.pb-c.h"
 #include "rpc_client.h"
+#include "stem.h"
 #include "store.h"
 
 #define BENCH_URL_PREFIX "https://bench.example/"
@@ -92,7 +92,10 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static double secs_since(int64_t t0) { return (double)(now_ns() - t0) / 1e9; }
+static double secs_since(int64_t t0)
+{
+    return (double)(now_ns() - t0) / 1e9;
+}
 
 static void *xmalloc(size_t n)
 {
@@ -136,7 +139,10 @@ static uint64_t rng_next(rng *r)
     return r->s * 2685821657736338717ull;
 }
 
-static unsigned rng_below(rng *r, unsigned n) { return n ? (unsigned)(rng_next(r) % n) : 0; }
+static unsigned rng_below(rng *r, unsigned n)
+{
+    return n ? (unsigned)(rng_next(r) % n) : 0;
+}
 
 static rng rng_seeded(uint64_t seed)
 {
@@ -168,7 +174,10 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
@@ -191,11 +200,20 @@ static void sb_copy_field(sbuf *b, const char *s)
 {
     for (const char *p = s; *p; p++) {
         switch (*p) {
-        case '\\': sb_add(b, "\\\\", 2); break;
-        case '\t': sb_add(b, "\\t", 2); break;
-        case '\n': sb_add(b, "\\n", 2); break;
-        case '\r': sb_add(b, "\\r", 2); break;
-        default: sb_add(b, p, 1);
+        case '\\':
+            sb_add(b, "\\\\", 2);
+            break;
+        case '\t':
+            sb_add(b, "\\t", 2);
+            break;
+        case '\n':
+            sb_add(b, "\\n", 2);
+            break;
+        case '\r':
+            sb_add(b, "\\r", 2);
+            break;
+        default:
+            sb_add(b, p, 1);
         }
     }
 }
@@ -216,7 +234,10 @@ static void sv_push(strv *s, char *str)
     s->v[s->n++] = str;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void sv_sort_unique(strv *s)
 {
@@ -244,7 +265,10 @@ static void sv_free(strv *s)
     memset(s, 0, sizeof(*s));
 }
 
-static const char *sv_pick(const strv *s, rng *r) { return s->v[rng_below(r, (unsigned)s->n)]; }
+static const char *sv_pick(const strv *s, rng *r)
+{
+    return s->v[rng_below(r, (unsigned)s->n)];
+}
 
 /* --- the database ----------------------------------------------------------------- */
 
@@ -374,8 +398,9 @@ static void pools_add_line(pools *pl, const char *s, size_t n)
 static int pools_load(PGconn *pg, pools *pl)
 {
     memset(pl, 0, sizeof(*pl));
-    PGresult *r = PQexec(pg, "SELECT c.heading_path, c.text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
-                             " WHERE d.url NOT LIKE '" BENCH_URL_PREFIX "%' ORDER BY d.source, c.ord");
+    PGresult *r =
+        PQexec(pg, "SELECT c.heading_path, c.text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+                   " WHERE d.url NOT LIKE '" BENCH_URL_PREFIX "%' ORDER BY d.source, c.ord");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "bench_knowledge: reading kb/ chunks: %s", PQresultErrorMessage(r));
         PQclear(r);
@@ -404,8 +429,9 @@ static int pools_load(PGconn *pg, pools *pl)
     sv_sort_unique(&pl->items);
     sv_sort_unique(&pl->headings);
     if (pl->sentences.n < 50 || pl->headings.n < 10 || pl->items.n < 5) {
-        fprintf(stderr, "bench_knowledge: too little text in the database (index kb/ first): %zu sentences, %zu "
-                        "headings, %zu list items\n",
+        fprintf(stderr,
+                "bench_knowledge: too little text in the database (index kb/ first): %zu sentences, %zu "
+                "headings, %zu list items\n",
                 pl->sentences.n, pl->headings.n, pl->items.n);
         return -1;
     }
@@ -582,13 +608,17 @@ static int bench_model_load(PGconn *pg)
              lsa_dimensions(bench_model) == EMBED_LOCAL_DIM && stem_open(&bench_stem, EMBED_LOCAL_LANG) == 0;
     PQclear(r);
     if (!ok) {
-        fprintf(stderr, "bench_knowledge: no local embedder model of %d dimensions in kb_local_model (index kb/ first)\n",
+        fprintf(stderr,
+                "bench_knowledge: no local embedder model of %d dimensions in kb_local_model (index kb/ first)\n",
                 EMBED_LOCAL_DIM);
     }
     return ok ? 0 : -1;
 }
 
-static void bench_embed(const char *text, size_t len, float *out) { lsa_embed(bench_model, bench_stem, text, len, out); }
+static void bench_embed(const char *text, size_t len, float *out)
+{
+    lsa_embed(bench_model, bench_stem, text, len, out);
+}
 
 static int cmd_load(int argc, char **argv)
 {
@@ -751,8 +781,9 @@ static int cmd_load(int argc, char **argv)
         PQfinish(pg);
         return 1;
     }
-    printf("   COPY of %u documents and %u chunks (mean %.0f tokens): %.1f s, %.0f chunks/s (embedding: %.1f s of it)\n",
-           ndocs, done, done ? (double)tokens / done : 0.0, load_s, done / load_s, embed_s);
+    printf(
+        "   COPY of %u documents and %u chunks (mean %.0f tokens): %.1f s, %.0f chunks/s (embedding: %.1f s of it)\n",
+        ndocs, done, done ? (double)tokens / done : 0.0, load_s, done / load_s, embed_s);
     summary("load_chunks", "%u", done);
     summary("load_s", "%.1f", load_s);
     summary("load_embed_s", "%.1f", embed_s);
@@ -1198,7 +1229,8 @@ typedef struct vec_table {
 static int vec_table_load(PGconn *pg, vec_table *t)
 {
     memset(t, 0, sizeof(*t));
-    PGresult *r = PQexec(pg, "COPY (SELECT id, embedding FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY id) TO STDOUT");
+    PGresult *r =
+        PQexec(pg, "COPY (SELECT id, embedding FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY id) TO STDOUT");
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
         fprintf(stderr, "bench_knowledge: COPY out: %s", PQresultErrorMessage(r));
         PQclear(r);
@@ -1530,7 +1562,9 @@ static int cmd_recall(int argc, char **argv)
     }
     PQclear(pr);
     printf("   the service's vector candidates query (prepared, LIMIT $3), after 7 executions: %s\n",
-           generic == 1 ? "HNSW index scan" : generic == 0 ? "(!) NOT the HNSW index" : "?");
+           generic == 1   ? "HNSW index scan"
+           : generic == 0 ? "(!) NOT the HNSW index"
+                          : "?");
     summary("svc_plan_hnsw", "%s", generic == 1 ? "yes" : "no");
 
     for (unsigned i = 0; i < nall; i++) {

@@ -347,7 +347,8 @@ static int server_start(bench_server *bs, srv_kind kind, const char *url, unsign
     bs->nax = contexts ? contexts : 128;
     bs->ax = calloc(bs->nax, sizeof(*bs->ax));
     for (unsigned i = 0; i < bs->nax; i++) {
-        if (nng_aio_alloc(&bs->ax[i].aio, raw_actx_cb, &bs->ax[i]) != 0 || nng_ctx_open(&bs->ax[i].ctx, bs->sock) != 0) {
+        if (nng_aio_alloc(&bs->ax[i].aio, raw_actx_cb, &bs->ax[i]) != 0 ||
+            nng_ctx_open(&bs->ax[i].ctx, bs->sock) != 0) {
             fprintf(stderr, "bench_rpc: raw REP context %u failed\n", i);
             g_failed = 1;
             break;
@@ -554,8 +555,7 @@ static void pingpong_run(pingpong *ps, unsigned k)
     for (unsigned j = 0; j < k; j++) {
         pingpong *p = &ps[j];
         if (p->ok && p->errors > 0) {
-            fprintf(stderr, "bench_rpc: %u of %u round trips failed (%s, %s)\n", p->errors, total, p->label,
-                    p->url);
+            fprintf(stderr, "bench_rpc: %u of %u round trips failed (%s, %s)\n", p->errors, total, p->label, p->url);
             g_failed = 1;
             p->ok = 0;
         }
@@ -955,8 +955,7 @@ static void latency_block(const char *transport, int decompose)
                ratio <= 1.2 ? "met" : "NOT met");
         int tcp = strcmp(transport, "tcp") == 0;
         summary(tcp ? "tcp_raw" : "ipc_raw", "mean %.1f p50 %.1f p99 %.1f", raw->mean_us, raw->p50_us, raw->p99_us);
-        summary(tcp ? "tcp_rpc" : "ipc_rpc", "mean %.1f p50 %.1f p99 %.1f", ours->mean_us, ours->p50_us,
-                ours->p99_us);
+        summary(tcp ? "tcp_rpc" : "ipc_rpc", "mean %.1f p50 %.1f p99 %.1f", ours->mean_us, ours->p50_us, ours->p99_us);
         summary(tcp ? "tcp_ratio" : "ipc_ratio", "%.2f", ratio);
         summary(tcp ? "tcp_ratio_p50" : "ipc_ratio_p50", "%.2f", ours->p50_us / raw->p50_us);
     }

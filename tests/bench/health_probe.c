@@ -122,8 +122,8 @@ static int http_healthz_ok(int port)
     }
     struct timeval tv = {.tv_sec = 1};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = 0;
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
         static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
@@ -339,8 +339,7 @@ int main(int argc, char **argv)
                     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
         } else {
             fprintf(stderr, "health_probe: %s did not answer%s within %u ms\n",
-                    wait_only ? (p.url ? p.url : "the gateway") : argv[i],
-                    state == 1 ? " ready" : "", timeout_ms);
+                    wait_only ? (p.url ? p.url : "the gateway") : argv[i], state == 1 ? " ready" : "", timeout_ms);
             if (pid > 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
@@ -351,8 +350,7 @@ int main(int argc, char **argv)
     if (p.answered_ns == 0) {
         p.answered_ns = ready_ns;
     }
-    printf("ready_ms=%.2f answered_ms=%.2f pid=%ld", (double)ready_ns / 1e6, (double)p.answered_ns / 1e6,
-           (long)pid);
+    printf("ready_ms=%.2f answered_ms=%.2f pid=%ld", (double)ready_ns / 1e6, (double)p.answered_ns / 1e6, (long)pid);
     if (p.verbose) {
         printf(" listening_ms=%.2f connected_ms=%.2f", (double)p.listen_ns / 1e6, (double)p.connected_ns / 1e6);
     }

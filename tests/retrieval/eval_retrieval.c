@@ -246,8 +246,7 @@ static double ev_hnsw_recall(PGconn *pg, const ev_question *qs, size_t nq, unsig
     lsa_model *m = NULL;
     char err[256];
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-        lsa_load((const unsigned char *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &m, err, sizeof(err)) !=
-            0) {
+        lsa_load((const unsigned char *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &m, err, sizeof(err)) != 0) {
         PQclear(r);
         return -1;
     }
@@ -271,8 +270,10 @@ static double ev_hnsw_recall(PGconn *pg, const ev_question *qs, size_t nq, unsig
         int n[2] = {0, 0};
         for (int exact = 0; exact < 2; exact++) {
             PQclear(PQexec(pg, exact ? "SET enable_indexscan = off" : "SET enable_indexscan = on"));
-            r = PQexecParams(pg, "SELECT id FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY embedding <=> $1::vector"
-                                 " LIMIT 10", 1, NULL, p, NULL, NULL, 0);
+            r = PQexecParams(pg,
+                             "SELECT id FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY embedding <=> $1::vector"
+                             " LIMIT 10",
+                             1, NULL, p, NULL, NULL, 0);
             for (int k = 0; PQresultStatus(r) == PGRES_TUPLES_OK && k < PQntuples(r) && k < 10; k++) {
                 ids[exact][n[exact]++] = atoll(PQgetvalue(r, k, 0));
             }
@@ -309,8 +310,10 @@ int main(int argc, char **argv)
     searcher_opts o = {
         .db_url = ev_env("DATABASE_URL", NULL),
         .app_name = "eval_retrieval",
-        .embed = {.provider = ev_env("EMBEDDING_PROVIDER", "local"), .model = getenv("EMBEDDING_MODEL"),
-                  .api_key = getenv("OPENAI_API_KEY"), .base_url = getenv("OPENAI_BASE_URL")},
+        .embed = {.provider = ev_env("EMBEDDING_PROVIDER", "local"),
+                  .model = getenv("EMBEDDING_MODEL"),
+                  .api_key = getenv("OPENAI_API_KEY"),
+                  .base_url = getenv("OPENAI_BASE_URL")},
         .ef_search = SEARCH_EF_SEARCH_DEFAULT,
         .min_similarity = -1,
         .min_relevance = -1,
@@ -351,8 +354,12 @@ int main(int argc, char **argv)
                     return 1;
                 }
             } else {
-                search_params p = {.query = qs[i].text, .k = EV_RANK, .max_per_document = 1,
-                                   .mode = (search_mode)mode, .min_similarity = 0, .min_relevance = 0};
+                search_params p = {.query = qs[i].text,
+                                   .k = EV_RANK,
+                                   .max_per_document = 1,
+                                   .mode = (search_mode)mode,
+                                   .min_similarity = 0,
+                                   .min_relevance = 0};
                 if (search_run(s, &p, &res, err, sizeof(err)) != SEARCH_OK) {
                     fprintf(stderr, "eval: %s: %s\n", qs[i].text, err);
                     return 1;
@@ -381,8 +388,7 @@ int main(int argc, char **argv)
     for (int rep = 0; rep < 2 && lat != NULL; rep++) { /* the first pass warms caches */
         nlat = 0;
         for (size_t i = 0; i < nq; i++) {
-            search_params p = {.query = qs[i].text, .mode = SEARCH_HYBRID, .min_similarity = -1,
-                               .min_relevance = -1};
+            search_params p = {.query = qs[i].text, .mode = SEARCH_HYBRID, .min_similarity = -1, .min_relevance = -1};
             search_result res;
             int64_t t0 = clock_mono_us();
             if (search_run(s, &p, &res, err, sizeof(err)) != SEARCH_OK) {
@@ -436,8 +442,8 @@ int main(int argc, char **argv)
     }
     printf("default call (hybrid, k 5, floor on): hit@5 %.3f; off-topic with no result %zu/%zu; "
            "latency p50 %.1f ms, p99 %.1f ms\n",
-           answerable ? (double)hit_floor / (double)answerable : 0, off_empty, off,
-           nlat ? lat[nlat / 2] / 1000.0 : 0, nlat ? lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] / 1000.0 : 0);
+           answerable ? (double)hit_floor / (double)answerable : 0, off_empty, off, nlat ? lat[nlat / 2] / 1000.0 : 0,
+           nlat ? lat[(nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1] / 1000.0 : 0);
     free(lat);
     double rec = ev_hnsw_recall(pg, qs, nq, SEARCH_EF_SEARCH_DEFAULT);
     if (rec >= 0) {

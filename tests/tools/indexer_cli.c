@@ -26,15 +26,15 @@ static void cli_status_print(const Chat__Indexer__StatusReply *s)
 {
     json_t *errs = json_array();
     for (size_t i = 0; i < s->n_errors; i++) {
-        json_array_append_new(errs, json_pack("{s:s, s:s}", "source", s->errors[i]->source, "message",
-                                              s->errors[i]->message));
+        json_array_append_new(
+            errs, json_pack("{s:s, s:s}", "source", s->errors[i]->source, "message", s->errors[i]->message));
     }
-    json_t *j = json_pack("{s:I, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o}", "job_id",
-                          (json_int_t)s->job_id, "state", s->state, "seen", (int)s->documents_seen, "added",
-                          (int)s->documents_added, "changed", (int)s->documents_changed, "removed",
-                          (int)s->documents_removed, "failed", (int)s->documents_failed, "skipped",
-                          (int)s->documents_skipped, "chunks_embedded", (int)s->chunks_embedded, "chunks_written",
-                          (int)s->chunks_written, "message", s->message, "errors", errs);
+    json_t *j =
+        json_pack("{s:I, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o}", "job_id", (json_int_t)s->job_id,
+                  "state", s->state, "seen", (int)s->documents_seen, "added", (int)s->documents_added, "changed",
+                  (int)s->documents_changed, "removed", (int)s->documents_removed, "failed", (int)s->documents_failed,
+                  "skipped", (int)s->documents_skipped, "chunks_embedded", (int)s->chunks_embedded, "chunks_written",
+                  (int)s->chunks_written, "message", s->message, "errors", errs);
     char *t = json_dumps(j, JSON_COMPACT);
     printf("%s\n", t);
     free(t);

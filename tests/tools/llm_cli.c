@@ -50,12 +50,15 @@ static void cli_print(json_t *o)
     json_decref(o);
 }
 
-static json_t *cli_str(const char *s) { return s ? json_string(s) : json_string(""); }
+static json_t *cli_str(const char *s)
+{
+    return s ? json_string(s) : json_string("");
+}
 
 static json_t *cli_rpc_error(const rpc_result *r)
 {
-    return json_pack("{s:s, s:s, s:i}", "rpc_error", rpc_code_name(r->code), "message", r->message,
-                     "retry_after_ms", (json_int_t)r->retry_after_ms);
+    return json_pack("{s:s, s:s, s:i}", "rpc_error", rpc_code_name(r->code), "message", r->message, "retry_after_ms",
+                     (json_int_t)r->retry_after_ms);
 }
 
 /* ------------------------------------------------------ request from JSON */
@@ -219,9 +222,9 @@ static json_t *cli_poll_json(const Chat__Llm__PollReply *p)
     }
     return json_pack("{s:o, s:b, s:s, s:o, s:s, s:s, s:b, s:b, s:s}", "deltas", d, "done", p->done, "stop_reason",
                      p->stop_reason ? p->stop_reason : "", "usage", cli_usage_json(p->usage), "error_code",
-                     rpc_code_name((rpc_code)p->error_code), "error_message",
-                     p->error_message ? p->error_message : "", "error_retryable", p->error_retryable, "partial",
-                     p->partial, "provider", p->provider ? p->provider : "");
+                     rpc_code_name((rpc_code)p->error_code), "error_message", p->error_message ? p->error_message : "",
+                     "error_retryable", p->error_retryable, "partial", p->partial, "provider",
+                     p->provider ? p->provider : "");
 }
 
 static rpc_code cli_generate(const Chat__Llm__GenerateRequest *rq, rpc_result *res)
@@ -432,8 +435,8 @@ int main(int argc, char **argv)
             rc = 3;
         } else {
             Chat__Rpc__HealthReply *r = (Chat__Rpc__HealthReply *)res.reply;
-            cli_print(json_pack("{s:s, s:b, s:s}", "service", r->service, "ready", r->ready, "replica_id",
-                                r->replica_id));
+            cli_print(
+                json_pack("{s:s, s:b, s:s}", "service", r->service, "ready", r->ready, "replica_id", r->replica_id));
             protobuf_c_message_free_unpacked(res.reply, NULL);
         }
     } else if (strcmp(cmd, "generate") == 0 && argc == 4) {

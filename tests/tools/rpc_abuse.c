@@ -80,7 +80,8 @@ int main(int argc, char **argv)
     Chat__Rpc__Reply *r = raw(c, junk, sizeof(junk), 2000, &e);
     snprintf(detail, sizeof(detail), "code %d", r ? (int)r->code : -1);
     check(r && r->code == CHAT__RPC__CODE__INVALID_ARGUMENT, "malformed envelope -> INVALID_ARGUMENT", detail);
-    if (r) chat__rpc__reply__free_unpacked(r, NULL);
+    if (r)
+        chat__rpc__reply__free_unpacked(r, NULL);
 
     char method[160];
     snprintf(method, sizeof(method), "%s/NoSuchMethod", d->name);
@@ -94,7 +95,8 @@ int main(int argc, char **argv)
     free(buf);
     snprintf(detail, sizeof(detail), "code %d", r ? (int)r->code : -1);
     check(r && r->code == CHAT__RPC__CODE__UNIMPLEMENTED, "unknown method -> UNIMPLEMENTED", detail);
-    if (r) chat__rpc__reply__free_unpacked(r, NULL);
+    if (r)
+        chat__rpc__reply__free_unpacked(r, NULL);
 
     /* A body cut in the middle of a field: a length-delimited field 1 that
      * claims 100 bytes but carries 3. Health is the one method every
@@ -111,7 +113,8 @@ int main(int argc, char **argv)
     free(buf);
     snprintf(detail, sizeof(detail), "code %d", r ? (int)r->code : -1);
     check(r && r->code == CHAT__RPC__CODE__INVALID_ARGUMENT, "truncated protobuf -> INVALID_ARGUMENT", detail);
-    if (r) chat__rpc__reply__free_unpacked(r, NULL);
+    if (r)
+        chat__rpc__reply__free_unpacked(r, NULL);
 
     size_t big = 100u << 20;
     unsigned char *huge = malloc(big);
@@ -120,7 +123,8 @@ int main(int argc, char **argv)
     free(huge);
     snprintf(detail, sizeof(detail), "%s", r ? "answered" : "connection dropped");
     check(r == NULL || r->code != CHAT__RPC__CODE__OK, "100 MB message -> dropped or refused", detail);
-    if (r) chat__rpc__reply__free_unpacked(r, NULL);
+    if (r)
+        chat__rpc__reply__free_unpacked(r, NULL);
 
     check(health_ok(c), "health after", "");
     rpc_client_close(c);

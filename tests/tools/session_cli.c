@@ -324,8 +324,8 @@ int main(int argc, char **argv)
         out = cli_to_json(res.reply);
         protobuf_c_message_free_unpacked(res.reply, NULL);
     } else {
-        out = json_pack("{s{sssssi}}", "error", "code", rpc_code_name(code), "message", res.message,
-                        "retry_after_ms", (int)res.retry_after_ms);
+        out = json_pack("{s{sssssi}}", "error", "code", rpc_code_name(code), "message", res.message, "retry_after_ms",
+                        (int)res.retry_after_ms);
         rc = 3;
     }
     char *text = json_dumps(out, JSON_COMPACT);

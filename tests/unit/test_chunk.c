@@ -24,8 +24,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-add_block(kb_doc *d, int level, const char *text, const char *anchor)
+static void add_block(kb_doc *d, int level, const char *text, const char *anchor)
 {
     kb_block *p = realloc(d->blocks, (d->nblocks + 1) * sizeof *p);
 
@@ -38,16 +37,14 @@ add_block(kb_doc *d, int level, const char *text, const char *anchor)
     d->nblocks++;
 }
 
-static void
-doc_init(kb_doc *d)
+static void doc_init(kb_doc *d)
 {
     memset(d, 0, sizeof *d);
     d->title = strdup("Doc title");
 }
 
 /* A paragraph of `sentences` unique sentences (about 14 tokens each). */
-static char *
-para(int block, int sentences)
+static char *para(int block, int sentences)
 {
     size_t cap = (size_t)sentences * 96 + 1, o = 0;
     char *s = malloc(cap);
@@ -60,8 +57,7 @@ para(int block, int sentences)
     return s;
 }
 
-static void
-add_para(kb_doc *d, int block, int sentences)
+static void add_para(kb_doc *d, int block, int sentences)
 {
     char *p = para(block, sentences);
 
@@ -69,8 +65,7 @@ add_para(kb_doc *d, int block, int sentences)
     free(p);
 }
 
-static void
-check_chunks(const kb_chunk *c, size_t n, const kb_chunk_opts *o)
+static void check_chunks(const kb_chunk *c, size_t n, const kb_chunk_opts *o)
 {
     for (size_t i = 0; i < n; i++) {
         size_t len;
@@ -85,16 +80,14 @@ check_chunks(const kb_chunk *c, size_t n, const kb_chunk_opts *o)
         cr_expect(utf8_valid(c[i].heading_path, strlen(c[i].heading_path)), "chunk %zu path", i);
         cr_expect_leq(strlen(c[i].heading_path), (size_t)KB_HEADING_PATH_MAX);
         cr_expect_eq(c[i].tokens, kb_estimate_tokens(c[i].text, len), "chunk %zu tokens field", i);
-        cr_expect_leq(c[i].tokens, o->max_tokens, "chunk %zu has %u tokens, cap %u", i, c[i].tokens,
-                      o->max_tokens);
+        cr_expect_leq(c[i].tokens, o->max_tokens, "chunk %zu has %u tokens, cap %u", i, c[i].tokens, o->max_tokens);
         cr_expect_eq(c[i].ord, (unsigned)i, "chunk %zu ord", i);
         if (c[i].anchor != NULL)
             cr_expect_gt(strlen(c[i].anchor), 0);
     }
 }
 
-static kb_chunk *
-chunk(const kb_doc *d, const kb_chunk_opts *o, size_t *n)
+static kb_chunk *chunk(const kb_doc *d, const kb_chunk_opts *o, size_t *n)
 {
     kb_chunk *c = NULL;
 
@@ -105,8 +98,7 @@ chunk(const kb_doc *d, const kb_chunk_opts *o, size_t *n)
 
 /* Length of the longest prefix of next that is a suffix of prev and ends
  * where next continues with a separator (the overlap); 0 when none. */
-static size_t
-overlap_len(const char *prev, const char *next)
+static size_t overlap_len(const char *prev, const char *next)
 {
     size_t pl = strlen(prev), nl = strlen(next);
 
@@ -129,14 +121,14 @@ Test(chunk, estimate_tokens_cases)
         const char *text;
         unsigned want;
     } tc[] = {
-        { "empty", "", 0 },
-        { "one short word", "hi", 2 },                              /* 1 word: ceil(4/3) */
-        { "words win on short words", "a b c d e f", 8 },          /* 6 words: 8; 11 bytes: 3 */
-        { "bytes win on a URL", "https://example.com/very/long/path", 9 }, /* 34 bytes */
-        { "multi-byte characters cost bytes", "\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", 3 },
-        { "newlines separate words", "a\nb\nc", 4 },
-        { "runs of blanks are one separator", "a   b", 3 },
-        { "prose", "The quick brown fox jumps over the lazy dog.", 12 }, /* 9 words; 44 bytes */
+        {"empty", "", 0},
+        {"one short word", "hi", 2},                                     /* 1 word: ceil(4/3) */
+        {"words win on short words", "a b c d e f", 8},                  /* 6 words: 8; 11 bytes: 3 */
+        {"bytes win on a URL", "https://example.com/very/long/path", 9}, /* 34 bytes */
+        {"multi-byte characters cost bytes", "\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", 3},
+        {"newlines separate words", "a\nb\nc", 4},
+        {"runs of blanks are one separator", "a   b", 3},
+        {"prose", "The quick brown fox jumps over the lazy dog.", 12}, /* 9 words; 44 bytes */
     };
 
     for (size_t i = 0; i < N(tc); i++)
@@ -252,14 +244,14 @@ Test(chunk, heading_paths_and_anchors)
         const char *path;
         const char *anchor; /* NULL: none */
     } want[] = {
-        { "Pricing", "Pricing", "pricing" },
-        { "Plans", "Pricing > Plans", "plans" },
-        { "Growth", "Pricing > Plans > Growth", "plans" },   /* Growth has no id */
-        { "Starter", "Pricing > Plans > Starter", "starter" },
-        { "Deep", "Pricing > Plans > Starter > Deep", "deep" },
-        { "FAQ", "Pricing > FAQ", "pricing" },               /* FAQ has none: its parent's */
-        { "Appendix", "Appendix", "appendix" },               /* a new h1 resets the path */
-        { "Skipped level", "Appendix > Skipped level", "appendix" },
+        {"Pricing", "Pricing", "pricing"},
+        {"Plans", "Pricing > Plans", "plans"},
+        {"Growth", "Pricing > Plans > Growth", "plans"}, /* Growth has no id */
+        {"Starter", "Pricing > Plans > Starter", "starter"},
+        {"Deep", "Pricing > Plans > Starter > Deep", "deep"},
+        {"FAQ", "Pricing > FAQ", "pricing"},  /* FAQ has none: its parent's */
+        {"Appendix", "Appendix", "appendix"}, /* a new h1 resets the path */
+        {"Skipped level", "Appendix > Skipped level", "appendix"},
     };
 
     doc_init(&d);
@@ -330,7 +322,7 @@ Test(chunk, chunks_never_end_with_a_heading)
 
     doc_init(&d);
     add_block(&d, 2, "Section", NULL);
-    add_para(&d, 0, 33);                 /* close to the target */
+    add_para(&d, 0, 33); /* close to the target */
     add_block(&d, 3, "Sub one", NULL);
     add_block(&d, 4, "Sub sub", NULL);
     add_para(&d, 1, 10);
@@ -410,7 +402,7 @@ Test(chunk, zero_overlap_option)
     kb_doc d;
     kb_chunk *c;
     size_t n;
-    kb_chunk_opts o = { 200, 0, 300 };
+    kb_chunk_opts o = {200, 0, 300};
 
     doc_init(&d);
     for (int b = 0; b < 20; b++)
@@ -526,7 +518,7 @@ Test(chunk, options_default_and_clamped)
     kb_doc d;
     kb_chunk *a, *b;
     size_t na, nb;
-    static const kb_chunk_opts odd[] = { { 0, 0, 0 }, { 100, 1000, 50 }, { 64, 10, 65 } };
+    static const kb_chunk_opts odd[] = {{0, 0, 0}, {100, 1000, 50}, {64, 10, 65}};
 
     doc_init(&d);
     for (int i = 0; i < 40; i++)
@@ -558,8 +550,7 @@ typedef struct {
     char path[512];
 } kb_path;
 
-static size_t
-collect_kb(const char *dir, kb_path *out, size_t n, size_t max)
+static size_t collect_kb(const char *dir, kb_path *out, size_t n, size_t max)
 {
     DIR *dh = opendir(dir);
     struct dirent *e;
@@ -588,8 +579,7 @@ collect_kb(const char *dir, kb_path *out, size_t n, size_t max)
     return n;
 }
 
-static void
-load_kb_doc(const char *path, kb_doc *d)
+static void load_kb_doc(const char *path, kb_doc *d)
 {
     FILE *f = fopen(path, "rb");
     char buf[1 << 16], err[128];
@@ -599,12 +589,11 @@ load_kb_doc(const char *path, kb_doc *d)
     len = fread(buf, 1, sizeof buf, f);
     cr_assert(feof(f), "%s larger than the test buffer", path);
     fclose(f);
-    cr_assert_eq(kb_extract(buf, len, kb_format_from_name(path, NULL), NULL, d, err, sizeof err), KB_OK, "%s: %s",
-                 path, err);
+    cr_assert_eq(kb_extract(buf, len, kb_format_from_name(path, NULL), NULL, d, err, sizeof err), KB_OK, "%s: %s", path,
+                 err);
 }
 
-static int
-cmp_unsigned(const void *a, const void *b)
+static int cmp_unsigned(const void *a, const void *b)
 {
     unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
     return x < y ? -1 : x > y;
@@ -643,7 +632,7 @@ Test(chunk, kb_site_chunks_are_valid_and_deterministic)
         kb_doc_free(&d);
     }
     qsort(tokens, ntok, sizeof tokens[0], cmp_unsigned);
-    cr_log_info("kb: %zu pages, %zu chunks, tokens min %u median %u max %u", npages, ntok, tokens[0],
-                tokens[ntok / 2], tokens[ntok - 1]);
+    cr_log_info("kb: %zu pages, %zu chunks, tokens min %u median %u max %u", npages, ntok, tokens[0], tokens[ntok / 2],
+                tokens[ntok - 1]);
     cr_expect_leq(tokens[ntok - 1], dflt.target_tokens, "no kb section is near the cap");
 }

@@ -99,10 +99,10 @@ Test(stem, long_words_are_cut_to_valid_utf8)
 /* Two topics. "throwaway" occurs only in some temporary-file texts; the
  * model should still place a temporary-file text without that word close
  * to the question "throwaway", and a random-number text far from it. */
-static const char *const topic_a[] = {"temporary", "file", "deleted", "automatically", "scratch", "cleanup",
-                                      "directory", "removed", "closed", "disk"};
-static const char *const topic_b[] = {"random", "number", "seed", "generator", "shuffle", "sample",
-                                      "choice", "distribution", "integer", "uniform"};
+static const char *const topic_a[] = {"temporary", "file",      "deleted", "automatically", "scratch",
+                                      "cleanup",   "directory", "removed", "closed",        "disk"};
+static const char *const topic_b[] = {"random", "number", "seed",         "generator", "shuffle",
+                                      "sample", "choice", "distribution", "integer",   "uniform"};
 #define CORPUS_N 120
 
 static char **corpus(void)

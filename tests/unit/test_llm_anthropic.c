@@ -78,7 +78,8 @@ static const char text_stream[] =
     "\"message\", \"role\": \"assistant\", \"content\": [], \"model\": \"claude-opus-4-1-20250805\", \"stop_reason\": "
     "null, \"stop_sequence\": null, \"usage\": {\"input_tokens\": 25, \"output_tokens\": 1}}}\n\n"
     "event: content_block_start\n"
-    "data: {\"type\": \"content_block_start\", \"index\": 0, \"content_block\": {\"type\": \"text\", \"text\": \"\"}}\n\n"
+    "data: {\"type\": \"content_block_start\", \"index\": 0, \"content_block\": {\"type\": \"text\", \"text\": "
+    "\"\"}}\n\n"
     "event: ping\n"
     "data: {\"type\": \"ping\"}\n\n"
     "event: content_block_delta\n"
@@ -213,8 +214,9 @@ Test(anthropic, mid_stream_error_event)
         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
     one(&st, &g, "content_block_delta",
         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Part\"}}");
-    int rv = one(&st, &g, "error", "{\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": "
-                                   "\"Overloaded\"}}");
+    int rv = one(&st, &g, "error",
+                 "{\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": "
+                 "\"Overloaded\"}}");
     cr_assert_eq(rv, ANTH_ERROR);
     cr_assert_str_eq(st.err_type, "overloaded_error");
     cr_assert_str_eq(st.err_msg, "Overloaded");
@@ -260,9 +262,10 @@ Test(anthropic, unreadable_event_and_refusing_sink)
     g.refuse = 1;
     one(&st, &g, "content_block_start",
         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
-    cr_assert_eq(one(&st, &g, "content_block_delta",
-                     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}"),
-                 ANTH_SINK);
+    cr_assert_eq(
+        one(&st, &g, "content_block_delta",
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}"),
+        ANTH_SINK);
     anth_stream_free(&st);
 }
 

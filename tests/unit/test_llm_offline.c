@@ -41,8 +41,10 @@ static void fx_source(fixture *f, const char *title, const char *heading, const 
 
 static const char PRICING[] =
     "Growth\n"
-    "Our most popular plan, for companies that run on data. Growth costs \xE2\x82\xAC" "299 per month billed monthly, "
-    "or \xE2\x82\xAC" "249 per month billed annually, and includes 20 seats. Growth is also the plan you get during "
+    "Our most popular plan, for companies that run on data. Growth costs \xE2\x82\xAC"
+    "299 per month billed monthly, "
+    "or \xE2\x82\xAC"
+    "249 per month billed annually, and includes 20 seats. Growth is also the plan you get during "
     "the 14-day free trial.";
 static const char SSO[] = "Single sign-on with SAML 2.0 is available on the Enterprise plan. Okta and Google "
                           "Workspace are supported out of the box.";
@@ -67,7 +69,8 @@ Test(offline, cites_the_right_source_with_verbatim_sentence)
     fx_source(&f, "Plans and pricing", "Pricing > Growth", PRICING);
     fx_source(&f, "Data residency", "Security", RESIDENCY);
     offl_answer a = build(&f);
-    cr_assert(strstr(a.text, "Growth costs \xE2\x82\xAC" "299 per month billed monthly, or \xE2\x82\xAC"
+    cr_assert(strstr(a.text, "Growth costs \xE2\x82\xAC"
+                             "299 per month billed monthly, or \xE2\x82\xAC"
                              "249 per month billed annually, and includes 20 seats [2].") != NULL,
               "got: %s", a.text);
     cr_assert_null(strstr(a.text, "[1]"), "got: %s", a.text);
@@ -213,7 +216,8 @@ Test(offline, handoff_without_contact_asks_for_it)
 
 Test(offline, tokens_rebuild_the_text)
 {
-    const char *t = "Growth costs \xE2\x82\xAC" "299 [1].\n\nIs there anything else?";
+    const char *t = "Growth costs \xE2\x82\xAC"
+                    "299 [1].\n\nIs there anything else?";
     char out[128] = "";
     size_t n, words = 0;
     for (const char *p = t; (n = offl_next_token(p)) > 0; p += n) {
@@ -236,10 +240,15 @@ typedef struct split_case {
 Test(offline, sentence_splitting)
 {
     static const split_case cases[] = {
-        {"two sentences", "It costs \xE2\x82\xAC" "2.50 per seat. That is cheap!", 2,
-         "It costs \xE2\x82\xAC" "2.50 per seat.", "That is cheap!"},
-        {"abbreviation e.g. keeps one sentence", "Use a tool, e.g. Segment. Then go.", 2,
-         "Use a tool, e.g. Segment.", "Then go."},
+        {"two sentences",
+         "It costs \xE2\x82\xAC"
+         "2.50 per seat. That is cheap!",
+         2,
+         "It costs \xE2\x82\xAC"
+         "2.50 per seat.",
+         "That is cheap!"},
+        {"abbreviation e.g. keeps one sentence", "Use a tool, e.g. Segment. Then go.", 2, "Use a tool, e.g. Segment.",
+         "Then go."},
         {"domain names are not ends", "Write to sales@quorvia.example. We reply fast.", 2,
          "Write to sales@quorvia.example.", "We reply fast."},
         {"lower case after a dot is not an end", "Version 2. is fine. Yes.", 2, "Version 2. is fine.", "Yes."},
@@ -264,7 +273,9 @@ Test(offline, sentence_splitting)
 Test(offline, headings_faq_questions_and_tables)
 {
     const char *t = "## Pricing\nWhat counts as an event?\nEvery action is one event.\n"
-                    "Price | \xE2\x82\xAC" "0 | \xE2\x82\xAC" "49\nShort heading line\nLast line";
+                    "Price | \xE2\x82\xAC"
+                    "0 | \xE2\x82\xAC"
+                    "49\nShort heading line\nLast line";
     offl_span sp[16];
     size_t n = offl_split(t, sp, 16);
     cr_assert_eq(n, 6);
@@ -280,8 +291,9 @@ Test(offline, headings_faq_questions_and_tables)
 Test(offline, stemming)
 {
     static const char *const same[][2] = {
-        {"price", "pricing"}, {"costs", "price"}, {"plans", "plan"}, {"planning", "plan"}, {"companies", "company"},
-        {"integrations", "integrate"}, {"billed", "billing"}, {"cancellation", "cancel"}, {"Users", "user"},
+        {"price", "pricing"},  {"costs", "price"},         {"plans", "plan"},
+        {"planning", "plan"},  {"companies", "company"},   {"integrations", "integrate"},
+        {"billed", "billing"}, {"cancellation", "cancel"}, {"Users", "user"},
     };
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         char a[32], b[32];
@@ -337,7 +349,9 @@ Test(offline, phone_rule)
         {"+1-202-555-0143", "+1-202-555-0143"},
         {"we send 1000000 events a month", NULL},
         {"since 2024-05-01", NULL},
-        {"it costs \xE2\x82\xAC" "2999999", NULL},
+        {"it costs \xE2\x82\xAC"
+         "2999999",
+         NULL},
         {"team of 25 people", NULL},
         {"ref 12345", NULL},
     };

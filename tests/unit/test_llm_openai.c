@@ -42,15 +42,17 @@ Test(openai, text_chunks_finish_usage_done)
     oai_stream st;
     got g = {0};
     oai_stream_init(&st);
-    cr_assert_eq(feed(&st, &g, "{\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\","
-                               "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                               "\"finish_reason\":null}],\"usage\":null}"),
+    cr_assert_eq(feed(&st, &g,
+                      "{\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\","
+                      "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                      "\"finish_reason\":null}],\"usage\":null}"),
                  OAI_CONTINUE);
     feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}]}");
     feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"},\"finish_reason\":null}]}");
     feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}");
-    feed(&st, &g, "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11,"
-                  "\"prompt_tokens_details\":{\"cached_tokens\":4}}}");
+    feed(&st, &g,
+         "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11,"
+         "\"prompt_tokens_details\":{\"cached_tokens\":4}}}");
     cr_assert_eq(feed(&st, &g, "[DONE]"), OAI_STOP);
     cr_assert_str_eq(g.text, "Hello there");
     cr_assert_str_eq(st.stop_reason, "end_turn");
@@ -77,17 +79,22 @@ Test(openai, tool_call_fragments_per_index)
     oai_stream st;
     got g = {0};
     oai_stream_init(&st);
-    feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},"
-                  "\"finish_reason\":null}]}");
-    feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\","
-                  "\"type\":\"function\",\"function\":{\"name\":\"record_lead\",\"arguments\":\"\"}}]},"
-                  "\"finish_reason\":null}]}");
-    feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
-                  "\"{\\\"email\\\":\"}}]}}]}");
-    feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\","
-                  "\"function\":{\"name\":\"request_handoff\",\"arguments\":\"{}\"}}]}}]}");
-    feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
-                  "\"\\\"a@b.example\\\"}\"}}]}}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},"
+         "\"finish_reason\":null}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\","
+         "\"type\":\"function\",\"function\":{\"name\":\"record_lead\",\"arguments\":\"\"}}]},"
+         "\"finish_reason\":null}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+         "\"{\\\"email\\\":\"}}]}}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\","
+         "\"function\":{\"name\":\"request_handoff\",\"arguments\":\"{}\"}}]}}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+         "\"\\\"a@b.example\\\"}\"}}]}}]}");
     cr_assert_eq(g.ntools, 0, "calls go out at finish_reason, complete");
     feed(&st, &g, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}");
     cr_assert_eq(g.ntools, 2);
@@ -107,8 +114,9 @@ Test(openai, calls_flushed_at_done_without_finish_reason)
     oai_stream st;
     got g = {0};
     oai_stream_init(&st);
-    feed(&st, &g, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"x\","
-                  "\"arguments\":\"{\\\"k\\\":1}\"}}]}}]}");
+    feed(&st, &g,
+         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"x\","
+         "\"arguments\":\"{\\\"k\\\":1}\"}}]}}]}");
     cr_assert_eq(feed(&st, &g, "[DONE]"), OAI_STOP);
     cr_assert_eq(g.ntools, 1);
     oai_stream_free(&st);
@@ -119,8 +127,9 @@ Test(openai, error_object_and_garbage)
     oai_stream st;
     got g = {0};
     oai_stream_init(&st);
-    cr_assert_eq(feed(&st, &g, "{\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\","
-                               "\"param\":null,\"code\":null}}"),
+    cr_assert_eq(feed(&st, &g,
+                      "{\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\","
+                      "\"param\":null,\"code\":null}}"),
                  OAI_ERROR);
     cr_assert_str_eq(st.err_type, "server_error");
     cr_assert_str_eq(st.err_msg, "The server had an error");

@@ -128,7 +128,9 @@ Test(sse, unfinished_event_at_end_is_not_dispatched)
 Test(sse, leading_bom_skipped_even_split)
 {
     expect w[] = {{"message", "hi"}};
-    check_all_cuts("\xEF\xBB\xBF" "data: hi\n\n", w, 1);
+    check_all_cuts("\xEF\xBB\xBF"
+                   "data: hi\n\n",
+                   w, 1);
 }
 
 Test(sse, utf8_split_inside_a_character)

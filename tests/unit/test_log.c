@@ -16,23 +16,21 @@
 #include "log.h"
 
 #define MAX_LINES 2048
-#define REPL "\xEF\xBF\xBD"   /* U+FFFD */
+#define REPL "\xEF\xBF\xBD" /* U+FFFD */
 #define ELLIPSIS "\xE2\x80\xA6"
 
 static char *cap_buf;
 static size_t cap_len;
 static FILE *cap_f;
 
-static void
-setup(void)
+static void setup(void)
 {
     cap_f = open_memstream(&cap_buf, &cap_len);
     cr_assert_not_null(cap_f);
     log_set_output(cap_f);
 }
 
-static void
-teardown(void)
+static void teardown(void)
 {
     log_set_output(NULL);
     fclose(cap_f);
@@ -42,8 +40,7 @@ teardown(void)
 TestSuite(log, .init = setup, .fini = teardown);
 
 /* Split the captured output into lines; each must end with '\n'. */
-static size_t
-split_lines(const char *lines[], size_t lens[], size_t max)
+static size_t split_lines(const char *lines[], size_t lens[], size_t max)
 {
     size_t n = 0;
     const char *p = cap_buf;
@@ -63,8 +60,7 @@ split_lines(const char *lines[], size_t lens[], size_t max)
 }
 
 /* Parse one line as a JSON object, failing the test otherwise. */
-static json_t *
-parse(const char *line, size_t len)
+static json_t *parse(const char *line, size_t len)
 {
     json_error_t e;
     json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
@@ -72,42 +68,36 @@ parse(const char *line, size_t len)
     cr_assert_not_null(j, "invalid JSON (%s): %.*s", e.text, (int)len, line);
     cr_assert(json_is_object(j));
     for (size_t i = 0; i < len; i++)
-        cr_assert_geq((unsigned char)line[i], 0x20,
-                      "raw control byte in line: %.*s", (int)len, line);
+        cr_assert_geq((unsigned char)line[i], 0x20, "raw control byte in line: %.*s", (int)len, line);
     cr_assert_leq(len + 1, (size_t)LOG_LINE_MAX);
     return j;
 }
 
 /* The only line written so far, parsed. */
-static json_t *
-only_line(void)
+static json_t *only_line(void)
 {
     const char *lines[2];
     size_t lens[2];
 
-    cr_assert_eq(split_lines(lines, lens, 2), 1, "want exactly one line:\n%s",
-                 cap_buf);
+    cr_assert_eq(split_lines(lines, lens, 2), 1, "want exactly one line:\n%s", cap_buf);
     return parse(lines[0], lens[0]);
 }
 
 /* Start a fresh capture within one test. */
-static void
-reset_capture(void)
+static void reset_capture(void)
 {
     teardown();
     setup();
 }
 
-static const char *
-sget(json_t *j, const char *key)
+static const char *sget(json_t *j, const char *key)
 {
     json_t *v = json_object_get(j, key);
 
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int
-ends_with(const char *s, const char *suffix)
+static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
 
@@ -156,7 +146,7 @@ Test(log, level_filtering)
 {
     const char *lines[8];
     size_t lens[8];
-    static const char *want[] = { "warn", "error" };
+    static const char *want[] = {"warn", "error"};
 
     log_init("p", LOG_WARN);
     cr_expect(!log_enabled(LOG_DEBUG));
@@ -190,12 +180,9 @@ Test(log, level_parse_and_name)
         int ok;
         log_level want;
     } cases[] = {
-        { "debug", 1, LOG_DEBUG }, { "INFO", 1, LOG_INFO },
-        { "Warn", 1, LOG_WARN },   { "warning", 1, LOG_WARN },
-        { "error", 1, LOG_ERROR }, { "ERROR", 1, LOG_ERROR },
-        { "loud", 0, LOG_INFO },   { "", 0, LOG_INFO },
-        { "warnings", 0, LOG_INFO }, { "err", 0, LOG_INFO },
-        { " info", 0, LOG_INFO },
+        {"debug", 1, LOG_DEBUG},   {"INFO", 1, LOG_INFO},   {"Warn", 1, LOG_WARN},  {"warning", 1, LOG_WARN},
+        {"error", 1, LOG_ERROR},   {"ERROR", 1, LOG_ERROR}, {"loud", 0, LOG_INFO},  {"", 0, LOG_INFO},
+        {"warnings", 0, LOG_INFO}, {"err", 0, LOG_INFO},    {" info", 0, LOG_INFO},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -209,7 +196,7 @@ Test(log, level_parse_and_name)
             cr_expect_eq((int)l, 99, "[%s] out untouched", cases[i].in);
         }
     }
-    cr_expect_eq(log_level_parse(NULL, &(log_level){ LOG_INFO }), -1);
+    cr_expect_eq(log_level_parse(NULL, &(log_level){LOG_INFO}), -1);
     cr_expect_str_eq(log_level_name(LOG_DEBUG), "debug");
     cr_expect_str_eq(log_level_name(LOG_INFO), "info");
     cr_expect_str_eq(log_level_name(LOG_WARN), "warn");
@@ -250,14 +237,17 @@ Test(log, invalid_utf8_replaced)
     static const struct {
         const char *label, *in, *want;
     } cases[] = {
-        { "lone ff", "a\xFF" "b", "a" REPL "b" },
-        { "truncated at end", "x\xC3", "x" REPL },
-        { "truncated mid", "\xE2\x82x", REPL "x" },
-        { "lone continuation", "\x80z", REPL "z" },
-        { "overlong", "\xC0\xAF", REPL REPL },
-        { "surrogate", "\xED\xA0\x80", REPL REPL REPL },
-        { "above U+10FFFF", "\xF4\x90\x80\x80", REPL REPL REPL REPL },
-        { "valid 4-byte kept", "\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF" },
+        {"lone ff",
+         "a\xFF"
+         "b",
+         "a" REPL "b"},
+        {"truncated at end", "x\xC3", "x" REPL},
+        {"truncated mid", "\xE2\x82x", REPL "x"},
+        {"lone continuation", "\x80z", REPL "z"},
+        {"overlong", "\xC0\xAF", REPL REPL},
+        {"surrogate", "\xED\xA0\x80", REPL REPL REPL},
+        {"above U+10FFFF", "\xF4\x90\x80\x80", REPL REPL REPL REPL},
+        {"valid 4-byte kept", "\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -266,10 +256,8 @@ Test(log, invalid_utf8_replaced)
         log_fields(LOG_WARN, cases[i].in, "field", cases[i].in, NULL);
         cr_assert_eq(split_lines(lines, lens, 16), i + 1);
         json_t *j = parse(lines[i], lens[i]);
-        cr_expect_str_eq(sget(j, "msg"), cases[i].want, "[%s] msg",
-                         cases[i].label);
-        cr_expect_str_eq(sget(j, "field"), cases[i].want, "[%s] field",
-                         cases[i].label);
+        cr_expect_str_eq(sget(j, "msg"), cases[i].want, "[%s] msg", cases[i].label);
+        cr_expect_str_eq(sget(j, "field"), cases[i].want, "[%s] field", cases[i].label);
         json_decref(j);
     }
 }
@@ -294,8 +282,7 @@ Test(log, request_id_only_when_set)
 
     j = parse(lines[0], lens[0]);
     cr_expect_str_eq(sget(j, "rid"), "req-1");
-    cr_expect_lt(strstr(lines[0], "\"rid\"") - lines[0],
-                 strstr(lines[0], "\"msg\"") - lines[0], "rid before msg");
+    cr_expect_lt(strstr(lines[0], "\"rid\"") - lines[0], strstr(lines[0], "\"msg\"") - lines[0], "rid before msg");
     json_decref(j);
     for (size_t i = 1; i < 3; i++) {
         j = parse(lines[i], lens[i]);
@@ -335,8 +322,7 @@ Test(log, request_id_truncated)
 
 static pthread_barrier_t start_line;
 
-static void *
-worker(void *arg)
+static void *worker(void *arg)
 {
     const char *name = arg;
     char rid[32];
@@ -345,8 +331,7 @@ worker(void *arg)
     log_set_request_id(rid);
     pthread_barrier_wait(&start_line);
     for (int i = 0; i < PER_THREAD; i++)
-        log_info("%s %d %s", name, i,
-                 "padding padding padding padding padding padding padding");
+        log_info("%s %d %s", name, i, "padding padding padding padding padding padding padding");
     return NULL;
 }
 
@@ -397,8 +382,7 @@ Test(log, request_id_is_per_thread_and_lines_do_not_interleave)
 /* ---------------------------------------------------------- truncation */
 
 /* Log prefix + `unit` repeated `count` times; return the parsed msg. */
-static char *
-log_repeated(const char *prefix, const char *unit, size_t count)
+static char *log_repeated(const char *prefix, const char *unit, size_t count)
 {
     size_t pl = strlen(prefix);
     size_t ul = strlen(unit);
@@ -429,26 +413,23 @@ Test(log, long_messages_truncated_validly)
         const char *label, *prefix, *unit;
         size_t count;
     } cases[] = {
-        { "ascii", "", "x", 10000 },
-        { "quotes double in size", "", "\"", 3000 },
-        { "control chars grow 6x", "", "\x01", 2000 },
-        { "2-byte chars", "", "\xC3\xA9", 5000 },
-        { "2-byte chars, odd offset", "a", "\xC3\xA9", 5000 },
-        { "3-byte chars", "", "\xE2\x9C\x93", 3000 },
+        {"ascii", "", "x", 10000},
+        {"quotes double in size", "", "\"", 3000},
+        {"control chars grow 6x", "", "\x01", 2000},
+        {"2-byte chars", "", "\xC3\xA9", 5000},
+        {"2-byte chars, odd offset", "a", "\xC3\xA9", 5000},
+        {"3-byte chars", "", "\xE2\x9C\x93", 3000},
         /* the LOG_MSG_MAX cut leaves 3 of 4 bytes of the last character */
-        { "4-byte chars, offset 1", "a", "\xF0\x9F\x98\x80", 3000 },
-        { "4-byte chars, offset 2", "ab", "\xF0\x9F\x98\x80", 3000 },
+        {"4-byte chars, offset 1", "a", "\xF0\x9F\x98\x80", 3000},
+        {"4-byte chars, offset 2", "ab", "\xF0\x9F\x98\x80", 3000},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *msg = log_repeated(cases[i].prefix, cases[i].unit,
-                                 cases[i].count);
+        char *msg = log_repeated(cases[i].prefix, cases[i].unit, cases[i].count);
         size_t pl = strlen(cases[i].prefix);
         size_t ul = strlen(cases[i].unit);
-        cr_expect(ends_with(msg, ELLIPSIS), "[%s] ends with ellipsis",
-                  cases[i].label);
-        cr_expect_null(strstr(msg, REPL), "[%s] no char split",
-                       cases[i].label);
+        cr_expect(ends_with(msg, ELLIPSIS), "[%s] ends with ellipsis", cases[i].label);
+        cr_expect_null(strstr(msg, REPL), "[%s] no char split", cases[i].label);
         /* everything before the ellipsis is whole copies of the unit */
         size_t body = strlen(msg) - strlen(ELLIPSIS);
         cr_expect_eq(strncmp(msg, cases[i].prefix, pl), 0);
@@ -471,13 +452,8 @@ Test(log, extra_fields)
 {
     log_init("svc", LOG_INFO);
     log_set_request_id("r9");
-    log_fields(LOG_ERROR, "request \"done\"",
-               "method", "GET",
-               "path", "/a\"b\\c\n",
-               "empty", "",
-               "missing", (const char *)NULL,
-               "msg", "collides",
-               NULL);
+    log_fields(LOG_ERROR, "request \"done\"", "method", "GET", "path", "/a\"b\\c\n", "empty", "", "missing",
+               (const char *)NULL, "msg", "collides", NULL);
     json_t *j = only_line();
     cr_expect_str_eq(sget(j, "level"), "error");
     cr_expect_str_eq(sget(j, "prog"), "svc");
@@ -519,8 +495,7 @@ Test(log, fields_capped_and_line_stays_valid)
     char msg[LOG_MSG_MAX + 1];
     memset(msg, 'm', LOG_MSG_MAX);
     msg[LOG_MSG_MAX] = '\0';
-    log_fields(LOG_INFO, msg, "f1", big, "f2", big, "f3", big, "f4", big,
-               "f5", big, "f6", big, NULL);
+    log_fields(LOG_INFO, msg, "f1", big, "f2", big, "f3", big, "f4", big, "f5", big, "f6", big, NULL);
     free(big);
     j = only_line();
     cr_expect_eq(strlen(sget(j, "msg")), (size_t)LOG_MSG_MAX);
@@ -532,8 +507,7 @@ Test(log, fields_capped_and_line_stays_valid)
 
     /* many small fields still all fit */
     reset_capture();
-    log_fields(LOG_INFO, "small", "a", "1", "b", "2", "c", "3", "d", "4",
-               "e", "5", "f", "6", "g", "7", "h", "8", NULL);
+    log_fields(LOG_INFO, "small", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5", "f", "6", "g", "7", "h", "8", NULL);
     j = only_line();
     cr_expect_eq(json_object_size(j), 4u + 8u);
     cr_expect_str_eq(sget(j, "h"), "8");

@@ -54,7 +54,10 @@ static void sleep_ms(int ms)
     }
 }
 
-static int64_t now_ms(void) { return clock_mono_ms(); }
+static int64_t now_ms(void)
+{
+    return clock_mono_ms();
+}
 
 static void abs_deadline(struct timespec *ts, int timeout_ms)
 {
@@ -460,8 +463,8 @@ static void wait_sleep_calls(int n, int timeout_ms)
 }
 
 /* Packs an envelope for rpc_call_raw; caller frees. */
-static uint8_t *pack_envelope(const char *method, const char *rid, uint32_t timeout_ms, const void *body,
-                              size_t blen, size_t *len)
+static uint8_t *pack_envelope(const char *method, const char *rid, uint32_t timeout_ms, const void *body, size_t blen,
+                              size_t *len)
 {
     Chat__Rpc__Request env = CHAT__RPC__REQUEST__INIT;
     env.method = (char *)method;
@@ -742,8 +745,7 @@ Test(rpc, concurrent_sync_calls)
         pthread_join(th[i], NULL);
         cr_expect_eq(args[i].failed, 0, "thread %d: %d calls failed, first: %s: %s", i, args[i].failed,
                      rpc_code_name(args[i].first_err), args[i].first_msg);
-        cr_expect_eq(args[i].mismatched, 0, "thread %d: %d replies did not match their request", i,
-                     args[i].mismatched);
+        cr_expect_eq(args[i].mismatched, 0, "thread %d: %d replies did not match their request", i, args[i].mismatched);
         ok += args[i].ok;
     }
     cr_expect_eq(ok, CONC_THREADS * CONC_CALLS, "matching replies");
@@ -811,8 +813,7 @@ Test(rpc, expired_before_worked_on)
     int64_t t0 = now_ms();
     for (int i = 0; i < EXPIRE_N; i++) {
         cr_assert(waiter_wait(&w[i], 2000), "call %d never ended", i);
-        cr_expect_eq(w[i].code, RPC_DEADLINE_EXCEEDED, "call %d: %s: %s", i, rpc_code_name(w[i].code),
-                     w[i].message);
+        cr_expect_eq(w[i].code, RPC_DEADLINE_EXCEEDED, "call %d: %s: %s", i, rpc_code_name(w[i].code), w[i].message);
         cr_expect_eq(w[i].calls, 1);
     }
     cr_expect_lt(now_ms() - t0, 250, "short calls end at their deadline, not with the slow call");
@@ -832,8 +833,7 @@ Test(rpc, expired_before_worked_on)
     } while (now_ms() < until);
     cr_expect_geq(st.expired, 1, "stats.expired = %llu", (unsigned long long)st.expired);
     cr_expect_eq(st.expired, EXPIRE_N, "every queued short call expired: %llu", (unsigned long long)st.expired);
-    cr_expect_eq(st.handled, 1, "expired calls never reach a handler (handled %llu)",
-                 (unsigned long long)st.handled);
+    cr_expect_eq(st.handled, 1, "expired calls never reach a handler (handled %llu)", (unsigned long long)st.handled);
     cr_expect_eq(atomic_load(&g_generate_calls), 1, "the handler ran only for the slow call");
     cr_expect_eq(st.in_flight, 0);
 
@@ -866,12 +866,12 @@ Test(rpc, unknown_method)
     uint8_t *body = pack_message(&req.base, &blen);
 
     static const char *const methods[] = {
-        "chat.llm.Llm/Nope",        /* right service, no such method */
-        "other.Svc/Generate",       /* another service's method */
-        "chat.llm.LlmX/Generate",   /* a service name that only starts alike */
-        "chat.llm.Llm.Generate",    /* no '/' */
-        "Generate",                 /* no service */
-        "",                         /* nothing */
+        "chat.llm.Llm/Nope",      /* right service, no such method */
+        "other.Svc/Generate",     /* another service's method */
+        "chat.llm.LlmX/Generate", /* a service name that only starts alike */
+        "chat.llm.Llm.Generate",  /* no '/' */
+        "Generate",               /* no service */
+        "",                       /* nothing */
     };
     size_t n = sizeof methods / sizeof methods[0];
     for (size_t i = 0; i < n; i++) {
@@ -879,8 +879,7 @@ Test(rpc, unknown_method)
         uint8_t *env = pack_envelope(methods[i], "rid-unknown", 2000, body, blen, &len);
         Chat__Rpc__Reply *r = raw_call(c, env, len, 2000);
         cr_expect_eq(r->code, CHAT__RPC__CODE__UNIMPLEMENTED, "[%s] code %d", methods[i], r->code);
-        cr_expect_not_null(strstr(r->message, methods[i]), "[%s] message names the method: %s", methods[i],
-                           r->message);
+        cr_expect_not_null(strstr(r->message, methods[i]), "[%s] message names the method: %s", methods[i], r->message);
         cr_expect_eq(r->body.len, 0, "[%s] no body", methods[i]);
         cr_expect_str_eq(r->request_id, "rid-unknown", "[%s] request id echoed", methods[i]);
         chat__rpc__reply__free_unpacked(r, NULL);
@@ -1126,7 +1125,7 @@ typedef struct status_case {
     const char *label;
     const char *message; /* user_message sent */
     rpc_code code;
-    const char *status;  /* expected status message (substring), NULL = any non-empty */
+    const char *status; /* expected status message (substring), NULL = any non-empty */
 } status_case;
 
 static const status_case status_cases[] = {
@@ -1152,8 +1151,8 @@ Test(rpc, handler_status)
         rpc_result res;
         int64_t t0 = now_ms();
         rpc_code rc = generate(c, tc->message, 3000, NULL, &res);
-        cr_expect_eq(rc, tc->code, "[%s] %s, expected %s (%s)", tc->label, rpc_code_name(rc),
-                     rpc_code_name(tc->code), res.message);
+        cr_expect_eq(rc, tc->code, "[%s] %s, expected %s (%s)", tc->label, rpc_code_name(rc), rpc_code_name(tc->code),
+                     res.message);
         cr_expect_null(res.reply, "[%s] no reply body with an error", tc->label);
         cr_expect_lt(now_ms() - t0, 1000, "[%s] answered at once, not at the deadline", tc->label);
         if (tc->status != NULL) {
@@ -1407,8 +1406,7 @@ Test(rpc, drain)
     cr_expect_eq(d.left, 0, "drain returns 0 once the call in flight is answered (left %u)", d.left);
     cr_expect_lt(d.took_ms, 1500, "drain returned when idle, not at its timeout (%lld ms)", (long long)d.took_ms);
     cr_assert(waiter_wait(&slow, 2000), "the call in flight never ended");
-    cr_expect_eq(slow.code, RPC_OK, "the call in flight completes OK: %s: %s", rpc_code_name(slow.code),
-                 slow.message);
+    cr_expect_eq(slow.code, RPC_OK, "the call in flight completes OK: %s: %s", rpc_code_name(slow.code), slow.message);
     cr_expect_str_eq(slow.stream_id, "sleep:300");
 
     rpc_server_stats st = wait_idle(s);
@@ -1453,12 +1451,9 @@ Test(rpc, client_limits)
         const char *method;
         const ProtobufCMessage *req;
     } bad[] = {
-        {"unknown method", "Nope", &greq.base},
-        {"full name", "chat.llm.Llm/Generate", &greq.base},
-        {"lower case", "generate", &greq.base},
-        {"wrong request type", "Generate", &preq.base},
-        {"wrong type for Poll", "Poll", &greq.base},
-        {"no request", "Generate", NULL},
+        {"unknown method", "Nope", &greq.base},      {"full name", "chat.llm.Llm/Generate", &greq.base},
+        {"lower case", "generate", &greq.base},      {"wrong request type", "Generate", &preq.base},
+        {"wrong type for Poll", "Poll", &greq.base}, {"no request", "Generate", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t t0 = now_ms();
@@ -1656,8 +1651,7 @@ Test(rpc, client_close_races_send_completion)
 
     pthread_mutex_lock(&w.mtx);
     cr_expect_eq(w.calls, 1, "the callback ran once, before close returned");
-    cr_expect_eq(w.code, RPC_CANCELLED, "the call is cancelled by close, got %s %s", rpc_code_name(w.code),
-                 w.message);
+    cr_expect_eq(w.code, RPC_CANCELLED, "the call is cancelled by close, got %s %s", rpc_code_name(w.code), w.message);
     pthread_mutex_unlock(&w.mtx);
     cr_expect_lt(closed - freed, 200,
                  "close returned %lld ms after nng's threads were free: it waited for the reply instead",

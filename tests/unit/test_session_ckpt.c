@@ -81,10 +81,11 @@ Test(session_ckpt, user_message_is_a_serialized_human_message)
     m.created_at_ms = 1700000000123;
     json_t *j = sess_ckpt_message_to_json(&m, "t_1-0");
     cr_assert_not_null(j);
-    expect_json(j, "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"HumanMessage\"],"
-                   "\"kwargs\":{\"content\":\"Was kostet der Team-Plan? \xe2\x82\xac\",\"type\":\"human\",\"id\":\"t_1-0\","
-                   "\"additional_kwargs\":{\"turn_id\":\"t_1\",\"created_at_ms\":1700000000123},"
-                   "\"response_metadata\":{}}}");
+    expect_json(
+        j, "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"HumanMessage\"],"
+           "\"kwargs\":{\"content\":\"Was kostet der Team-Plan? \xe2\x82\xac\",\"type\":\"human\",\"id\":\"t_1-0\","
+           "\"additional_kwargs\":{\"turn_id\":\"t_1\",\"created_at_ms\":1700000000123},"
+           "\"response_metadata\":{}}}");
     json_decref(j);
 }
 
@@ -167,19 +168,23 @@ static const struct {
     const char *name, *json, *role, *content;
     int rc;
 } from_cases[] = {
-    {"python id path", "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain\",\"schema\",\"messages\",\"HumanMessage\"],"
-                       "\"kwargs\":{\"content\":\"hi\"}}",
+    {"python id path",
+     "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain\",\"schema\",\"messages\",\"HumanMessage\"],"
+     "\"kwargs\":{\"content\":\"hi\"}}",
      "user", "hi", 0},
-    {"chunk class", "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"AIMessageChunk\"],"
-                    "\"kwargs\":{\"content\":\"yo\"}}",
+    {"chunk class",
+     "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"AIMessageChunk\"],"
+     "\"kwargs\":{\"content\":\"yo\"}}",
      "assistant", "yo", 0},
     {"plain role object", "{\"role\":\"user\",\"content\":\"plain\"}", "user", "plain", 0},
     {"plain type object", "{\"type\":\"ai\",\"content\":\"typed\"}", "assistant", "typed", 0},
-    {"content blocks", "{\"type\":\"ai\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"tool_use\"},"
-                       "{\"type\":\"text\",\"text\":\"b\"}]}",
+    {"content blocks",
+     "{\"type\":\"ai\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"tool_use\"},"
+     "{\"type\":\"text\",\"text\":\"b\"}]}",
      "assistant", "ab", 0},
-    {"system message is skipped", "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\","
-                                  "\"SystemMessage\"],\"kwargs\":{\"content\":\"be nice\",\"type\":\"system\"}}",
+    {"system message is skipped",
+     "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\","
+     "\"SystemMessage\"],\"kwargs\":{\"content\":\"be nice\",\"type\":\"system\"}}",
      NULL, NULL, 1},
     {"tool message is skipped", "{\"type\":\"tool\",\"content\":\"42\"}", NULL, NULL, 1},
     {"not an object", "[1]", NULL, NULL, 1},
@@ -207,8 +212,8 @@ Test(session_ckpt, messages_written_by_others_are_read)
 
 /* ------------------------------------------------------------ history */
 
-#define LC(cls, type, c)                                                                                           \
-    "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"" cls "\"],"                  \
+#define LC(cls, type, c)                                                                                               \
+    "{\"lc\":1,\"type\":\"constructor\",\"id\":[\"langchain_core\",\"messages\",\"" cls "\"],"                         \
     "\"kwargs\":{\"content\":\"" c "\",\"type\":\"" type "\"}}"
 #define H(c) LC("HumanMessage", "human", c)
 #define A(c) LC("AIMessage", "ai", c)
@@ -311,9 +316,10 @@ Test(session_ckpt, lead_round_trip)
     l.extra_json = "{\"industry\":\"retail\",\"seats\":12}";
     json_t *j = sess_ckpt_lead_to_json(&l);
     cr_assert_not_null(j);
-    expect_json(j, "{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"phone\":\"\",\"company\":\"\",\"need\":\"a demo\","
-                   "\"team_size\":\"\",\"timeline\":\"\",\"budget\":\"\",\"consent\":true,\"qualified\":true,"
-                   "\"handed_off\":false,\"extra\":{\"industry\":\"retail\",\"seats\":12}}");
+    expect_json(j,
+                "{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"phone\":\"\",\"company\":\"\",\"need\":\"a demo\","
+                "\"team_size\":\"\",\"timeline\":\"\",\"budget\":\"\",\"consent\":true,\"qualified\":true,"
+                "\"handed_off\":false,\"extra\":{\"industry\":\"retail\",\"seats\":12}}");
     sess_arena a = SESS_ARENA_INIT;
     Chat__Common__LeadState back = CHAT__COMMON__LEAD_STATE__INIT;
     cr_assert_eq(sess_ckpt_lead_from_json(j, &a, &back), 0);
@@ -364,8 +370,9 @@ Test(session_ckpt, first_checkpoint_of_a_thread)
                 "{\"__start__\":\"00000000000000000000000000000001.0.0000000000000001\","
                 "\"messages\":\"00000000000000000000000000000002.0.0000000000000002\","
                 "\"lead\":\"00000000000000000000000000000002.0.0000000000000003\"}");
-    expect_json(json_object_get(cp, "versions_seen"),
-                "{\"__input__\":{},\"__start__\":{\"__start__\":\"00000000000000000000000000000001.0.0000000000000001\"}}");
+    expect_json(
+        json_object_get(cp, "versions_seen"),
+        "{\"__input__\":{},\"__start__\":{\"__start__\":\"00000000000000000000000000000001.0.0000000000000001\"}}");
     expect_json(json_object_get(cp, "updated_channels"), "[\"messages\",\"lead\"]");
     expect_json(meta, "{\"source\":\"loop\",\"step\":1,\"parents\":{},\"turn_id\":\"t_1\"}");
     cr_expect_str_eq(out.messages_version, "00000000000000000000000000000002.0.0000000000000002");
@@ -375,18 +382,24 @@ Test(session_ckpt, first_checkpoint_of_a_thread)
     sess_ckpt_next_free(&out);
 }
 
-#define PARENT                                                                                                     \
-    "{\"v\":4,\"id\":\"x\",\"ts\":\"t\",\"channel_values\":{},"                                                    \
-    "\"channel_versions\":{\"__start__\":\"00000000000000000000000000000003.0.1\","                                \
-    "\"messages\":\"00000000000000000000000000000004.0.2\",\"lead\":\"00000000000000000000000000000002.0.3\","      \
-    "\"custom\":\"00000000000000000000000000000005.0.4\"},"                                                        \
-    "\"versions_seen\":{\"__start__\":{\"__start__\":\"00000000000000000000000000000003.0.1\"},"                   \
+#define PARENT                                                                                                         \
+    "{\"v\":4,\"id\":\"x\",\"ts\":\"t\",\"channel_values\":{},"                                                        \
+    "\"channel_versions\":{\"__start__\":\"00000000000000000000000000000003.0.1\","                                    \
+    "\"messages\":\"00000000000000000000000000000004.0.2\",\"lead\":\"00000000000000000000000000000002.0.3\","         \
+    "\"custom\":\"00000000000000000000000000000005.0.4\"},"                                                            \
+    "\"versions_seen\":{\"__start__\":{\"__start__\":\"00000000000000000000000000000003.0.1\"},"                       \
     "\"agent\":{\"messages\":\"00000000000000000000000000000004.0.2\"}},\"updated_channels\":[\"messages\"]}"
 
 Test(session_ckpt, next_checkpoint_keeps_what_it_does_not_change)
 {
-    sess_ckpt_next_in in = {.parent = PARENT, .parent_step = 6, .parent_has_lead = 1, .id = "id2", .ts = 1,
-                            .turn_id = "t_2", .lead_changed = 0, .rnd = {7, 8, 9}};
+    sess_ckpt_next_in in = {.parent = PARENT,
+                            .parent_step = 6,
+                            .parent_has_lead = 1,
+                            .id = "id2",
+                            .ts = 1,
+                            .turn_id = "t_2",
+                            .lead_changed = 0,
+                            .rnd = {7, 8, 9}};
     sess_ckpt_next_out out;
     cr_assert_eq(sess_ckpt_next(&in, &out), 0);
     json_t *cp = json_loads(out.checkpoint, 0, NULL);
@@ -396,9 +409,10 @@ Test(session_ckpt, next_checkpoint_keeps_what_it_does_not_change)
                 "\"messages\":\"00000000000000000000000000000007.0.0000000000000008\","
                 "\"lead\":\"00000000000000000000000000000002.0.3\","
                 "\"custom\":\"00000000000000000000000000000005.0.4\"}");
-    expect_json(json_object_get(cp, "versions_seen"),
-                "{\"__input__\":{},\"__start__\":{\"__start__\":\"00000000000000000000000000000006.0.0000000000000007\"},"
-                "\"agent\":{\"messages\":\"00000000000000000000000000000004.0.2\"}}");
+    expect_json(
+        json_object_get(cp, "versions_seen"),
+        "{\"__input__\":{},\"__start__\":{\"__start__\":\"00000000000000000000000000000006.0.0000000000000007\"},"
+        "\"agent\":{\"messages\":\"00000000000000000000000000000004.0.2\"}}");
     expect_json(json_object_get(cp, "updated_channels"), "[\"messages\"]");
     cr_expect_str_eq(out.lead_version, "", "an unchanged lead is not written again");
     cr_expect_eq(out.step, 7);

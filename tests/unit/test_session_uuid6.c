@@ -14,9 +14,9 @@
 static int matches_v6(const char *s)
 {
     regex_t re;
-    cr_assert_eq(regcomp(&re, "^[0-9a-f]{8}-[0-9a-f]{4}-6[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-                         REG_EXTENDED | REG_NOSUB),
-                 0);
+    cr_assert_eq(
+        regcomp(&re, "^[0-9a-f]{8}-[0-9a-f]{4}-6[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", REG_EXTENDED | REG_NOSUB),
+        0);
     int ok = regexec(&re, s, 0, NULL, 0) == 0;
     regfree(&re);
     return ok;
@@ -41,12 +41,12 @@ Test(session_uuid6, refuses_what_is_not_a_v6_uuid)
 {
     static const char *bad[] = {
         "",
-        "1ec9414c-232a-1b00-b3c8-9f6bdeced846", /* version 1 */
-        "1ec9414c-232a-4b00-b3c8-9f6bdeced846", /* version 4 */
-        "1ec9414c232a6b00b3c89f6bdeced846",     /* no dashes */
-        "1ec9414c-232a-6b00-b3c8-9f6bdeced84",  /* short */
+        "1ec9414c-232a-1b00-b3c8-9f6bdeced846",  /* version 1 */
+        "1ec9414c-232a-4b00-b3c8-9f6bdeced846",  /* version 4 */
+        "1ec9414c232a6b00b3c89f6bdeced846",      /* no dashes */
+        "1ec9414c-232a-6b00-b3c8-9f6bdeced84",   /* short */
         "1ec9414c-232a-6b00-b3c8-9f6bdeced8466", /* long */
-        "1ec9414g-232a-6b00-b3c8-9f6bdeced846", /* not hex */
+        "1ec9414g-232a-6b00-b3c8-9f6bdeced846",  /* not hex */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t ts;
@@ -112,7 +112,10 @@ static void *make_ids(void *arg)
     return NULL;
 }
 
-static int cmp(const void *a, const void *b) { return strcmp(a, b); }
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
 
 Test(session_uuid6, ids_from_many_threads_are_distinct)
 {

@@ -21,41 +21,41 @@ typedef struct {
     size_t len;
     const char *out; /* sanitised */
     int valid;
-    size_t chars;    /* utf8_count_chars(in), for valid inputs */
+    size_t chars; /* utf8_count_chars(in), for valid inputs */
 } seq_case;
 
 #define S(lit) lit, sizeof(lit) - 1
 
 static const seq_case cases[] = {
-    { "empty", S(""), "", 1, 0 },
-    { "ascii", S("hello"), "hello", 1, 5 },
-    { "2-byte e-acute", S("caf\xC3\xA9"), "caf\xC3\xA9", 1, 4 },
-    { "3-byte euro", S("\xE2\x82\xAC"), "\xE2\x82\xAC", 1, 1 },
-    { "4-byte emoji", S("\xF0\x9F\x98\x80!"), "\xF0\x9F\x98\x80!", 1, 2 },
-    { "largest U+10FFFF", S("\xF4\x8F\xBF\xBF"), "\xF4\x8F\xBF\xBF", 1, 1 },
-    { "smallest 3-byte U+0800", S("\xE0\xA0\x80"), "\xE0\xA0\x80", 1, 1 },
-    { "last before surrogates U+D7FF", S("\xED\x9F\xBF"), "\xED\x9F\xBF", 1, 1 },
-    { "first after surrogates U+E000", S("\xEE\x80\x80"), "\xEE\x80\x80", 1, 1 },
-    { "overlong 2-byte slash", S("\xC0\xAF"), R R, 0, 0 },
-    { "overlong 2-byte C1", S("\xC1\xBF"), R R, 0, 0 },
-    { "overlong 3-byte", S("\xE0\x80\xAF"), R R R, 0, 0 },
-    { "overlong 4-byte", S("\xF0\x80\x80\xAF"), R R R R, 0, 0 },
-    { "surrogate U+D800", S("\xED\xA0\x80"), R R R, 0, 0 },
-    { "surrogate U+DFFF", S("\xED\xBF\xBF"), R R R, 0, 0 },
-    { "above U+10FFFF", S("\xF4\x90\x80\x80"), R R R R, 0, 0 },
-    { "lead F5", S("\xF5\x80\x80\x80"), R R R R, 0, 0 },
-    { "byte FF", S("a\xFFz"), "a" R "z", 0, 0 },
-    { "byte FE", S("\xFE"), R, 0, 0 },
-    { "lone continuation", S("x\x80y"), "x" R "y", 0, 0 },
-    { "two continuations", S("\x80\xBF"), R R, 0, 0 },
-    { "truncated 2-byte at end", S("ab\xC3"), "ab" R, 0, 0 },
-    { "truncated 3-byte at end", S("ab\xE2\x82"), "ab" R, 0, 0 },
-    { "truncated 4-byte at end", S("\xF0\x9F\x98"), R, 0, 0 },
-    { "truncated 3-byte mid-string", S("\xE2\x82x"), R "x", 0, 0 },
-    { "truncated 4-byte then valid", S("\xF0\x9F\xC3\xA9"), R "\xC3\xA9", 0, 0 },
-    { "NUL dropped", S("a\0b"), "ab", 0, 0 },
-    { "only NULs", S("\0\0"), "", 0, 0 },
-    { "valid around invalid", S("\xC3\xA9\xFF\xE2\x82\xAC"), "\xC3\xA9" R "\xE2\x82\xAC", 0, 0 },
+    {"empty", S(""), "", 1, 0},
+    {"ascii", S("hello"), "hello", 1, 5},
+    {"2-byte e-acute", S("caf\xC3\xA9"), "caf\xC3\xA9", 1, 4},
+    {"3-byte euro", S("\xE2\x82\xAC"), "\xE2\x82\xAC", 1, 1},
+    {"4-byte emoji", S("\xF0\x9F\x98\x80!"), "\xF0\x9F\x98\x80!", 1, 2},
+    {"largest U+10FFFF", S("\xF4\x8F\xBF\xBF"), "\xF4\x8F\xBF\xBF", 1, 1},
+    {"smallest 3-byte U+0800", S("\xE0\xA0\x80"), "\xE0\xA0\x80", 1, 1},
+    {"last before surrogates U+D7FF", S("\xED\x9F\xBF"), "\xED\x9F\xBF", 1, 1},
+    {"first after surrogates U+E000", S("\xEE\x80\x80"), "\xEE\x80\x80", 1, 1},
+    {"overlong 2-byte slash", S("\xC0\xAF"), R R, 0, 0},
+    {"overlong 2-byte C1", S("\xC1\xBF"), R R, 0, 0},
+    {"overlong 3-byte", S("\xE0\x80\xAF"), R R R, 0, 0},
+    {"overlong 4-byte", S("\xF0\x80\x80\xAF"), R R R R, 0, 0},
+    {"surrogate U+D800", S("\xED\xA0\x80"), R R R, 0, 0},
+    {"surrogate U+DFFF", S("\xED\xBF\xBF"), R R R, 0, 0},
+    {"above U+10FFFF", S("\xF4\x90\x80\x80"), R R R R, 0, 0},
+    {"lead F5", S("\xF5\x80\x80\x80"), R R R R, 0, 0},
+    {"byte FF", S("a\xFFz"), "a" R "z", 0, 0},
+    {"byte FE", S("\xFE"), R, 0, 0},
+    {"lone continuation", S("x\x80y"), "x" R "y", 0, 0},
+    {"two continuations", S("\x80\xBF"), R R, 0, 0},
+    {"truncated 2-byte at end", S("ab\xC3"), "ab" R, 0, 0},
+    {"truncated 3-byte at end", S("ab\xE2\x82"), "ab" R, 0, 0},
+    {"truncated 4-byte at end", S("\xF0\x9F\x98"), R, 0, 0},
+    {"truncated 3-byte mid-string", S("\xE2\x82x"), R "x", 0, 0},
+    {"truncated 4-byte then valid", S("\xF0\x9F\xC3\xA9"), R "\xC3\xA9", 0, 0},
+    {"NUL dropped", S("a\0b"), "ab", 0, 0},
+    {"only NULs", S("\0\0"), "", 0, 0},
+    {"valid around invalid", S("\xC3\xA9\xFF\xE2\x82\xAC"), "\xC3\xA9" R "\xE2\x82\xAC", 0, 0},
 };
 
 Test(utf8, sanitize_and_valid_cases)
@@ -94,13 +94,16 @@ Test(utf8, decode_reports_subpart_length)
         size_t used;
         uint32_t cp;
     } dc[] = {
-        { "ascii", S("A"), 1, 'A' },
-        { "euro", S("\xE2\x82\xAC"), 3, 0x20AC },
-        { "emoji", S("\xF0\x9F\x98\x80"), 4, 0x1F600 },
-        { "bad lead", S("\xFF"), 1, UTF8_BAD },
-        { "overlong E0 stops at lead", S("\xE0\x80\x80"), 1, UTF8_BAD },
-        { "truncated E2 82", S("\xE2\x82"), 2, UTF8_BAD },
-        { "E2 82 then ascii", S("\xE2\x82" "A"), 2, UTF8_BAD },
+        {"ascii", S("A"), 1, 'A'},
+        {"euro", S("\xE2\x82\xAC"), 3, 0x20AC},
+        {"emoji", S("\xF0\x9F\x98\x80"), 4, 0x1F600},
+        {"bad lead", S("\xFF"), 1, UTF8_BAD},
+        {"overlong E0 stops at lead", S("\xE0\x80\x80"), 1, UTF8_BAD},
+        {"truncated E2 82", S("\xE2\x82"), 2, UTF8_BAD},
+        {"E2 82 then ascii",
+         S("\xE2\x82"
+           "A"),
+         2, UTF8_BAD},
     };
     uint32_t cp;
 
@@ -113,7 +116,7 @@ Test(utf8, decode_reports_subpart_length)
 
 Test(utf8, encode_round_trips_and_replaces)
 {
-    static const uint32_t cps[] = { 0x1, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x10FFFF };
+    static const uint32_t cps[] = {0x1, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x10FFFF};
     char b[4];
     uint32_t back;
 
@@ -137,16 +140,16 @@ Test(utf8, truncate_cases)
         size_t max;
         size_t want;
     } tc[] = {
-        { "fits", S("abc"), 10, 3 },
-        { "exact", S("abc"), 3, 3 },
-        { "ascii cut", S("abcdef"), 4, 4 },
-        { "zero", S("\xC3\xA9"), 0, 0 },
-        { "inside 2-byte", S("a\xC3\xA9"), 2, 1 },
-        { "after 2-byte", S("a\xC3\xA9z"), 3, 3 },
-        { "inside 3-byte at 1", S("\xE2\x82\xAC"), 1, 0 },
-        { "inside 3-byte at 2", S("\xE2\x82\xAC"), 2, 0 },
-        { "inside 4-byte at 3", S("x\xF0\x9F\x98\x80"), 3, 1 },
-        { "stray continuation is a unit", S("ab\x80\x80\x80\x80z"), 5, 5 },
+        {"fits", S("abc"), 10, 3},
+        {"exact", S("abc"), 3, 3},
+        {"ascii cut", S("abcdef"), 4, 4},
+        {"zero", S("\xC3\xA9"), 0, 0},
+        {"inside 2-byte", S("a\xC3\xA9"), 2, 1},
+        {"after 2-byte", S("a\xC3\xA9z"), 3, 3},
+        {"inside 3-byte at 1", S("\xE2\x82\xAC"), 1, 0},
+        {"inside 3-byte at 2", S("\xE2\x82\xAC"), 2, 0},
+        {"inside 4-byte at 3", S("x\xF0\x9F\x98\x80"), 3, 1},
+        {"stray continuation is a unit", S("ab\x80\x80\x80\x80z"), 5, 5},
     };
 
     for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++)
@@ -168,11 +171,10 @@ Test(utf8, truncate_never_splits_a_sequence)
 
 /* Deterministic pseudo-random bytes (LCG), biased towards UTF-8 lead and
  * continuation bytes so that many near-valid sequences occur. */
-static unsigned char
-next_byte(uint32_t *state)
+static unsigned char next_byte(uint32_t *state)
 {
-    static const unsigned char picks[] = { 'a', ' ', 0x80, 0xBF, 0xC2, 0xC3, 0xE0, 0xE2, 0xED,
-                                           0xF0, 0xF4, 0xF5, 0xFF, 0x00, 0xA0, 0x9F };
+    static const unsigned char picks[] = {'a',  ' ',  0x80, 0xBF, 0xC2, 0xC3, 0xE0, 0xE2,
+                                          0xED, 0xF0, 0xF4, 0xF5, 0xFF, 0x00, 0xA0, 0x9F};
     *state = *state * 1103515245u + 12345u;
     return picks[(*state >> 16) % sizeof picks];
 }

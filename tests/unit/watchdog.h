@@ -34,7 +34,10 @@
 
 static const char *_Atomic wd_last_step = "test body";
 
-static inline void wd_step(const char *what) { atomic_store(&wd_last_step, what); }
+static inline void wd_step(const char *what)
+{
+    atomic_store(&wd_last_step, what);
+}
 
 static void wd_fire(union sigval sv)
 {
