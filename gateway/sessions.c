@@ -97,8 +97,8 @@ static void op_done(rpc_result *res, void *arg)
         op->status = 200;
     } else if (op->kind == SOP_LEAD) {
         Chat__Session__SubmitLeadReply *r = (Chat__Session__SubmitLeadReply *)res->reply;
-        json_t *j = json_pack("{s:b, s:b, s:s}", "received", 1, "within_business_hours", r->within_business_hours,
-                              "business_hours", r->business_hours);
+        json_t *j = json_pack("{s:b, s:b, s:s, s:s}", "received", 1, "within_business_hours", r->within_business_hours,
+                              "business_hours", r->business_hours, "promise", r->promise);
         op->body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         op->status = 201;

@@ -330,6 +330,26 @@ static void turn_step_generate(turn *t)
     turn_call(t, BK_LLM, "Generate", &rq.base, turn_conf.generate_timeout_ms, turn_on_generate, "llm not reachable");
 }
 
+/* A request_handoff tool call: its reason (cut to what svc-session
+ * accepts, on a character boundary) and urgency, for the Commit. t->mtx
+ * held. */
+static void turn_note_handoff(turn *t, json_t *in)
+{
+    const char *reason = json_string_value(json_object_get(in, "reason"));
+    const char *urgency = json_string_value(json_object_get(in, "urgency"));
+    t->handoff_requested = 1;
+    if (reason != NULL) {
+        size_t n = utf8_truncate(reason, strlen(reason), sizeof(t->handoff_reason) - 1);
+        memcpy(t->handoff_reason, reason, n);
+        t->handoff_reason[n] = '\0';
+    }
+    t->handoff_urgency[0] = '\0';
+    if (urgency != NULL &&
+        (strcmp(urgency, "low") == 0 || strcmp(urgency, "normal") == 0 || strcmp(urgency, "high") == 0)) {
+        snprintf(t->handoff_urgency, sizeof(t->handoff_urgency), "%s", urgency);
+    }
+}
+
 /* Lead fields from a record_lead tool call, merged into t->lead. */
 static void turn_merge_lead(turn *t, json_t *in)
 {
@@ -441,7 +461,11 @@ static void turn_on_poll(rpc_result *res, void *arg)
                 pthread_mutex_unlock(&t->mtx);
                 turn_emit(t, "lead", json_pack("{s:O}", "fields", in));
             } else if (strcmp(d->tool_name, "request_handoff") == 0) {
-                turn_emit(t, "handoff", json_pack("{s:O}", "request", in));
+                /* Recorded with the Commit; the visitor's confirmation
+                 * (the handoff event) follows once it is stored. */
+                pthread_mutex_lock(&t->mtx);
+                turn_note_handoff(t, in);
+                pthread_mutex_unlock(&t->mtx);
             }
             json_decref(in);
         }
@@ -532,6 +556,15 @@ static void turn_on_commit(rpc_result *res, void *arg)
         turn_unref(t);
         return;
     }
+    Chat__Session__CommitReply *cr = (Chat__Session__CommitReply *)res->reply;
+    if (cr->handoff_id != 0) {
+        pthread_mutex_lock(&t->mtx);
+        json_t *h = json_pack("{s:I, s:s, s:{s:s, s:s}}", "id", (json_int_t)cr->handoff_id, "promise",
+                              cr->handoff_promise ? cr->handoff_promise : "", "request", "reason", t->handoff_reason,
+                              "urgency", t->handoff_urgency);
+        pthread_mutex_unlock(&t->mtx);
+        turn_emit(t, "handoff", h);
+    }
     protobuf_c_message_free_unpacked(res->reply, NULL);
     pthread_mutex_lock(&t->mtx);
     json_t *done =
@@ -596,6 +629,9 @@ static void turn_step_commit(turn *t)
     }
     rq.lead = &lead;
     rq.lead_changed = t->lead_changed;
+    rq.handoff_requested = t->handoff_requested;
+    rq.handoff_reason = t->handoff_reason;
+    rq.handoff_urgency = t->handoff_urgency;
     t->refs++; /* for the Commit call (t->mtx is held) */
     rpc_code c = rpc_call_async(turn_conf.b->client[BK_SESSION], "Commit", &rq.base, turn_conf.commit_timeout_ms, t->id,
                                 turn_on_commit, t);

@@ -15,6 +15,8 @@
 #include "session.pb-c.h"
 #include "turn.h"
 
+#define TURN_HANDOFF_REASON_MAX 1024 /* bytes, as svc-session accepts */
+
 typedef enum { ST_BEGIN, ST_SEARCH, ST_GENERATE, ST_POLL, ST_COMMIT, ST_FINISHED } turn_step;
 
 struct turn {
@@ -64,6 +66,9 @@ struct turn {
     Chat__Common__LeadState lead;
     int lead_changed;
     char *lead_strings[12];
+    int handoff_requested; /* a request_handoff tool call in this turn */
+    char handoff_reason[TURN_HANDOFF_REASON_MAX];
+    char handoff_urgency[8];
     int64_t start_us, first_token_us;
 };
 

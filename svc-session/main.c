@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "encode.h"
+#include "http_client.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc_server.h"
@@ -23,6 +24,7 @@
 /* The first sweep runs this soon after start (or after one interval when
  * that is shorter). */
 #define SESS_RETENTION_FIRST_MS 2000
+#define SESS_WEBHOOK_SECRET_MIN 16
 
 SVC_HEALTH_HANDLER(sess_rpc_, sess_svc)
 
@@ -38,6 +40,63 @@ static const cfg_var session_vars[] = {
      .def = "Mon-Fri 09:00-18:00",
      .help = "when sales answers, e.g. \"Mon-Thu 09:00-18:00; Fri 09:00-17:00\""},
     {.name = "BUSINESS_TIMEZONE", .type = CFG_STR, .def = "Europe/Berlin", .help = "time zone of BUSINESS_HOURS"},
+    {.name = "BUSINESS_HOLIDAYS_FILE",
+     .type = CFG_STR,
+     .help = "file of closed dates (\"2026-12-25\") or dates with other hours (\"2026-12-24 09:00-12:00\")"},
+    {.name = "HANDOFF_RESPONSE_TIME",
+     .type = CFG_DURATION_MS,
+     .def = "15m",
+     .min = 60000,
+     .max = 604800000,
+     .help = "the reply time a hand-off promises during business hours"},
+    {.name = "HANDOFF_WEBHOOK_URL",
+     .type = CFG_URL,
+     .schemes = "http|https",
+     .help = "sales is notified of each hand-off by a signed POST here"},
+    {.name = "HANDOFF_WEBHOOK_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "HMAC-SHA256 key of the webhook signature (>= 16 characters; required with HANDOFF_WEBHOOK_URL)"},
+    {.name = "SMTP_URL",
+     .type = CFG_URL,
+     .schemes = "smtp|smtps",
+     .help = "sales is emailed each hand-off through this server (smtp://user:pass@host:587, smtps://...)"},
+    {.name = "SMTP_FROM", .type = CFG_STR, .help = "the hand-off email's sender address"},
+    {.name = "SALES_EMAIL", .type = CFG_STR, .help = "where hand-off emails go (addresses separated by ',')"},
+    {.name = "SMTP_STARTTLS",
+     .type = CFG_BOOL,
+     .def = "true",
+     .help = "require STARTTLS on smtp:// (smtps:// is TLS from the start)"},
+    {.name = "HANDOFF_RETRY_BASE",
+     .type = CFG_DURATION_MS,
+     .def = "30s",
+     .min = 100,
+     .max = 3600000,
+     .help = "first wait before a failed notification is retried (doubling after each failure)"},
+    {.name = "HANDOFF_RETRY_MAX",
+     .type = CFG_DURATION_MS,
+     .def = "10m",
+     .min = 100,
+     .max = 86400000,
+     .help = "longest wait between notification retries"},
+    {.name = "HANDOFF_RETRY_FOR",
+     .type = CFG_DURATION_MS,
+     .def = "2h",
+     .min = 1000,
+     .max = 2592000000LL,
+     .help = "a notification still failing this long after the hand-off is a dead letter"},
+    {.name = "HANDOFF_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "10s",
+     .min = 100,
+     .max = 300000,
+     .help = "time one webhook or email delivery may take"},
+    {.name = "HANDOFF_OUTBOX_INTERVAL",
+     .type = CFG_DURATION_MS,
+     .def = "2s",
+     .min = 50,
+     .max = 3600000,
+     .help = "how often due notifications are looked for"},
     {.name = "RETENTION_DAYS",
      .type = CFG_INT,
      .def = "90",
@@ -106,6 +165,60 @@ static int session_command(int argc, char **argv, const cfg *c)
     return rc == 0 ? 0 : 1;
 }
 
+/* The hand-off settings, and the delivery thread when a channel is set.
+ * 0, or -1 with the reason logged (naming the variable). */
+static int session_start_handoffs(sess_state *st, const cfg *c)
+{
+    st->handoff.hours = &st->hours;
+    st->handoff.response_ms = cfg_int(c, "HANDOFF_RESPONSE_TIME");
+    st->handoff.retention_days = st->lim.retention_days;
+    sess_outbox_conf oc = {0};
+    const char *url = cfg_str(c, "HANDOFF_WEBHOOK_URL"), *secret = cfg_str(c, "HANDOFF_WEBHOOK_SECRET");
+    if (url != NULL && url[0] != '\0') {
+        if (secret == NULL || strlen(secret) < SESS_WEBHOOK_SECRET_MIN || strlen(secret) >= sizeof(oc.webhook_secret)) {
+            log_error("configuration error: HANDOFF_WEBHOOK_SECRET: needed with HANDOFF_WEBHOOK_URL, %d to %zu "
+                      "characters, so sales can check a notification came from us",
+                      SESS_WEBHOOK_SECRET_MIN, sizeof(oc.webhook_secret) - 1);
+            return -1;
+        }
+        snprintf(oc.webhook_url, sizeof(oc.webhook_url), "%s", url);
+        snprintf(oc.webhook_secret, sizeof(oc.webhook_secret), "%s", secret);
+        st->handoff.webhook = 1;
+    }
+    const char *smtp = cfg_str(c, "SMTP_URL"), *from = cfg_str(c, "SMTP_FROM"), *to = cfg_str(c, "SALES_EMAIL");
+    if (smtp != NULL && smtp[0] != '\0') {
+        if (from == NULL || !sess_lead_email_ok(from) || to == NULL || to[0] == '\0') {
+            log_error("configuration error: SMTP_URL is set, so SMTP_FROM (an email address) and SALES_EMAIL "
+                      "(where hand-offs go) are needed too");
+            return -1;
+        }
+        snprintf(oc.smtp_url, sizeof(oc.smtp_url), "%s", smtp);
+        snprintf(oc.smtp_from, sizeof(oc.smtp_from), "%s", from);
+        snprintf(oc.sales_email, sizeof(oc.sales_email), "%s", to);
+        oc.smtp_starttls = cfg_bool(c, "SMTP_STARTTLS") && strncmp(smtp, "smtps:", 6) != 0;
+        st->handoff.email = 1;
+    }
+    if (!st->handoff.webhook && !st->handoff.email) {
+        log_warn("no HANDOFF_WEBHOOK_URL or SMTP_URL: hand-offs are stored in handoff_records, but nobody is "
+                 "notified of them");
+        OPENSSL_cleanse(&oc, sizeof(oc));
+        return 0;
+    }
+    oc.retry_base_ms = cfg_int(c, "HANDOFF_RETRY_BASE");
+    oc.retry_max_ms = cfg_int(c, "HANDOFF_RETRY_MAX");
+    oc.retry_for_ms = cfg_int(c, "HANDOFF_RETRY_FOR");
+    oc.timeout_ms = cfg_int(c, "HANDOFF_TIMEOUT");
+    oc.interval_ms = cfg_int(c, "HANDOFF_OUTBOX_INTERVAL");
+    http_global_init();
+    int rc = sess_outbox_start(&st->outbox, cfg_str(c, "DATABASE_URL"), &oc);
+    OPENSSL_cleanse(&oc, sizeof(oc));
+    if (rc != 0) {
+        log_error("cannot start the notification thread");
+        return -1;
+    }
+    return 0;
+}
+
 static int session_init(const cfg *c, void **state)
 {
     sess_state *st = calloc(1, sizeof(*st));
@@ -128,8 +241,8 @@ static int session_init(const cfg *c, void **state)
                  TOKEN_SECRET_MIN);
     }
     char herr[256];
-    if (sess_hours_parse(&st->hours, cfg_str(c, "BUSINESS_HOURS"), cfg_str(c, "BUSINESS_TIMEZONE"), herr,
-                         sizeof(herr)) != 0) {
+    if (sess_hours_parse(&st->hours, cfg_str(c, "BUSINESS_HOURS"), cfg_str(c, "BUSINESS_TIMEZONE"),
+                         cfg_str(c, "BUSINESS_HOLIDAYS_FILE"), herr, sizeof(herr)) != 0) {
         log_error("configuration error: %s", herr);
         free(st);
         return -1;
@@ -149,6 +262,12 @@ static int session_init(const cfg *c, void **state)
         free(st);
         return -1;
     }
+    if (session_start_handoffs(st, c) != 0) {
+        sess_retention_stop(st->retention);
+        OPENSSL_cleanse(st->secret, sizeof(st->secret));
+        free(st);
+        return -1;
+    }
     *state = st;
     return 0;
 }
@@ -159,6 +278,7 @@ static void session_fini(void *state)
     if (st == NULL) {
         return;
     }
+    sess_outbox_stop(st->outbox);
     sess_retention_stop(st->retention);
     OPENSSL_cleanse(st->secret, sizeof(st->secret));
     free(st);

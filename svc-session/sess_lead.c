@@ -81,7 +81,6 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
         return;
     }
     const char *source = in->source && strcmp(in->source, "chat") == 0 ? "chat" : "form";
-    int open = sess_hours_open(&st->hours, time(NULL));
     db_conn *db = rpc_call_worker_data(cd);
     PGconn *pg = db ? db_ready(db) : NULL;
     if (pg == NULL) {
@@ -90,6 +89,18 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
         done(NULL, cd);
         return;
     }
+    char lang[16] = "", promise[HANDOFF_PROMISE_MAX];
+    if (sid[0]) {
+        const char *lp[] = {sid};
+        PGresult *lr =
+            PQexecParams(pg, "SELECT coalesce(locale, '') FROM sessions WHERE id = $1", 1, NULL, lp, NULL, NULL, 0);
+        if (PQresultStatus(lr) == PGRES_TUPLES_OK && PQntuples(lr) == 1) {
+            snprintf(lang, sizeof(lang), "%s", PQgetvalue(lr, 0, 0));
+        }
+        PQclear(lr);
+    }
+    int open;
+    sess_handoff_promise(&st->handoff, time(NULL), lang, promise, sizeof(promise), &open);
     char days[16];
     snprintf(days, sizeof(days), "%d", st->lim.retention_days);
     const char *p[] = {sid,
@@ -102,15 +113,25 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
                        in->reason && in->reason[0] ? in->reason : (source[0] == 'f' ? "contact form" : "chat hand-off"),
                        open ? "t" : "f",
                        in->ip_hash ? in->ip_hash : "",
-                       days};
-    /* A session that does not exist (any more) is not linked. */
-    PGresult *r = PQexecParams(pg,
-                               "INSERT INTO handoff_records (session_id, source, name, email, phone, company, need, "
-                               "reason, within_business_hours, ip_hash, expires_at) "
-                               "VALUES ((SELECT id FROM sessions WHERE id = NULLIF($1, '')), $2, NULLIF($3, ''), "
-                               "NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9::boolean, "
-                               "NULLIF($10, ''), now() + make_interval(days => $11::int)) RETURNING id",
-                               11, NULL, p, NULL, NULL, 0);
+                       days,
+                       promise,
+                       sess_handoff_channels(&st->handoff)};
+    /* A session that does not exist (any more) is not linked. The row and
+     * its notifications in one statement. */
+    PGresult *r =
+        PQexecParams(pg,
+                     "WITH h AS ("
+                     " INSERT INTO handoff_records (session_id, source, name, email, phone, company, need, "
+                     " reason, reason_kind, consent, promised_response, within_business_hours, ip_hash, "
+                     " expires_at) "
+                     " VALUES ((SELECT id FROM sessions WHERE id = NULLIF($1, '')), $2, NULLIF($3, ''), "
+                     " NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, 'form', true, $12, "
+                     " $9::boolean, NULLIF($10, ''), now() + make_interval(days => $11::int)) RETURNING id"
+                     "), o AS ("
+                     " INSERT INTO handoff_outbox (handoff_id, channel)"
+                     " SELECT h.id, ch FROM h, unnest($13::text[]) AS ch RETURNING 1"
+                     ") SELECT id FROM h",
+                     13, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_warn("submit lead: %s", PQresultErrorMessage(r));
         PQclear(r);
@@ -123,6 +144,7 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
     out.handoff_id = atoll(PQgetvalue(r, 0, 0));
     out.within_business_hours = open;
     out.business_hours = (char *)st->hours.text;
+    out.promise = promise;
     PQclear(r);
     log_fields(LOG_INFO, "lead received", "source", source, "within_business_hours", open ? "true" : "false", NULL);
     done(&out, cd);

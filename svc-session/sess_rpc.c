@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rpc_server.h"
 #include "sess_ckpt.h"
+#include "sess_handoff.h"
 #include "svc_main.h"
 #include "token.h"
 #include "utf8.h"
@@ -241,8 +242,18 @@ void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__
         /* The hand-off promise depends on them: the model must not say the
          * team is away during business hours, nor promise a quick reply at
          * night. */
-        out.within_business_hours = sess_hours_open(&st->hours, time(NULL));
-        out.business_hours = (char *)st->hours.text;
+        time_t now = time(NULL);
+        out.within_business_hours = sess_hours_open(&st->hours, now);
+        char hours[HOURS_TEXT_MAX + HOURS_PHRASE_MAX + 32];
+        time_t next = out.within_business_hours ? (time_t)-1 : sess_hours_next_open(&st->hours, now);
+        if (next != (time_t)-1) {
+            char when[HOURS_PHRASE_MAX];
+            sess_hours_format(&st->hours, now, next, "en", when, sizeof(when));
+            snprintf(hours, sizeof(hours), "%s; closed now, open again %s", st->hours.text, when);
+        } else {
+            snprintf(hours, sizeof(hours), "%s", st->hours.text);
+        }
+        out.business_hours = hours;
         done(&out, cd);
     }
     sess_begin_out_free(&op.out);
@@ -400,6 +411,16 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
         done(NULL, cd);
         return;
     }
+    const char *urgency = sess_s(in->handoff_urgency);
+    if (!sess_check_text(cd, "handoff_reason", in->handoff_reason, HANDOFF_REASON_MAX, 0)) {
+        done(NULL, cd);
+        return;
+    }
+    if (urgency[0] && strcmp(urgency, "low") != 0 && strcmp(urgency, "normal") != 0 && strcmp(urgency, "high") != 0) {
+        rpc_fail(cd, RPC_INVALID_ARGUMENT, "handoff_urgency is one of low, normal, high (or empty)");
+        done(NULL, cd);
+        return;
+    }
     if (in->n_messages == 0 || in->n_messages > SESS_MAX_COMMIT_MESSAGES) {
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "a commit carries 1 to %d messages (got %zu)", SESS_MAX_COMMIT_MESSAGES,
                  in->n_messages);
@@ -439,6 +460,17 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
         .lead_changed = in->lead_changed,
         .usage = in->usage,
     };
+    const sess_state *st = rpc_call_server_arg(cd);
+    sess_handoff_req hreq = {.reason = sess_s(in->handoff_reason), .urgency = urgency};
+    for (size_t i = 0; i < in->n_messages && hreq.message == NULL; i++) {
+        if (strcmp(sess_s(in->messages[i]->role), "user") == 0) {
+            hreq.message = in->messages[i]->content;
+        }
+    }
+    sess_handoff_out hout = {0};
+    ci.handoff_conf = &st->handoff;
+    ci.handoff = in->handoff_requested ? &hreq : NULL;
+    ci.handoff_out = &hout;
     sess_commit_op op = {.in = &ci};
     sess_err e;
     rpc_code code = sess_with_db(cd, sess_commit_run, &op, &e);
@@ -448,6 +480,14 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
     } else {
         Chat__Session__CommitReply reply = CHAT__SESSION__COMMIT_REPLY__INIT;
         reply.checkpoint_id = op.id;
+        reply.handoff_id = hout.id;
+        reply.handoff_promise = hout.promise;
+        if (hout.id != 0) {
+            char id[24];
+            snprintf(id, sizeof(id), "%" PRId64, hout.id);
+            log_fields(LOG_INFO, hout.created ? "hand-off recorded" : "hand-off updated", "session", in->session_id,
+                       "handoff_id", id, "kind", sess_handoff_kind(hreq.reason, hreq.message), NULL);
+        }
         done(&reply, cd);
     }
 out:
@@ -528,13 +568,14 @@ void sess_rpc_load(sess_svc *svc, const Chat__Session__LoadRequest *in, Chat__Se
 
 typedef struct sess_erase_op {
     const char *sid;
+    int admin;
     sess_erase_counts n;
 } sess_erase_op;
 
 static rpc_code sess_erase_run(PGconn *pg, void *arg, sess_err *e)
 {
     sess_erase_op *o = arg;
-    return sess_store_erase(pg, o->sid, &o->n, e);
+    return sess_store_erase(pg, o->sid, o->admin ? "admin" : "request", &o->n, e);
 }
 
 static uint32_t sess_u32(int64_t v)
@@ -551,7 +592,7 @@ void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__
         done(NULL, cd);
         return;
     }
-    sess_erase_op op = {.sid = in->session_id};
+    sess_erase_op op = {.sid = in->session_id, .admin = in->admin};
     sess_err e;
     rpc_code code = sess_with_db(cd, sess_erase_run, &op, &e);
     if (code != RPC_OK) {
@@ -559,13 +600,14 @@ void sess_rpc_erase(sess_svc *svc, const Chat__Session__EraseRequest *in, Chat__
         done(NULL, cd);
         return;
     }
-    char m[24], c[24], b[24], h[24];
+    char m[24], c[24], b[24], h[24], o[24];
+    snprintf(o, sizeof(o), "%" PRId64, op.n.outbox);
     snprintf(m, sizeof(m), "%" PRId64, op.n.messages);
     snprintf(c, sizeof(c), "%" PRId64, op.n.checkpoints);
     snprintf(b, sizeof(b), "%" PRId64, op.n.blobs);
     snprintf(h, sizeof(h), "%" PRId64, op.n.handoffs);
     log_fields(LOG_INFO, "session erased", "session", in->session_id, "by", in->admin ? "admin" : "visitor", "messages",
-               m, "checkpoints", c, "blobs", b, "handoff_records", h, NULL);
+               m, "checkpoints", c, "blobs", b, "handoff_records", h, "notifications", o, NULL);
     Chat__Session__EraseReply out = CHAT__SESSION__ERASE_REPLY__INIT;
     out.messages_deleted = sess_u32(op.n.messages);
     out.checkpoints_deleted = sess_u32(op.n.checkpoints);

@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sess_handoff.h"
 #include "sess_hours.h"
+#include "sess_outbox.h"
 #include "sess_retention.h"
 #include "sess_store.h"
 #include "session.pb-c.h"
@@ -42,6 +44,8 @@ typedef struct sess_state {
     int64_t retention_interval_ms;
     sess_retention *retention;
     sess_hours hours;
+    sess_handoff_conf handoff; /* .hours points at hours above */
+    sess_outbox *outbox;       /* NULL when no channel is configured */
 } sess_state;
 
 typedef Chat__Session__Session_Service sess_svc;

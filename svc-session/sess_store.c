@@ -12,11 +12,11 @@
 #include "encode.h"
 #include "log.h"
 #include "sess_ckpt.h"
+#include "sess_handoff.h"
 
 /* ------------------------------------------------------------ helpers */
 
-static void sess_setmsg(sess_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sess_setmsg(sess_err *e, const char *fmt, ...)
+void sess_setmsg(sess_err *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -24,11 +24,7 @@ static void sess_setmsg(sess_err *e, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Maps a failed query to a code. Connection trouble, shutdowns, resource
- * shortage and timeouts are UNAVAILABLE (retryable); serialization
- * failures and deadlocks ABORTED; anything else INTERNAL, logged with the
- * server's message (the caller only gets a short one). */
-static rpc_code sess_pg_fail(PGconn *pg, const PGresult *r, const char *what, sess_err *e)
+rpc_code sess_pg_fail(PGconn *pg, const PGresult *r, const char *what, sess_err *e)
 {
     const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *detail = r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pg);
@@ -124,6 +120,7 @@ typedef struct sess_tx {
     const sess_commit_in *commit_in;
     char *commit_out_id;
     const char *erase_sid;
+    const char *erase_cause;
     sess_erase_counts *erase_n;
 } sess_tx;
 
@@ -401,6 +398,9 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
             code = sess_pg_fail(pg, u, "commit", e);
         }
         PQclear(u);
+        if (code == RPC_OK && in->handoff != NULL) {
+            code = sess_handoff_of_turn(pg, in->sid, in->turn_id, in->handoff_out, e);
+        }
         goto out;
     }
     if (!holds_lock) {
@@ -535,6 +535,9 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
         snprintf(out_id, SESS_UUID_LEN + 1, "%s", id);
     }
     PQclear(w);
+    if (code == RPC_OK && in->handoff != NULL) {
+        code = sess_handoff_record_chat(pg, in->handoff_conf, in->sid, in->turn_id, in->handoff, in->handoff_out, e);
+    }
 
 out:
     sess_ckpt_next_free(&next);
@@ -662,7 +665,7 @@ rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena
 
 /* ------------------------------------------------------------ erase */
 
-static rpc_code sess_erase_tx(PGconn *pg, const char *sid, sess_erase_counts *n, sess_err *e)
+static rpc_code sess_erase_tx(PGconn *pg, const char *sid, const char *cause, sess_erase_counts *n, sess_err *e)
 {
     const char *p[] = {sid};
     PGresult *r = sess_q(pg, "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", 1, p);
@@ -682,20 +685,43 @@ static rpc_code sess_erase_tx(PGconn *pg, const char *sid, sess_erase_counts *n,
                " b AS (DELETE FROM checkpoint_blobs WHERE thread_id = $1 RETURNING 1),"
                " c AS (DELETE FROM checkpoints WHERE thread_id = $1 RETURNING 1),"
                " m AS (DELETE FROM messages WHERE session_id = $1 RETURNING 1),"
+               " o AS (DELETE FROM handoff_outbox WHERE handoff_id IN"
+               "   (SELECT id FROM handoff_records WHERE session_id = $1) RETURNING 1),"
                " h AS (DELETE FROM handoff_records WHERE session_id = $1 RETURNING 1),"
+               " u AS (UPDATE usage SET session_id = NULL WHERE session_id = $1 RETURNING 1),"
                " s AS (DELETE FROM sessions WHERE id = $1 RETURNING 1)"
                " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM c), (SELECT count(*) FROM b),"
-               " (SELECT count(*) FROM w), (SELECT count(*) FROM h)",
+               " (SELECT count(*) FROM w), (SELECT count(*) FROM h), (SELECT count(*) FROM o),"
+               " (SELECT count(*) FROM u)",
                1, p);
     rpc_code code = RPC_OK;
     if (!sess_ok(r)) {
         code = sess_pg_fail(pg, r, "erase", e);
-    } else {
-        n->messages = sess_int(r, 0, 0);
-        n->checkpoints = sess_int(r, 0, 1);
-        n->blobs = sess_int(r, 0, 2);
-        n->writes = sess_int(r, 0, 3);
-        n->handoffs = sess_int(r, 0, 4);
+        PQclear(r);
+        return code;
+    }
+    n->messages = sess_int(r, 0, 0);
+    n->checkpoints = sess_int(r, 0, 1);
+    n->blobs = sess_int(r, 0, 2);
+    n->writes = sess_int(r, 0, 3);
+    n->handoffs = sess_int(r, 0, 4);
+    n->outbox = sess_int(r, 0, 5);
+    n->usage_unlinked = sess_int(r, 0, 6);
+    PQclear(r);
+    /* What was deleted, without who: the audit keeps no identifier. */
+    char nums[5][24];
+    snprintf(nums[0], sizeof(nums[0]), "%" PRId64, n->messages);
+    snprintf(nums[1], sizeof(nums[1]), "%" PRId64, n->checkpoints);
+    snprintf(nums[2], sizeof(nums[2]), "%" PRId64, n->handoffs);
+    snprintf(nums[3], sizeof(nums[3]), "%" PRId64, n->outbox);
+    snprintf(nums[4], sizeof(nums[4]), "%" PRId64, n->usage_unlinked);
+    const char *ap[] = {cause, nums[0], nums[1], nums[2], nums[3], nums[4]};
+    r = sess_q(pg,
+               "INSERT INTO erasure_audit (cause, sessions, messages, checkpoints, handoffs, outbox, usage_unlinked)"
+               " VALUES ($1, 1, $2::int, $3::int, $4::int, $5::int, $6::int)",
+               6, ap);
+    if (!sess_ok(r)) {
+        code = sess_pg_fail(pg, r, "erase (audit)", e);
     }
     PQclear(r);
     return code;
@@ -703,13 +729,14 @@ static rpc_code sess_erase_tx(PGconn *pg, const char *sid, sess_erase_counts *n,
 
 static rpc_code sess_erase_body(PGconn *pg, sess_tx *tx)
 {
-    return sess_erase_tx(pg, tx->erase_sid, tx->erase_n, tx->e);
+    return sess_erase_tx(pg, tx->erase_sid, tx->erase_cause, tx->erase_n, tx->e);
 }
 
-rpc_code sess_store_erase(PGconn *pg, const char *sid, sess_erase_counts *n, sess_err *e)
+rpc_code sess_store_erase(PGconn *pg, const char *sid, const char *cause, sess_erase_counts *n, sess_err *e)
 {
     memset(n, 0, sizeof(*n));
-    sess_tx tx = {.what = "erase", .e = e, .body = sess_erase_body, .erase_sid = sid, .erase_n = n};
+    sess_tx tx = {
+        .what = "erase", .e = e, .body = sess_erase_body, .erase_sid = sid, .erase_cause = cause, .erase_n = n};
     return sess_transaction(pg, &tx);
 }
 
@@ -733,8 +760,14 @@ rpc_code sess_store_sweep(PGconn *pg, sess_sweep_counts *n, sess_err *e)
                                  " b AS (DELETE FROM checkpoint_blobs WHERE thread_id IN (SELECT id FROM gone)"
                                  "  RETURNING 1),"
                                  " c AS (DELETE FROM checkpoints WHERE thread_id IN (SELECT id FROM gone)"
-                                 "  RETURNING 1)"
-                                 " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM c)");
+                                 "  RETURNING 1),"
+                                 " h AS (DELETE FROM handoff_records WHERE session_id IN (SELECT id FROM gone)"
+                                 "  RETURNING 1),"
+                                 " a AS (INSERT INTO erasure_audit (cause, sessions, checkpoints, handoffs)"
+                                 "  SELECT 'retention', (SELECT count(*) FROM gone), (SELECT count(*) FROM c),"
+                                 "   (SELECT count(*) FROM h) WHERE EXISTS (SELECT 1 FROM gone) RETURNING 1)"
+                                 " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM c),"
+                                 " (SELECT count(*) FROM h), (SELECT count(*) FROM a)");
         if (!sess_ok(r)) {
             rpc_code code = sess_pg_fail(pg, r, "retention", e);
             PQclear(r);
@@ -743,6 +776,7 @@ rpc_code sess_store_sweep(PGconn *pg, sess_sweep_counts *n, sess_err *e)
         int64_t batch = sess_int(r, 0, 0);
         n->sessions += batch;
         n->checkpoints += sess_int(r, 0, 1);
+        n->handoffs += sess_int(r, 0, 2);
         PQclear(r);
         if (batch < atoi(SESS_SWEEP_BATCH)) {
             break;
@@ -754,7 +788,7 @@ rpc_code sess_store_sweep(PGconn *pg, sess_sweep_counts *n, sess_err *e)
         PQclear(r);
         return code;
     }
-    n->handoffs = strtoll(PQcmdTuples(r), NULL, 10);
+    n->handoffs += strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return RPC_OK;
 }

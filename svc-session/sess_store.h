@@ -62,6 +62,19 @@ rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, cons
                           sess_err *e);
 void sess_begin_out_free(sess_begin_out *out);
 
+struct sess_handoff_conf;
+struct sess_handoff_req;
+struct sess_handoff_out;
+
+/* Sets e->msg (printf-style). */
+void sess_setmsg(sess_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Maps a failed query to a code with a message for people in *e.
+ * Connection trouble, shutdowns, resource shortage and timeouts are
+ * UNAVAILABLE (retryable); serialization failures and deadlocks ABORTED;
+ * anything else INTERNAL, logged with the server's message. */
+rpc_code sess_pg_fail(PGconn *pg, const PGresult *r, const char *what, sess_err *e);
+
 typedef struct sess_commit_in {
     const char *sid;
     const char *turn_id;
@@ -71,10 +84,16 @@ typedef struct sess_commit_in {
     const char *lead_json;     /* the lead channel value */
     int lead_changed;
     const Chat__Common__Usage *usage; /* may be NULL */
+    /* A hand-off asked for in this turn (NULL: none): recorded in the same
+     * transaction into *handoff_out; a retried Commit answers the one it
+     * recorded. */
+    const struct sess_handoff_conf *handoff_conf;
+    const struct sess_handoff_req *handoff;
+    struct sess_handoff_out *handoff_out; /* never NULL */
 } sess_commit_in;
 
 /* One transaction: lock check, parent check, messages, checkpoint and
- * blobs, usage, session update. A retried Commit of a turn already
+ * blobs, usage, session update, the hand-off. A retried Commit of a turn already
  * committed answers that turn's checkpoint id. */
 rpc_code sess_store_commit(PGconn *pg, const sess_commit_in *in, char out_id[SESS_UUID_LEN + 1], sess_err *e);
 
@@ -87,20 +106,22 @@ rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena
                          sess_err *e);
 
 typedef struct sess_erase_counts {
-    int64_t messages, checkpoints, blobs, writes, handoffs;
+    int64_t messages, checkpoints, blobs, writes, handoffs, outbox, usage_unlinked;
 } sess_erase_counts;
 
-/* Deletes everything of a session in one transaction. NOT_FOUND when
+/* Deletes everything of a session in one transaction (usage rows stay,
+ * unlinked, for the budgets) and writes an erasure_audit row with the
+ * counts and cause ("request" or "admin"), no identifier. NOT_FOUND when
  * there is no such session. */
-rpc_code sess_store_erase(PGconn *pg, const char *sid, sess_erase_counts *n, sess_err *e);
+rpc_code sess_store_erase(PGconn *pg, const char *sid, const char *cause, sess_erase_counts *n, sess_err *e);
 
 typedef struct sess_sweep_counts {
     int64_t sessions, checkpoints, handoffs;
 } sess_sweep_counts;
 
 /* Retention: deletes expired sessions (with their checkpoints, blobs,
- * writes; messages and handoffs by cascade) in batches, and expired
- * handoff records. Returns RPC_OK or an error with *e. */
+ * writes, handoffs; messages and the outbox by cascade) in batches, each
+ * batch with an erasure_audit row, and expired handoff records. Returns RPC_OK or an error with *e. */
 rpc_code sess_store_sweep(PGconn *pg, sess_sweep_counts *n, sess_err *e);
 
 #endif

@@ -670,8 +670,8 @@
         if (bot.raw.length < RAW_CAP) bot.raw += d.text;
         schedule(bot);
         break;
-      case 'handoff':
-        sysNote(L.handoff);
+      case 'handoff': /* sent once the hand-off is stored; the promise says when */
+        sysNote(typeof d.promise === 'string' && d.promise ? L.handoff + ' ' + d.promise : L.handoff);
         break;
       case 'error':
         bot.final = true;
@@ -1034,8 +1034,10 @@
     } catch (e) { /* unreachable: the fallback below */ }
     f.submit.disabled = false;
     if (res && res.ok) {
+      let promise = '';
+      try { const j = await res.json(); if (j && typeof j.promise === 'string') promise = j.promise; } catch (e) { /* no body */ }
       f.form.hidden = true;
-      f.res.replaceChildren(h('p', { text: L.thanks(body.email) }));
+      f.res.replaceChildren(h('p', { text: L.thanks(body.email) + (promise ? ' ' + promise : '') }));
       return f.intro.focus();
     }
     if (res && (res.status === 400 || res.status === 422)) {
