@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "backends.h"
 #include "clock.h"
@@ -74,6 +75,10 @@ static const cfg_var gw_vars[] = {
      .type = CFG_STR,
      .def = "http://127.0.0.1:8080,http://localhost:8080",
      .help = "browser origins allowed to use the API, comma-separated (\"*\" = any, for development)"},
+    {.name = "ADMIN_TOKEN",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "bearer token of the /admin API (>= 16 characters); the API is off when unset"},
     {.name = "TRUST_CLOUDFLARE",
      .type = CFG_BOOL,
      .def = "false",
@@ -169,6 +174,12 @@ int main(int argc, char **argv)
     }
     static_init(cfg_str(c, "WIDGET_DIR"), err, sizeof(err));
     sessions_init(&b);
+    if (admin_init(&b, cfg_str(c, "ADMIN_TOKEN"), err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: configuration error: %s\n", err);
+        backends_close(&b);
+        cfg_free(c);
+        return 2;
+    }
     turn_cfg tcfg = {
         .b = &b,
         .search_k = (unsigned)cfg_int(c, "SEARCH_K"),

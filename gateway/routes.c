@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "chat.h"
 #include "metrics.h"
@@ -222,6 +223,14 @@ static const route routes[] = {
     {"GET", "/v1/sessions/{}/messages", AUTH_SESSION_ID_LEN, "use GET", route_session_messages},
     {"POST", "/v1/chat", 0, "use POST", route_chat},
     {"GET", "/v1/chat/{}/events", TURN_ID_MAX - 1, "use GET", route_chat_events},
+    {"GET", "/admin/handoffs", 0, "use GET", admin_handoffs},
+    {"GET", "/admin/handoffs/{}", 20, "use GET to read a hand-off, POST to change its status", admin_handoff},
+    {"POST", "/admin/handoffs/{}", 20, "use GET to read a hand-off, POST to change its status", admin_handoff_update},
+    {"GET", "/admin/sessions/{}/export", AUTH_SESSION_ID_LEN, "use GET", admin_session_export},
+    {"DELETE", "/admin/sessions/{}", AUTH_SESSION_ID_LEN, "use DELETE to erase a session", admin_session_erase},
+    {"POST", "/admin/reindex", 0, "use POST", admin_reindex},
+    {"GET", "/admin/index", 0, "use GET", admin_index_status},
+    {"POST", "/admin/retention/run", 0, "use POST", admin_retention},
 };
 
 /* 1 when url is pattern, with its "{}" segment (1..max bytes, no '/')

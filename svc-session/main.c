@@ -13,6 +13,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "rpc_server.h"
+#include "sess_admin.h"
 #include "sess_lead.h"
 #include "sess_retention.h"
 #include "sess_rpc.h"

@@ -20,8 +20,8 @@ static const struct {
     {"pricing", {"pric", "price", "quote", "cost", "budget", "offer", "preis", "angebot", "kosten", "tarif", NULL}},
     {"support", {"support", "problem", "bug", "broken", "error", "not working", "fehler", "hilfe", "störung", NULL}},
     {"person",
-     {"person", "human", "someone", "somebody", "sales", "call", "talk", "mensch", "mitarbeiter", "vertrieb",
-      "anruf", NULL}},
+     {"person", "human", "someone", "somebody", "sales", "call", "talk", "mensch", "mitarbeiter", "vertrieb", "anruf",
+      NULL}},
 };
 
 /* Appends the lowercased first HANDOFF_REASON_MAX bytes of s. */
@@ -57,15 +57,15 @@ static void handoff_duration(int64_t ms, int de, char *out, size_t outlen)
     int64_t min = (ms + 59999) / 60000;
     if (min >= 60 && min % 60 == 0) {
         int64_t h = min / 60;
-        snprintf(out, outlen, "%lld %s", (long long)h, de ? (h == 1 ? "Stunde" : "Stunden") : (h == 1 ? "hour" : "hours"));
+        snprintf(out, outlen, "%lld %s", (long long)h,
+                 de ? (h == 1 ? "Stunde" : "Stunden") : (h == 1 ? "hour" : "hours"));
     } else {
         snprintf(out, outlen, "%lld %s", (long long)min,
                  de ? (min == 1 ? "Minute" : "Minuten") : (min == 1 ? "minute" : "minutes"));
     }
 }
 
-void sess_handoff_promise(const sess_handoff_conf *c, time_t now, const char *lang, char *out, size_t outlen,
-                          int *open)
+void sess_handoff_promise(const sess_handoff_conf *c, time_t now, const char *lang, char *out, size_t outlen, int *open)
 {
     int de = lang != NULL && strncasecmp(lang, "de", 2) == 0;
     *open = sess_hours_open(c->hours, now);
@@ -73,7 +73,8 @@ void sess_handoff_promise(const sess_handoff_conf *c, time_t now, const char *la
         char d[32];
         handoff_duration(c->response_ms, de, d, sizeof(d));
         snprintf(out, outlen,
-                 de ? "Eine Kollegin oder ein Kollege meldet sich innerhalb von %s." : "A colleague will reply within %s.",
+                 de ? "Eine Kollegin oder ein Kollege meldet sich innerhalb von %s."
+                    : "A colleague will reply within %s.",
                  d);
         return;
     }
@@ -102,7 +103,8 @@ rpc_code sess_handoff_record_chat(PGconn *pg, const sess_handoff_conf *c, const 
 {
     memset(out, 0, sizeof(*out));
     const char *sp[] = {sid};
-    PGresult *r = PQexecParams(pg, "SELECT coalesce(locale, '') FROM sessions WHERE id = $1", 1, NULL, sp, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT coalesce(locale, '') FROM sessions WHERE id = $1", 1, NULL, sp, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rpc_code code = sess_pg_fail(pg, r, "commit (hand-off)", e);
         PQclear(r);
@@ -118,35 +120,43 @@ rpc_code sess_handoff_record_chat(PGconn *pg, const sess_handoff_conf *c, const 
     char days[16];
     snprintf(days, sizeof(days), "%d", c->retention_days);
     const char *reason = rq->reason && rq->reason[0] ? rq->reason : "asked for a person";
-    const char *p[] = {sid,     turn_id, reason, sess_handoff_kind(reason, rq->message), rq->urgency ? rq->urgency : "",
-                       out->promise, open ? "t" : "f", days, sess_handoff_channels(c)};
+    const char *p[] = {sid,
+                       turn_id,
+                       reason,
+                       sess_handoff_kind(reason, rq->message),
+                       rq->urgency ? rq->urgency : "",
+                       out->promise,
+                       open ? "t" : "f",
+                       days,
+                       sess_handoff_channels(c)};
     /* The lead as the caller's transaction left it; the fields the table
      * has a column for come out of `fields`. */
-    r = PQexecParams(pg,
-                     "WITH h AS ("
-                     "  INSERT INTO handoff_records AS hr (session_id, source, name, email, phone, company, need,"
-                     "         fields, reason, reason_kind, turn_id, urgency, consent, promised_response,"
-                     "         within_business_hours, ip_hash, expires_at)"
-                     "  SELECT s.id, 'chat', NULLIF(s.lead->>'name', ''), NULLIF(s.lead->>'email', ''),"
-                     "         NULLIF(s.lead->>'phone', ''), NULLIF(s.lead->>'company', ''),"
-                     "         NULLIF(s.lead->>'need', ''),"
-                     "         jsonb_strip_nulls(s.lead - 'name' - 'email' - 'phone' - 'company' - 'need' - 'consent'),"
-                     "         $3, $4, $2, NULLIF($5, ''), coalesce((s.lead->>'consent')::boolean, false), $6,"
-                     "         $7::boolean, s.ip_hash, now() + make_interval(days => $8::int)"
-                     "    FROM sessions s WHERE s.id = $1"
-                     "  ON CONFLICT (session_id, reason_kind) WHERE source = 'chat' AND reason_kind <> 'form'"
-                     "  DO UPDATE SET name = coalesce(EXCLUDED.name, hr.name), email = coalesce(EXCLUDED.email, hr.email),"
-                     "         phone = coalesce(EXCLUDED.phone, hr.phone), company = coalesce(EXCLUDED.company, hr.company),"
-                     "         need = coalesce(EXCLUDED.need, hr.need), fields = hr.fields || EXCLUDED.fields,"
-                     "         consent = hr.consent OR EXCLUDED.consent, urgency = coalesce(EXCLUDED.urgency, hr.urgency),"
-                     "         updated_at = now()"
-                     "  RETURNING hr.id, (hr.xmax = 0) AS created"
-                     "), o AS ("
-                     "  INSERT INTO handoff_outbox (handoff_id, channel)"
-                     "  SELECT h.id, ch FROM h, unnest($9::text[]) AS ch WHERE h.created"
-                     "  ON CONFLICT (handoff_id, channel) DO NOTHING RETURNING 1"
-                     ") SELECT id, created, (SELECT count(*) FROM o) FROM h",
-                     9, NULL, p, NULL, NULL, 0);
+    r = PQexecParams(
+        pg,
+        "WITH h AS ("
+        "  INSERT INTO handoff_records AS hr (session_id, source, name, email, phone, company, need,"
+        "         fields, reason, reason_kind, turn_id, urgency, consent, promised_response,"
+        "         within_business_hours, ip_hash, expires_at)"
+        "  SELECT s.id, 'chat', NULLIF(s.lead->>'name', ''), NULLIF(s.lead->>'email', ''),"
+        "         NULLIF(s.lead->>'phone', ''), NULLIF(s.lead->>'company', ''),"
+        "         NULLIF(s.lead->>'need', ''),"
+        "         jsonb_strip_nulls(s.lead - 'name' - 'email' - 'phone' - 'company' - 'need' - 'consent'),"
+        "         $3, $4, $2, NULLIF($5, ''), coalesce((s.lead->>'consent')::boolean, false), $6,"
+        "         $7::boolean, s.ip_hash, now() + make_interval(days => $8::int)"
+        "    FROM sessions s WHERE s.id = $1"
+        "  ON CONFLICT (session_id, reason_kind) WHERE source = 'chat' AND reason_kind <> 'form'"
+        "  DO UPDATE SET name = coalesce(EXCLUDED.name, hr.name), email = coalesce(EXCLUDED.email, hr.email),"
+        "         phone = coalesce(EXCLUDED.phone, hr.phone), company = coalesce(EXCLUDED.company, hr.company),"
+        "         need = coalesce(EXCLUDED.need, hr.need), fields = hr.fields || EXCLUDED.fields,"
+        "         consent = hr.consent OR EXCLUDED.consent, urgency = coalesce(EXCLUDED.urgency, hr.urgency),"
+        "         updated_at = now()"
+        "  RETURNING hr.id, (hr.xmax = 0) AS created"
+        "), o AS ("
+        "  INSERT INTO handoff_outbox (handoff_id, channel)"
+        "  SELECT h.id, ch FROM h, unnest($9::text[]) AS ch WHERE h.created"
+        "  ON CONFLICT (handoff_id, channel) DO NOTHING RETURNING 1"
+        ") SELECT id, created, (SELECT count(*) FROM o) FROM h",
+        9, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rpc_code code = sess_pg_fail(pg, r, "commit (hand-off)", e);
         PQclear(r);

@@ -38,7 +38,7 @@ typedef struct sess_handoff_req {
 } sess_handoff_req;
 
 typedef struct sess_handoff_out {
-    int64_t id; /* 0 when no hand-off was recorded */
+    int64_t id;  /* 0 when no hand-off was recorded */
     int created; /* 1 for a new row (notifications queued), 0 for an update */
     char promise[HANDOFF_PROMISE_MAX];
 } sess_handoff_out;

@@ -39,7 +39,8 @@ static void mail_subject(dynbuf *b, const char *subject)
         dyn_add(b, subject, n);
     } else {
         unsigned char enc[4 * MAIL_SUBJECT_MAX / 3 + 8];
-        int len = EVP_EncodeBlock(enc, (const unsigned char *)subject, (int)(n < MAIL_SUBJECT_MAX ? n : MAIL_SUBJECT_MAX));
+        int len =
+            EVP_EncodeBlock(enc, (const unsigned char *)subject, (int)(n < MAIL_SUBJECT_MAX ? n : MAIL_SUBJECT_MAX));
         dyn_adds(b, "=?UTF-8?B?");
         dyn_add(b, (const char *)enc, (size_t)len);
         dyn_adds(b, "?=");
@@ -92,7 +93,8 @@ char *sess_mail_message(const sess_mail_conf *c, const json_t *payload, long lon
     const json_t *lead = json_object_get(payload, "lead");
     const char *who = mail_str(lead, "name")[0] ? mail_str(lead, "name") : mail_str(lead, "email");
     char subject[MAIL_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), "New lead: %s (%s)", who[0] ? who : "a visitor", mail_str(payload, "reason_kind"));
+    snprintf(subject, sizeof(subject), "New lead: %s (%s)", who[0] ? who : "a visitor",
+             mail_str(payload, "reason_kind"));
     struct tm tm;
     char date[64];
     gmtime_r(&now, &tm);

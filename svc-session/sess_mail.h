@@ -16,10 +16,10 @@
 #define MAIL_ERR_MAX 256
 
 typedef struct sess_mail_conf {
-    const char *url;   /* SMTP_URL: smtp://host:port or smtps://host:port, credentials in it */
-    const char *from;  /* SMTP_FROM */
-    const char *to;    /* SALES_EMAIL: one address or several separated by ',' */
-    int starttls;      /* SMTP_STARTTLS: require STARTTLS on smtp:// */
+    const char *url;  /* SMTP_URL: smtp://host:port or smtps://host:port, credentials in it */
+    const char *from; /* SMTP_FROM */
+    const char *to;   /* SALES_EMAIL: one address or several separated by ',' */
+    int starttls;     /* SMTP_STARTTLS: require STARTTLS on smtp:// */
     unsigned timeout_ms;
 } sess_mail_conf;
 

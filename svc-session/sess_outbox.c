@@ -132,8 +132,8 @@ static void outbox_settle(PGconn *pg, const sess_outbox_conf *c, const char *id,
         const char *p[] = {id, err};
         r = PQexecParams(pg, "UPDATE handoff_outbox SET state = 'dead', last_error = $2 WHERE id = $1", 2, NULL, p,
                          NULL, NULL, 0);
-        log_fields(LOG_ERROR, "hand-off notification failed for good (dead letter)", "channel", channel, "delivery",
-                   id, "error", err, NULL);
+        log_fields(LOG_ERROR, "hand-off notification failed for good (dead letter)", "channel", channel, "delivery", id,
+                   "error", err, NULL);
     } else {
         char secs[32];
         snprintf(secs, sizeof(secs), "%.3f", (double)sess_outbox_backoff_ms(c, attempts) / 1000.0);

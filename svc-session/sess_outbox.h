@@ -51,7 +51,6 @@ void sess_outbox_stop(sess_outbox *o);
 int64_t sess_outbox_backoff_ms(const sess_outbox_conf *c, int attempts);
 
 /* "v1=<hex HMAC-SHA256(secret, ts "." body)>" into out. */
-void sess_outbox_sign(const char *secret, const char *ts, const char *body, size_t body_len,
-                      char out[OUTBOX_SIG_MAX]);
+void sess_outbox_sign(const char *secret, const char *ts, const char *body, size_t body_len, char out[OUTBOX_SIG_MAX]);
 
 #endif

@@ -73,12 +73,10 @@ static int sess_check_token(void *cd, const sess_state *st, const char *sid, con
 
 /* ------------------------------------------------------------ database */
 
-typedef rpc_code (*sess_op)(PGconn *pg, void *arg, sess_err *e);
-
 /* Runs op on the worker's connection. When the connection was lost during
  * op (Postgres restarted), reconnects and runs it once more: every op is
  * safe to repeat. */
-static rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e)
+rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e)
 {
     db_conn *db = rpc_call_worker_data(cd);
     for (int attempt = 0;; attempt++) {
@@ -97,7 +95,7 @@ static rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e)
     }
 }
 
-static void sess_fail(void *cd, rpc_code code, const sess_err *e)
+void sess_fail(void *cd, rpc_code code, const sess_err *e)
 {
     rpc_fail(cd, code, "%s", e->msg);
     if (e->retry_after_ms > 0) {

@@ -50,6 +50,16 @@ typedef struct sess_state {
 
 typedef Chat__Session__Session_Service sess_svc;
 
+/* A store operation on a worker's connection. */
+typedef rpc_code (*sess_op)(PGconn *pg, void *arg, sess_err *e);
+
+/* Runs op on the calling worker's connection; when the connection was lost
+ * during it, reconnects and runs it once more (every operation is
+ * idempotent). */
+rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e);
+/* Fails the call with e's message (and retry-after). */
+void sess_fail(void *cd, rpc_code code, const sess_err *e);
+
 void sess_rpc_create(sess_svc *svc, const Chat__Session__CreateRequest *in, Chat__Session__CreateReply_Closure done,
                      void *cd);
 void sess_rpc_begin(sess_svc *svc, const Chat__Session__BeginRequest *in, Chat__Session__BeginReply_Closure done,

@@ -53,6 +53,11 @@ echo "2026-13-01" >> "$IT_TMP/bad-holidays.txt"
 it_check "a bad holidays file stops svc-session, naming the file and line" \
   bad_start "bad-holidays.txt:1" BUSINESS_HOLIDAYS_FILE="$IT_TMP/bad-holidays.txt"
 
+bad_gateway() {
+  local out; out=$(ADMIN_TOKEN=short timeout 10 "$IT_BIN/gateway" 2>&1); local rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q ADMIN_TOKEN <<<"$out"
+}
+
 # --- the stack, notifying sales -----------------------------------------------
 HOOK_SECRET=whsec-0123456789abcdef
 export HANDOFF_WEBHOOK_URL="$SINK/hooks/sales" HANDOFF_WEBHOOK_SECRET=$HOOK_SECRET
@@ -68,8 +73,11 @@ start_session() { # start_session [ENV...]: svc-session (again) with ENV
   wait_for 10 bash -c "curl -s '$G/readyz' | jq -e '.services.session.ready' >/dev/null 2>&1"
 }
 export BUSINESS_HOURS="Mon-Sun 00:00-24:00"
+ADMIN=admin-token-0123456789abcdef
+it_check "a short ADMIN_TOKEN stops the gateway, naming it" bad_gateway
+export ADMIN_TOKEN=$ADMIN INDEX_SOURCES="$IT_ROOT/kb" KB_BASE_URL=https://quorvia.example
 it_start svc-session
-for p in svc-retrieval svc-llm gateway; do it_start "$p"; done
+for p in svc-retrieval svc-llm svc-indexer gateway; do it_start "$p"; done
 wait_for 20 bash -c "curl -s '$G/readyz' | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1"
 
 new_session() { curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d "${1:-{\}}"; }
@@ -175,6 +183,45 @@ H7=$(q "SELECT id FROM handoff_records WHERE session_id='$SID7'")
 tls_err() { q "SELECT last_error FROM handoff_outbox WHERE handoff_id=$H7 AND channel='email' AND state='pending'" | grep -qi 'ssl\|tls'; }
 it_check "SMTP_STARTTLS=true against a server without STARTTLS: not sent, the error says why" wait_for 10 tls_err
 start_session SMTP_STARTTLS=false
+
+# --- the admin API ---------------------------------------------------------------------
+A="$G/admin"
+acode() { curl -s -o "$IT_TMP/admin.out" -w '%{http_code}' -H "authorization: Bearer $ADMIN" "$@"; }
+check_eq "admin: no token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$A/handoffs")"
+check_eq "admin: a wrong token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -H 'authorization: Bearer admin-token-0123456789abcdeX' "$A/handoffs")"
+check_eq "admin: a visitor's session token is not the admin token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOK" "$A/handoffs")"
+check_eq "admin: list hand-offs, 200" 200 "$(acode "$A/handoffs")"
+total=$(q "SELECT count(*) FROM handoff_records")
+check_eq "admin: the list has every hand-off, newest first" "$total|true" "$(jq -r '"\(.handoffs|length)|\(.handoffs[0].id > .handoffs[-1].id)"' "$IT_TMP/admin.out")"
+acode "$A/handoffs?limit=2" >/dev/null
+p1=$(jq -c '[.handoffs[].id]' "$IT_TMP/admin.out"); nb=$(jq -r .next_before_id "$IT_TMP/admin.out")
+acode "$A/handoffs?limit=2&before_id=$nb" >/dev/null
+p2=$(jq -c '[.handoffs[].id]' "$IT_TMP/admin.out")
+it_check "admin: pages of 2 with next_before_id, no overlap" jqe -n --argjson a "$p1" --argjson b "$p2" '($a|length)==2 and ($b|length)>=1 and ($a[-1] > $b[0])'
+acode "$A/handoffs?status=new&since=$(date -u +%F)" >/dev/null
+check_eq "admin: filter by status and date" "$(q "SELECT count(*) FROM handoff_records WHERE status='new' AND created_at >= current_date")" "$(jq '.handoffs|length' "$IT_TMP/admin.out")"
+check_eq "admin: an unknown status filter, 400" 400 "$(acode "$A/handoffs?status=maybe")"
+check_eq "admin: a date that is not one, 400" 400 "$(acode "$A/handoffs?since=yesterday-ish")"
+check_eq "admin: read one hand-off, 200" 200 "$(acode "$A/handoffs/$HID")"
+it_check "admin: the hand-off with its lead, notifications and transcript" jqe \
+  ".id==$HID and .email==\"tom@acme.io\" and (.notifications|map(.state)|unique)==[\"sent\"] and (.transcript|length)==4 and .transcript[0].role==\"user\"" "$IT_TMP/admin.out"
+check_eq "admin: an unknown hand-off, 404" 404 "$(acode "$A/handoffs/999999")"
+check_eq "admin: change the status, 200" 200 "$(acode -X POST "$A/handoffs/$HID" -d '{"status":"contacted"}')"
+check_eq "admin: ... stored" contacted "$(q "SELECT status FROM handoff_records WHERE id=$HID")"
+check_eq "admin: a status that does not exist, 400" 400 "$(acode -X POST "$A/handoffs/$HID" -d '{"status":"maybe"}')"
+check_eq "admin: a body that is not JSON, 400" 400 "$(acode -X POST "$A/handoffs/$HID" -d 'status=won')"
+check_eq "admin: export a session, 200" 200 "$(acode "$A/sessions/$SID/export")"
+it_check "admin: the export has every table's rows of the session" jqe \
+  ".session.id==\"$SID\" and (.messages|length)==4 and (.checkpoints|length)==2 and (.checkpoint_blobs|length)>=2 and (.handoff_records|length)==1 and (.handoff_outbox|length)==2 and (.usage|length)==2" "$IT_TMP/admin.out"
+check_eq "admin: export of an unknown session, 404" 404 "$(acode "$A/sessions/s_AAAAAAAAAAAAAAAAAAAAAA/export")"
+check_eq "admin: a retention run now, 200" 200 "$(acode -X POST "$A/retention/run")"
+it_check "admin: ... with its counts" jqe 'has("sessions_deleted") and has("handoff_records_deleted")' "$IT_TMP/admin.out"
+check_eq "admin: reindex, 202" 202 "$(acode -X POST "$A/reindex")"
+job=$(jq -r .job_id "$IT_TMP/admin.out")
+index_done() { acode "$A/index" >/dev/null && jq -e ".job_id==$job and .state==\"done\"" "$IT_TMP/admin.out" >/dev/null; }
+it_check "admin: the indexing run finishes (GET /admin/index)" wait_for 60 index_done
+check_eq "admin: erase a session without its token, 200" 200 "$(acode -X DELETE "$A/sessions/$SID2")"
+check_eq "admin: ... audited as an admin erasure" admin "$(q "SELECT cause FROM erasure_audit ORDER BY id DESC LIMIT 1")"
 
 # --- erasure reaches everything ---------------------------------------------------------
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$G/v1/sessions/$SID" -H "authorization: Bearer $TOK")
