@@ -8,10 +8,10 @@
 #include <strings.h>
 
 #include "auth.h"
-#include "limits.h"
 #include "metrics.h"
 #include "respond.h"
 #include "sse.h"
+#include "throttle.h"
 #include "turn.h"
 #include "utf8.h"
 
@@ -28,7 +28,7 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
     ip_addr client;
     auth_client_ip(conn, &client);
     enum MHD_Result refused;
-    if (limits_refuse(conn, RL_CHAT, &client, o, MR_CHAT, &refused)) {
+    if (throttle_refuse(conn, RL_CHAT, &client, o, MR_CHAT, &refused)) {
         return refused;
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

@@ -11,12 +11,12 @@
 #include "cors.h"
 #include "http.h"
 #include "http_client.h"
-#include "limits.h"
 #include "log.h"
 #include "sessions.h"
 #include "shutdown.h"
 #include "sse.h"
 #include "static.h"
+#include "throttle.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     if (auth_init(cfg_str(c, "SESSION_SECRET"), cfg_str(c, "IP_HASH_SECRET"), cfg_str(c, "TRUSTED_PROXIES"),
                   cfg_bool(c, "TRUST_CLOUDFLARE") ? cfg_str(c, "CLOUDFLARE_IPS_FILE") : NULL,
                   cfg_bool(c, "TRUST_X_FORWARDED_FOR"), err, sizeof(err)) != 0 ||
-        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || limits_init(c, err, sizeof(err)) != 0) {
+        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || throttle_init(c, err, sizeof(err)) != 0) {
         fprintf(stderr, "gateway: configuration error: %s\n", err);
         cfg_free(c);
         return 2;
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
     backends_close(&b);
     turns_shutdown();
     static_free();
-    limits_free();
+    throttle_free();
     log_info("stopped");
     cfg_free(c);
     return 0;

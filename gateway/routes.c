@@ -11,12 +11,12 @@
 
 #include "auth.h"
 #include "chat.h"
-#include "limits.h"
 #include "metrics.h"
 #include "ready.h"
 #include "respond.h"
 #include "sessions.h"
 #include "static.h"
+#include "throttle.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -118,7 +118,7 @@ static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_requ
     ip_addr client;
     auth_client_ip(conn, &client);
     enum MHD_Result refused;
-    if (limits_refuse(conn, RL_SESSIONS, &client, rq->origin, MR_SESSIONS, &refused)) {
+    if (throttle_refuse(conn, RL_SESSIONS, &client, rq->origin, MR_SESSIONS, &refused)) {
         return refused;
     }
     char iph[AUTH_IP_HASH_LEN + 1];
@@ -144,7 +144,7 @@ static enum MHD_Result route_lead(struct MHD_Connection *conn, gw_request *rq, c
     ip_addr client;
     auth_client_ip(conn, &client);
     enum MHD_Result refused;
-    if (limits_refuse(conn, RL_LEADS, &client, rq->origin, MR_LEADS, &refused)) {
+    if (throttle_refuse(conn, RL_LEADS, &client, rq->origin, MR_LEADS, &refused)) {
         return refused;
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

@@ -1,14 +1,14 @@
 /* test_gateway_ratelimit.c: the per-IP token buckets (gateway/ratelimit.c)
  * with a clock the test passes in: refill, burst, Retry-After, /64 keying,
  * eviction keeping the table bounded, the rate syntax, and the 429's
- * sentence (gateway/limits.c). */
+ * sentence (gateway/throttle.c). */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h"
 #include "ratelimit.h"
+#include "throttle.h"
 #include "watchdog.h"
 
 #define S 1000000LL /* one second in us */
@@ -231,7 +231,7 @@ Test(gateway_ratelimit, threads_share_one_bucket_exactly)
     rl_free(shared);
 }
 
-Test(gateway_ratelimit, limits_out_of_range_are_refused)
+Test(gateway_ratelimit, throttle_out_of_range_are_refused)
 {
     rl_rate rates[RL_CLASSES] = {rate("1/1h"), rate("1/1h"), rate("1/1h")};
     cr_expect_null(rl_new(RL_TABLE_MIN - 1, 64, rates, 1));
@@ -242,13 +242,13 @@ Test(gateway_ratelimit, limits_out_of_range_are_refused)
 
 Test(gateway_ratelimit, the_429_sentence_says_how_long)
 {
-    char m[LIMITS_MESSAGE_MAX];
-    limits_message(RL_CHAT, 20, m);
+    char m[THROTTLE_MESSAGE_MAX];
+    throttle_message(RL_CHAT, 20, m);
     cr_expect(strstr(m, "20 seconds") != NULL, "%s", m);
-    limits_message(RL_CHAT, 1, m);
+    throttle_message(RL_CHAT, 1, m);
     cr_expect(strstr(m, "1 second.") != NULL || strstr(m, "1 second,") != NULL, "%s", m);
-    limits_message(RL_SESSIONS, 61, m);
+    throttle_message(RL_SESSIONS, 61, m);
     cr_expect(strstr(m, "2 minutes") != NULL, "%s", m);
-    limits_message(RL_LEADS, 3600, m);
+    throttle_message(RL_LEADS, 3600, m);
     cr_expect(strstr(m, "60 minutes") != NULL, "%s", m);
 }
