@@ -233,7 +233,10 @@ int main(int argc, char **argv)
     char listen[96], ms[32];
     snprintf(listen, sizeof(listen), "http://%s:%lld", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
     snprintf(ms, sizeof(ms), "%.1f", (double)(clock_mono_us() - t0) / 1000.0);
-    log_fields(LOG_INFO, "ready", "listen", listen, "version", CHAT_VERSION, "startup_ms", ms, NULL);
+    char rate_bytes[32];
+    snprintf(rate_bytes, sizeof(rate_bytes), "%zu", throttle_table_bytes());
+    log_fields(LOG_INFO, "ready", "listen", listen, "version", CHAT_VERSION, "startup_ms", ms, "rate_table_bytes",
+               rate_bytes, NULL);
 
     int sig = shutdown_wait();
     log_info("signal %d: stopping", sig);
