@@ -24,7 +24,13 @@ start_gw() {
   [ -n "$pid" ] && { kill -TERM "$pid"; wait "$pid"; } 2>/dev/null
   env "$@" "$IT_BIN/gateway" >>"$IT_TMP/logs/gateway.log" 2>&1 &
   IT_PIDS+=($!); IT_PID_gateway=$!
-  it_wait_http 200 /healthz 10
+  it_wait_http 200 /healthz 10 || return 1
+  # the services answer (a 503 would still spend a token: the limit comes first)
+  for _ in $(seq 1 200); do
+    curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready' >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  return 1
 }
 rpc_calls() { grep -c '"rpc call"' "$IT_TMP/logs/svc-session.log"; }
 # post PATH BODY [curl args...]: headers in $IT_TMP/h, body in $IT_TMP/b, prints the status
