@@ -14,7 +14,7 @@ The facts come from the built programs, not from a copy kept here:
     health path and the chat path answer, the versioned widget name the demo
     page uses, its cache headers;
   * the Dockerfiles' EXPOSE / STOPSIGNAL / HEALTHCHECK lines;
-  * the Cloudflare ranges compiled into gateway/auth.c.
+  * Cloudflare's ranges (ips.txt) are CIDRs and ship in the gateway image.
 Checked: deploy/fly/*.toml (tomllib), deploy/aws/*.json (ECS task
 definitions, the ALB target group and security group), deploy/cloudflare/
 (Rulesets API JSON, Terraform, ips.txt). Prints one line per check and
@@ -22,6 +22,7 @@ definitions, the ALB target group and security group), deploy/cloudflare/
 """
 import argparse
 import glob
+import ipaddress
 import json
 import os
 import re
@@ -122,7 +123,8 @@ class RunningGateway:
     def __init__(self, prog, env, root):
         self.port = free_port()
         e = {"PATH": "/usr/bin:/bin", "SESSION_SECRET": PLACEHOLDER_SECRETS["SESSION_SECRET"],
-             "WIDGET_DIR": os.path.join(root, "widget")}
+             "WIDGET_DIR": os.path.join(root, "widget"),
+             "CLOUDFLARE_IPS_FILE": os.path.join(root, "deploy/cloudflare/ips.txt")}
         e.update(env)
         # Loopback only; the services are not needed for these paths.
         e.update({"HTTP_ADDR": "127.0.0.1", "HTTP_PORT": str(self.port), "LOG_LEVEL": "error"})
@@ -394,10 +396,21 @@ def check_cloudflare(root, facts):
     check("cloudflare: Terraform has the same rate as the JSON",
           all(m[k] and int(m[k].group(1)) == rt.get(k) for k in m), str({k: v and v.group(1) for k, v in m.items()}))
     ips = sorted(l.strip() for l in open(os.path.join(d, "ips.txt")) if l.strip() and not l.startswith("#"))
-    src = open(os.path.join(root, "gateway/auth.c")).read()
-    compiled = sorted(re.findall(r'"([0-9a-f:.]+/\d+)"', src))
-    check(f"cloudflare: ips.txt ({len(ips)} ranges) = the ranges compiled into the gateway", ips == compiled and len(ips) > 10,
-          f"only in ips.txt: {sorted(set(ips) - set(compiled))}, only in gateway: {sorted(set(compiled) - set(ips))}")
+    bad = []
+    for r in ips:
+        try:
+            ipaddress.ip_network(r, strict=True)
+        except ValueError:
+            bad.append(r)
+    check(f"cloudflare: ips.txt ({len(ips)} ranges) is a list of CIDR ranges", not bad and len(ips) > 10, f"not CIDRs: {bad}")
+    # The gateway reads the list at start (CLOUDFLARE_IPS_FILE): its image
+    # must carry the file where its ENV points.
+    df = open(os.path.join(root, "deploy/docker/gateway.Dockerfile")).read()
+    env = re.search(r"^ENV .*\bCLOUDFLARE_IPS_FILE=(\S+)", df, re.M)
+    copied = re.search(r"^COPY deploy/cloudflare/ips\.txt (\S+)", df, re.M)
+    check("cloudflare: the gateway image has ips.txt where CLOUDFLARE_IPS_FILE points",
+          bool(env and copied and env.group(1) == copied.group(1)),
+          f"ENV {env and env.group(1)}, COPY to {copied and copied.group(1)}")
     if "sg_ranges" in facts:
         check("aws: the ALB security group admits exactly ips.txt", facts["sg_ranges"] == ips)
 

@@ -8,74 +8,21 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "client_ip.h"
 #include "encode.h"
 #include "token.h"
 
 #define AUTH_SECRET_MAX 256
-#define AUTH_PROXIES_MAX 64
-
-typedef struct cidr {
-    int family;
-    unsigned char addr[16];
-    unsigned bits;
-} cidr;
+#define AUTH_HEADER_VALUES_MAX 16 /* X-Forwarded-For / CF-Connecting-IP header lines kept (the last ones) */
 
 static unsigned char auth_session_secret[AUTH_SECRET_MAX];
 static size_t auth_session_secret_len;
 static unsigned char auth_ip_secret[AUTH_SECRET_MAX];
 static size_t auth_ip_secret_len;
-static cidr auth_proxies[AUTH_PROXIES_MAX];
-static size_t auth_nproxies;
+static client_ip_cfg auth_clients;
 
-/* Cloudflare's published ranges (docs/internals/external-formats.md §5). */
-static const char *const auth_cloudflare[] = {
-    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22",  "103.31.4.0/22",   "141.101.64.0/18", "108.162.192.0/18",
-    "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15",  "104.16.0.0/13",
-    "104.24.0.0/14",   "172.64.0.0/13",   "131.0.72.0/22",    "2400:cb00::/32",  "2606:4700::/32",  "2803:f800::/32",
-    "2405:b500::/32",  "2405:8100::/32",  "2a06:98c0::/29",   "2c0f:f248::/32",
-};
-
-static int cidr_parse(const char *s, cidr *out)
-{
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%s", s);
-    char *slash = strchr(buf, '/');
-    if (slash) {
-        *slash = '\0';
-    }
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, buf, out->addr) == 1) {
-        out->family = AF_INET;
-        out->bits = slash ? (unsigned)atoi(slash + 1) : 32;
-        return out->bits <= 32 ? 0 : -1;
-    }
-    if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        out->family = AF_INET6;
-        out->bits = slash ? (unsigned)atoi(slash + 1) : 128;
-        return out->bits <= 128 ? 0 : -1;
-    }
-    return -1;
-}
-
-static int cidr_match(const cidr *c, int family, const unsigned char *addr)
-{
-    if (c->family != family) {
-        return 0;
-    }
-    unsigned full = c->bits / 8, rest = c->bits % 8;
-    if (memcmp(c->addr, addr, full) != 0) {
-        return 0;
-    }
-    if (rest == 0) {
-        return 1;
-    }
-    unsigned char mask = (unsigned char)(0xff << (8 - rest));
-    return (c->addr[full] & mask) == (addr[full] & mask);
-}
-
-int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies, int trust_cloudflare,
-              char *err, size_t errlen)
+int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
+              const char *cloudflare_ips_file, int trust_xff, char *err, size_t errlen)
 {
     if (session_secret == NULL || strlen(session_secret) < 32 || strlen(session_secret) >= AUTH_SECRET_MAX) {
         snprintf(err, errlen, "SESSION_SECRET: must be 32 to %d characters (the same value as svc-session's)",
@@ -94,22 +41,14 @@ int auth_init(const char *session_secret, const char *ip_hash_secret, const char
             return -1;
         }
     }
-    auth_nproxies = 0;
-    if (trust_cloudflare) {
-        for (size_t i = 0; i < sizeof(auth_cloudflare) / sizeof(auth_cloudflare[0]); i++) {
-            cidr_parse(auth_cloudflare[i], &auth_proxies[auth_nproxies++]);
-        }
+    client_ip_cfg_init(&auth_clients);
+    auth_clients.trust_xff = trust_xff;
+    if (cloudflare_ips_file != NULL &&
+        client_ip_add_file(&auth_clients, cloudflare_ips_file, "CLOUDFLARE_IPS_FILE", err, errlen) != 0) {
+        return -1;
     }
-    const char *list = trusted_proxies, *p;
-    size_t n;
-    while ((p = cfg_list_next(&list, &n)) != NULL) {
-        char one[64];
-        snprintf(one, sizeof(one), "%.*s", (int)(n < 63 ? n : 63), p);
-        if (auth_nproxies >= AUTH_PROXIES_MAX || cidr_parse(one, &auth_proxies[auth_nproxies]) != 0) {
-            snprintf(err, errlen, "TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR range", one);
-            return -1;
-        }
-        auth_nproxies++;
+    if (client_ip_add_list(&auth_clients, trusted_proxies, "TRUSTED_PROXIES", err, errlen) != 0) {
+        return -1;
     }
     return 0;
 }
@@ -137,36 +76,77 @@ const char *auth_bearer(struct MHD_Connection *conn)
     return *h ? h : NULL;
 }
 
-void auth_client_ip(struct MHD_Connection *conn, char ip[AUTH_IP_MAX])
+/* The values of one request header, the last AUTH_HEADER_VALUES_MAX kept. */
+typedef struct auth_header_values {
+    const char *name;
+    const char *v[AUTH_HEADER_VALUES_MAX];
+    size_t n;   /* kept */
+    size_t all; /* seen */
+} auth_header_values;
+
+static enum MHD_Result auth_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-    ip[0] = '\0';
+    (void)kind;
+    auth_header_values *h = cls;
+    if (key == NULL || strcasecmp(key, h->name) != 0) {
+        return MHD_YES;
+    }
+    if (h->n == AUTH_HEADER_VALUES_MAX) {
+        memmove(h->v, h->v + 1, (AUTH_HEADER_VALUES_MAX - 1) * sizeof(h->v[0]));
+        h->n--;
+    }
+    h->v[h->n++] = value ? value : "";
+    h->all++;
+    return MHD_YES;
+}
+
+int auth_peer(struct MHD_Connection *conn, ip_addr *out)
+{
+    memset(out, 0, sizeof(*out));
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    int family = 0;
-    unsigned char addr[16];
-    if (ci != NULL && ci->client_addr != NULL) {
-        if (ci->client_addr->sa_family == AF_INET) {
-            const struct sockaddr_in *s4 = (const struct sockaddr_in *)ci->client_addr;
-            memcpy(addr, &s4->sin_addr, 4);
-            family = AF_INET;
-            inet_ntop(AF_INET, &s4->sin_addr, ip, AUTH_IP_MAX);
-        } else if (ci->client_addr->sa_family == AF_INET6) {
-            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ci->client_addr;
-            memcpy(addr, &s6->sin6_addr, 16);
-            family = AF_INET6;
-            inet_ntop(AF_INET6, &s6->sin6_addr, ip, AUTH_IP_MAX);
-        }
+    if (ci == NULL || ci->client_addr == NULL) {
+        return -1;
     }
-    int trusted = 0;
-    for (size_t i = 0; family && i < auth_nproxies && !trusted; i++) {
-        trusted = cidr_match(&auth_proxies[i], family, addr);
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ci->client_addr;
+        out->family = AF_INET;
+        memcpy(out->b, &s4->sin_addr, 4);
+        return 0;
     }
-    if (trusted) {
-        const char *cf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "CF-Connecting-IP");
-        unsigned char tmp[16];
-        if (cf != NULL && (inet_pton(AF_INET, cf, tmp) == 1 || inet_pton(AF_INET6, cf, tmp) == 1)) {
-            snprintf(ip, AUTH_IP_MAX, "%s", cf);
-        }
+    if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ci->client_addr;
+        char text[CLIENT_IP_TEXT_MAX];
+        inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof(text));
+        return ip_parse(text, strlen(text), out); /* folds ::ffff:a.b.c.d */
     }
+    return -1;
+}
+
+void auth_client_ip(struct MHD_Connection *conn, ip_addr *out)
+{
+    ip_addr peer;
+    if (auth_peer(conn, &peer) != 0) {
+        *out = peer; /* family 0: no address; every such client shares one hash and one bucket */
+        return;
+    }
+    if (!client_ip_trusted(&auth_clients, &peer)) {
+        *out = peer; /* the headers are not even read */
+        return;
+    }
+    auth_header_values cf = {.name = "CF-Connecting-IP"}, xff = {.name = "X-Forwarded-For"};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, auth_collect, &cf);
+    if (auth_clients.trust_xff) {
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, auth_collect, &xff);
+    }
+    /* Two CF-Connecting-IP lines are ambiguous: neither is believed. */
+    client_ip_resolve(&auth_clients, &peer, cf.v, cf.all == 1 ? 1 : 0, xff.v, xff.n, out);
+}
+
+void auth_client_hash(const ip_addr *a, char out[AUTH_IP_HASH_LEN + 1])
+{
+    char text[CLIENT_IP_TEXT_MAX];
+    ip_format(a, text);
+    auth_ip_hash(text, out);
 }
 
 void auth_ip_hash(const char *ip, char out[AUTH_IP_HASH_LEN + 1])

@@ -1,23 +1,29 @@
 /* auth.h: who is asking. Session tokens (checked here with SESSION_SECRET,
- * with lib/token.c, so a forged token never reaches a service), the client IP (CF-Connecting-IP
- * believed only from a trusted proxy) and its HMAC, the only form of an IP
- * the system keeps. Pure functions plus a read-only configuration: safe on
- * any thread after auth_init. */
+ * with lib/token.c, so a forged token never reaches a service), the client IP
+ * (the rules are client_ip.h's: CF-Connecting-IP and, when configured,
+ * X-Forwarded-For believed only from a trusted proxy) and its HMAC, the only
+ * form of an IP the system keeps or logs. Pure functions plus a read-only
+ * configuration: safe on any thread after auth_init. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 
 #include <microhttpd.h>
 #include <stddef.h>
 
+#include "client_ip.h"
 #include "token.h"
 
 #define AUTH_SESSION_ID_LEN TOKEN_ID_LEN /* "s_" + 22 base64url */
 #define AUTH_TOKEN_LEN TOKEN_LEN
-#define AUTH_IP_MAX 46
+#define AUTH_IP_MAX CLIENT_IP_TEXT_MAX
 #define AUTH_IP_HASH_LEN 32 /* hex chars kept */
 
-int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies, int trust_cloudflare,
-              char *err, size_t errlen);
+/* trusted_proxies: TRUSTED_PROXIES (NULL = none); cloudflare_ips_file: the
+ * file of Cloudflare's ranges to trust (NULL = do not trust Cloudflare);
+ * trust_xff: believe X-Forwarded-For from trusted peers. A malformed range
+ * is an error naming its variable (start refuses). */
+int auth_init(const char *session_secret, const char *ip_hash_secret, const char *trusted_proxies,
+              const char *cloudflare_ips_file, int trust_xff, char *err, size_t errlen);
 
 /* 1 when s looks like a session id ("s_" + 22 base64url chars). */
 int auth_valid_session_id(const char *s);
@@ -29,9 +35,14 @@ int auth_check_token(const char *token, char *sid);
 /* The token from "Authorization: Bearer <token>", or NULL. */
 const char *auth_bearer(struct MHD_Connection *conn);
 
-/* The client's IP as text: the socket peer, or CF-Connecting-IP when the
- * peer is a trusted proxy. */
-void auth_client_ip(struct MHD_Connection *conn, char ip[AUTH_IP_MAX]);
+/* The TCP peer of conn (an IPv4-mapped IPv6 peer as IPv4); -1 when MHD
+ * gives none. */
+int auth_peer(struct MHD_Connection *conn, ip_addr *out);
+/* The client of conn: the peer, or what a trusted proxy says it is
+ * (client_ip_resolve). */
+void auth_client_ip(struct MHD_Connection *conn, ip_addr *out);
+/* auth_ip_hash of the address as text. */
+void auth_client_hash(const ip_addr *a, char out[AUTH_IP_HASH_LEN + 1]);
 
 /* HMAC-SHA256(IP_HASH_SECRET, ip) as 32 hex chars. */
 void auth_ip_hash(const char *ip, char out[AUTH_IP_HASH_LEN + 1]);

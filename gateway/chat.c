@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "respond.h"
 #include "sse.h"
+#include "throttle.h"
 #include "turn.h"
 #include "utf8.h"
 
@@ -22,6 +23,14 @@ static void chat_release(void *state)
 enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
 {
     const char *o = rq->origin;
+    /* The limit first: a refused request is not even parsed, and no turn is
+     * registered for it. */
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    enum MHD_Result refused;
+    if (throttle_refuse(conn, RL_CHAT, &client, o, MR_CHAT, &refused)) {
+        return refused;
+    }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
         metrics_request(MR_CHAT, 415);
@@ -97,9 +106,8 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
         snprintf(m, sizeof(m), "the message has %zu characters; the limit is %d", chars, TURN_MESSAGE_MAX_CHARS);
         return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "message_too_long", m, o);
     }
-    char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1];
-    auth_client_ip(conn, ip);
-    auth_ip_hash(ip, iph);
+    char iph[AUTH_IP_HASH_LEN + 1];
+    auth_client_hash(&client, iph);
     unsigned st = 0;
     char err[256];
     turn *t = turn_start(conn, sid, token, msg, iph, &st, err, sizeof(err));

@@ -17,6 +17,7 @@
 #include "shutdown.h"
 #include "sse.h"
 #include "static.h"
+#include "throttle.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -82,10 +83,43 @@ static const cfg_var gw_vars[] = {
     {.name = "TRUST_CLOUDFLARE",
      .type = CFG_BOOL,
      .def = "false",
-     .help = "believe CF-Connecting-IP from Cloudflare's address ranges"},
+     .help = "believe CF-Connecting-IP from Cloudflare's address ranges (read from CLOUDFLARE_IPS_FILE)"},
+    {.name = "CLOUDFLARE_IPS_FILE",
+     .type = CFG_STR,
+     .def = "deploy/cloudflare/ips.txt",
+     .help = "Cloudflare's published ranges, one CIDR a line (read when TRUST_CLOUDFLARE is on)"},
     {.name = "TRUSTED_PROXIES",
      .type = CFG_STR,
-     .help = "more proxy addresses/CIDRs whose CF-Connecting-IP is believed"},
+     .help = "more proxy addresses/CIDRs whose CF-Connecting-IP is believed, comma-separated (a bad one stops the "
+             "start)"},
+    {.name = "TRUST_X_FORWARDED_FOR",
+     .type = CFG_BOOL,
+     .def = "false",
+     .help = "from a trusted proxy, take the client from X-Forwarded-For (its right-most untrusted hop)"},
+    {.name = "RATE_SESSIONS",
+     .type = CFG_STR,
+     .def = "20/10m",
+     .help = "new sessions per client IP: COUNT/PERIOD [burst N] (burst defaults to COUNT), or off"},
+    {.name = "RATE_CHAT",
+     .type = CFG_STR,
+     .def = "30/10m",
+     .help = "chat turns per client IP (as Cloudflare's rule): COUNT/PERIOD [burst N], or off"},
+    {.name = "RATE_LEADS",
+     .type = CFG_STR,
+     .def = "5/10m",
+     .help = "contact-form submissions per client IP: COUNT/PERIOD [burst N], or off"},
+    {.name = "RATE_TABLE_SIZE",
+     .type = CFG_INT,
+     .def = "65536",
+     .min = RL_TABLE_MIN,
+     .max = RL_TABLE_MAX,
+     .help = "client IPs the rate limiter tracks at once (40 bytes each; the least indebted is forgotten first)"},
+    {.name = "RATE_IPV6_PREFIX",
+     .type = CFG_INT,
+     .def = "64",
+     .min = 16,
+     .max = 128,
+     .help = "IPv6 clients share a limit per network of this prefix length"},
     {.name = "HEARTBEAT_INTERVAL",
      .type = CFG_DURATION_MS,
      .def = "15s",
@@ -160,8 +194,9 @@ int main(int argc, char **argv)
     shutdown_block();
 
     if (auth_init(cfg_str(c, "SESSION_SECRET"), cfg_str(c, "IP_HASH_SECRET"), cfg_str(c, "TRUSTED_PROXIES"),
-                  cfg_bool(c, "TRUST_CLOUDFLARE"), err, sizeof(err)) != 0 ||
-        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0) {
+                  cfg_bool(c, "TRUST_CLOUDFLARE") ? cfg_str(c, "CLOUDFLARE_IPS_FILE") : NULL,
+                  cfg_bool(c, "TRUST_X_FORWARDED_FOR"), err, sizeof(err)) != 0 ||
+        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || throttle_init(c, err, sizeof(err)) != 0) {
         fprintf(stderr, "gateway: configuration error: %s\n", err);
         cfg_free(c);
         return 2;
@@ -209,7 +244,10 @@ int main(int argc, char **argv)
     char listen[96], ms[32];
     snprintf(listen, sizeof(listen), "http://%s:%lld", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
     snprintf(ms, sizeof(ms), "%.1f", (double)(clock_mono_us() - t0) / 1000.0);
-    log_fields(LOG_INFO, "ready", "listen", listen, "version", CHAT_VERSION, "startup_ms", ms, NULL);
+    char rate_bytes[32];
+    snprintf(rate_bytes, sizeof(rate_bytes), "%zu", throttle_table_bytes());
+    log_fields(LOG_INFO, "ready", "listen", listen, "version", CHAT_VERSION, "startup_ms", ms, "rate_table_bytes",
+               rate_bytes, NULL);
 
     int sig = shutdown_wait();
     log_info("signal %d: stopping", sig);
@@ -217,6 +255,7 @@ int main(int argc, char **argv)
     backends_close(&b);
     turns_shutdown();
     static_free();
+    throttle_free();
     log_info("stopped");
     cfg_free(c);
     return 0;

@@ -17,6 +17,7 @@
 #include "respond.h"
 #include "sessions.h"
 #include "static.h"
+#include "throttle.h"
 #include "turn.h"
 
 #ifndef CHAT_VERSION
@@ -115,9 +116,14 @@ static enum MHD_Result route_session_op(struct MHD_Connection *conn, gw_request 
 static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
     (void)param;
-    char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1];
-    auth_client_ip(conn, ip);
-    auth_ip_hash(ip, iph);
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    enum MHD_Result refused;
+    if (throttle_refuse(conn, RL_SESSIONS, &client, rq->origin, MR_SESSIONS, &refused)) {
+        return refused;
+    }
+    char iph[AUTH_IP_HASH_LEN + 1];
+    auth_client_hash(&client, iph);
     const char *locale = NULL;
     json_t *j = NULL;
     if (rq->body_len > 0 && !rq->too_big) {
@@ -136,15 +142,20 @@ static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_requ
 static enum MHD_Result route_lead(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
     (void)param;
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    enum MHD_Result refused;
+    if (throttle_refuse(conn, RL_LEADS, &client, rq->origin, MR_LEADS, &refused)) {
+        return refused;
+    }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
         metrics_request(MR_LEADS, 415);
         return gw_send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                              "send the form as JSON (Content-Type: application/json)", rq->origin);
     }
-    char ip[AUTH_IP_MAX], iph[AUTH_IP_HASH_LEN + 1], sid[AUTH_SESSION_ID_LEN + 1];
-    auth_client_ip(conn, ip);
-    auth_ip_hash(ip, iph);
+    char iph[AUTH_IP_HASH_LEN + 1], sid[AUTH_SESSION_ID_LEN + 1];
+    auth_client_hash(&client, iph);
     const char *tok = auth_bearer(conn);
     int linked = tok != NULL && auth_check_token(tok, sid);
     session_op *op = NULL;

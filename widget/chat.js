@@ -50,6 +50,7 @@
       reconnecting: 'Reconnecting…',
       down: 'The chat is not available right now. Leave us a message and we will reply by email.',
       limit: 'The chat has reached its limit for now. Leave us a message and we will reply by email.',
+      busy: 'Too many messages came from your network just now. Leave us a message and we will reply by email.',
       contactBtn: 'Leave a message', back: 'Back to chat', name: 'Name', email: 'Email', msg: 'Message',
       consent: 'I agree that my details are used to answer my request.', submit: 'Send message',
       thanks: (e) => `Thank you! We will reply to ${e}.`,
@@ -73,6 +74,7 @@
       reconnecting: 'Verbindung wird wiederhergestellt …',
       down: 'Der Chat ist gerade nicht erreichbar. Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.',
       limit: 'Der Chat hat sein Limit für den Moment erreicht. Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.',
+      busy: 'Von Ihrem Netzwerk kamen gerade zu viele Nachrichten. Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.',
       contactBtn: 'Nachricht hinterlassen', back: 'Zurück zum Chat', name: 'Name', email: 'E-Mail', msg: 'Nachricht',
       consent: 'Ich bin einverstanden, dass meine Angaben zur Beantwortung meiner Anfrage verwendet werden.',
       submit: 'Nachricht senden',
@@ -862,9 +864,12 @@
     } else if (r === 'lost') {
       failed(bot, { code: 'lost' });
     } else if (r && (r.net || [429, 502, 503, 504].includes(r.status))) {
-      const limited = r.status === 429;
-      failed(bot, { code: limited ? 'limit_reached' : 'unreachable', message: limited && r.message });
-      showContact(limited ? L.limit : L.down, bot.q);
+      /* 429: a budget (limit_reached) or the per-IP rate limit
+       * (rate_limited, from POST /v1/chat or /v1/sessions): either way the
+       * contact form, which still reaches sales. */
+      const code = r.status !== 429 ? 'unreachable' : r.code === 'rate_limited' ? 'rate_limited' : 'limit_reached';
+      failed(bot, { code, message: r.status === 429 && r.message });
+      showContact(contactIntro(code), bot.q);
     } else {
       failed(bot, { code: r && r.code, message: r && r.message, retryable: !(r && (r.status === 400 || r.status === 413)) });
     }
@@ -881,8 +886,11 @@
     done(bot);
     announce(L.answer + bot.md.textContent);
   }
-  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit' };
-  const CONTACT = ['limit_reached', 'unreachable', 'service_unavailable', 'timeout'];
+  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit', rate_limited: 'busy' };
+  const CONTACT = ['limit_reached', 'rate_limited', 'unreachable', 'service_unavailable', 'timeout'];
+  function contactIntro(code) {
+    return code === 'limit_reached' ? L.limit : code === 'rate_limited' ? L.busy : L.down;
+  }
   function failed(bot, d) {
     typing(bot, false);
     render(bot);
@@ -901,7 +909,7 @@
       }));
     }
     if (CONTACT.includes(code)) {
-      row.append(h('button', { class: 'btn', type: 'button', text: L.contactBtn, onclick: () => showContact(code === 'limit_reached' ? L.limit : L.down, bot.q) }));
+      row.append(h('button', { class: 'btn', type: 'button', text: L.contactBtn, onclick: () => showContact(contactIntro(code), bot.q) }));
     }
     if (row.children.length && bot.q != null) box.append(row);
     done(bot);

@@ -42,7 +42,9 @@ COPY --from=build /src/build/release/bin/gateway /usr/local/bin/gateway
 # GET /healthz on 127.0.0.1:$HTTP_PORT answers 200
 COPY --from=build /src/build/release/bench/health_probe /usr/local/bin/chat-health
 COPY widget/chat.js widget/demo.html /usr/share/chat/widget/
-ENV HTTP_ADDR=0.0.0.0 HTTP_PORT=8080 WIDGET_DIR=/usr/share/chat/widget
+# Cloudflare's ranges, read at start when TRUST_CLOUDFLARE=true.
+COPY deploy/cloudflare/ips.txt /usr/share/chat/cloudflare-ips.txt
+ENV HTTP_ADDR=0.0.0.0 HTTP_PORT=8080 WIDGET_DIR=/usr/share/chat/widget CLOUDFLARE_IPS_FILE=/usr/share/chat/cloudflare-ips.txt
 USER chat
 STOPSIGNAL SIGTERM
 # SIGTERM: stop accepting, end the open streams (a client resumes elsewhere

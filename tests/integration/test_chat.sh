@@ -11,6 +11,8 @@ export SESSION_SECRET=it-secret-0123456789-0123456789-abcdef
 export ALLOWED_ORIGINS=https://www.quorvia.example
 export HEARTBEAT_INTERVAL=500ms DISCONNECT_GRACE=300ms LOG_LEVEL=debug
 export OFFLINE_TOKENS_PER_SECOND=0 LLM_PROVIDER=offline
+# Every request here is 127.0.0.1: the per-IP limits are test_protect.sh's subject, not this one's.
+export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
 G="http://127.0.0.1:$HTTP_PORT"
 
 node "$IT_ROOT/tests/fakes/fake-apis.js" --port 0 > "$IT_TMP/fake.port" 2>"$IT_TMP/logs/fake.log" &

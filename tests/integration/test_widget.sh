@@ -22,6 +22,8 @@ export SESSION_SECRET=widget-test-secret-0123456789-0123456789
 export ALLOWED_ORIGINS="http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT"
 export WIDGET_DIR="$IT_ROOT/widget" LLM_PROVIDER=offline OFFLINE_TOKENS_PER_SECOND=60
 export HEARTBEAT_INTERVAL=2s DISCONNECT_GRACE=5s
+# Every browser session is 127.0.0.1: the per-IP limits are test_protect.sh's subject.
+export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
 for p in svc-session svc-retrieval svc-llm gateway; do it_start "$p"; done
 for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
 it_check "gateway serves /demo and /widget/chat.js" bash -c "curl -sf http://127.0.0.1:$HTTP_PORT/demo | grep -q 'chat.' && curl -sf http://127.0.0.1:$HTTP_PORT/widget/chat.js >/dev/null"

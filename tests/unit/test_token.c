@@ -138,7 +138,7 @@ Test(session_token, verify_rejects_forgeries)
 Test(session_token, a_token_minted_by_svc_session_verifies_in_the_gateway)
 {
     char err[256];
-    cr_assert_eq(auth_init(KEY, "", "", 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(auth_init(KEY, "", "", NULL, 0, err, sizeof(err)), 0, "%s", err);
     for (int i = 0; i < 100; i++) {
         char id[TOKEN_ID_LEN + 1], tok[TOKEN_LEN + 1], sid[AUTH_SESSION_ID_LEN + 1];
         cr_assert_eq(token_new_id(id), 0);

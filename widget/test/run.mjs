@@ -472,6 +472,21 @@ await scenario('axe-core: no serious or critical violations (chat and contact vi
   assert(contact.length === 0, `contact view: ${contact.join('; ')}`);
 });
 
+await scenario('429 rate_limited (the per-IP limit, on a new session) shows the contact form', async ({ page }) => {
+  const msg = 'Too many new conversations were started from your network. Please try again in 20 minutes, or leave us a message.';
+  await page.route(isPath('/v1/sessions'), (r) => (r.request().method() === 'POST' ? r.fulfill({
+    status: 429, headers: { 'Retry-After': '1200' }, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'rate_limited', message: msg } }),
+  }) : r.continue()));
+  await page.goto(`${BASE}/demo`);
+  await openWidget(page);
+  await ask(page, 'Do you integrate with Salesforce?');
+  const s = await waitFor(page, 'the contact form', (x) => x.contact);
+  assert(/network/.test(s.contactIntro), `contact intro: ${s.contactIntro}`);
+  const form = page.locator('sitechat-widget .contact form');
+  assert((await form.getByLabel('Message').inputValue()) === 'Do you integrate with Salesforce?', 'the question is not carried into the form');
+});
+
 await scenario('host-page CSS does not leak into the widget, nor the widget\'s out', async ({ page }) => {
   const hostile = '<style>* { color: red !important; font-size: 40px !important; font-family: serif !important; line-height: 5 !important; ' +
     'letter-spacing: 9px !important; text-transform: uppercase !important } button { background: lime !important; display: none !important } ' +
