@@ -133,6 +133,7 @@ static void op_done(rpc_result *res, void *arg)
     case RPC_RESOURCE_EXHAUSTED:
         op_error(op, 413, "too_large", res->message);
         break;
+    case RPC_ALREADY_EXISTS: /* an indexing run is in progress */
     case RPC_FAILED_PRECONDITION:
     case RPC_ABORTED:
         op_error(op, 409, "conflict", res->message);
