@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "auth.h"
-#include "turn.h"
 #include "indexer.pb-c.h"
 #include "log.h"
 #include "respond.h"
 #include "session.pb-c.h"
+#include "turn.h"
 
 #define ADMIN_TIMEOUT_MS 10000
 #define ADMIN_ARG_MAX 40
@@ -48,23 +49,49 @@ int admin_init(backends *b, const char *token, char *err, size_t errlen)
     return 0;
 }
 
+/* 1 when the request's bearer token is the admin token. */
+static int admin_token_ok(struct MHD_Connection *conn)
+{
+    const char *tok = auth_bearer(conn);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)(tok ? tok : ""), tok ? strlen(tok) : 0, d);
+    return tok != NULL && CRYPTO_memcmp(d, admin_digest, sizeof(d)) == 0;
+}
+
+static int admin_loopback(const ip_addr *a)
+{
+    static const unsigned char v6_loop[16] = {[15] = 1};
+    return (a->family == AF_INET && a->b[0] == 127) || (a->family == AF_INET6 && memcmp(a->b, v6_loop, 16) == 0);
+}
+
+int admin_token_set(void)
+{
+    return admin_enabled;
+}
+
+int admin_privileged(struct MHD_Connection *conn)
+{
+    if (admin_enabled) {
+        return admin_token_ok(conn);
+    }
+    ip_addr peer;
+    return auth_peer(conn, &peer) == 0 && admin_loopback(&peer);
+}
+
 /* 1 when the request carries the admin token; else the 404 (disabled) or
  * 401 is queued in *ret. Digests are compared, so neither the token's
  * bytes nor its length show in the time taken. */
 static int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_Result *ret)
 {
     if (!admin_enabled) {
-        *ret = gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint (the admin API is off: set ADMIN_TOKEN)",
-                             rq->origin);
+        *ret = gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
+                             "no such endpoint (the admin API is off: set ADMIN_TOKEN)", rq->origin);
         return 0;
     }
-    const char *tok = auth_bearer(conn);
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)(tok ? tok : ""), tok ? strlen(tok) : 0, d);
-    if (tok == NULL || CRYPTO_memcmp(d, admin_digest, sizeof(d)) != 0) {
+    if (!admin_token_ok(conn)) {
         log_warn("admin API: refused a request without the right token");
-        *ret = gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "the admin token is required (Authorization: Bearer ...)",
-                             rq->origin);
+        *ret = gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "the admin token is required (Authorization: Bearer ...)", rq->origin);
         return 0;
     }
     return 1;
@@ -101,16 +128,16 @@ static void op_reply(admin_op *op, const rpc_result *res)
         const Chat__Indexer__StatusReply *r = (const Chat__Indexer__StatusReply *)res->reply;
         json_t *errs = json_array();
         for (size_t i = 0; i < r->n_errors; i++) {
-            json_array_append_new(errs, json_pack("{s:s, s:s}", "source", r->errors[i]->source, "message",
-                                                  r->errors[i]->message));
+            json_array_append_new(
+                errs, json_pack("{s:s, s:s}", "source", r->errors[i]->source, "message", r->errors[i]->message));
         }
         json_t *j = json_pack("{s:I, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i, s:I, s:I, s:s, s:o}", "job_id",
                               (json_int_t)r->job_id, "state", r->state, "documents", "seen", (int)r->documents_seen,
                               "added", (int)r->documents_added, "changed", (int)r->documents_changed, "removed",
                               (int)r->documents_removed, "failed", (int)r->documents_failed, "skipped",
                               (int)r->documents_skipped, "chunks_embedded", (int)r->chunks_embedded, "started_at_ms",
-                              (json_int_t)r->started_at_ms, "finished_at_ms", (json_int_t)r->finished_at_ms,
-                              "message", r->message, "errors", errs);
+                              (json_int_t)r->started_at_ms, "finished_at_ms", (json_int_t)r->finished_at_ms, "message",
+                              r->message, "errors", errs);
         op->body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         op->status = 200;
@@ -188,8 +215,7 @@ static enum MHD_Result admin_call(struct MHD_Connection *conn, gw_request *rq, a
     return MHD_YES;
 }
 
-static enum MHD_Result admin_session_call(struct MHD_Connection *conn, gw_request *rq,
-                                          Chat__Session__AdminRequest *msg)
+static enum MHD_Result admin_session_call(struct MHD_Connection *conn, gw_request *rq, Chat__Session__AdminRequest *msg)
 {
     return admin_call(conn, rq, AOP_SESSION, BK_SESSION, "Admin", &msg->base);
 }
@@ -228,9 +254,9 @@ enum MHD_Result admin_handoffs(struct MHD_Connection *conn, gw_request *rq, cons
     int64_t lim = limit[0] ? admin_id(limit) : 0, bid = before[0] ? admin_id(before) : 0;
     if (msg.status[0] == '\x01' || msg.since[0] == '\x01' || msg.until[0] == '\x01' || (limit[0] && lim == 0) ||
         lim > 1000000 || (before[0] && bid == 0)) {
-        return gw_send_error(conn, 400, "invalid_request",
-                             "limit and before_id are positive numbers; status, since and until are short words or dates",
-                             rq->origin);
+        return gw_send_error(
+            conn, 400, "invalid_request",
+            "limit and before_id are positive numbers; status, since and until are short words or dates", rq->origin);
     }
     msg.limit = (uint32_t)lim;
     msg.before_id = bid;
@@ -267,7 +293,8 @@ enum MHD_Result admin_handoff_update(struct MHD_Connection *conn, gw_request *rq
     const char *status = json_string_value(json_object_get(j, "status"));
     if (status == NULL || strlen(status) > ADMIN_ARG_MAX) {
         json_decref(j);
-        return gw_send_error(conn, 400, "invalid_request", "send {\"status\": \"contacted\"} (new, contacted, qualified, won, lost or spam)",
+        return gw_send_error(conn, 400, "invalid_request",
+                             "send {\"status\": \"contacted\"} (new, contacted, qualified, won, lost or spam)",
                              rq->origin);
     }
     char copy[ADMIN_ARG_MAX + 1];

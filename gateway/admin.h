@@ -28,6 +28,15 @@
  * reason in err (too short). */
 int admin_init(backends *b, const char *token, char *err, size_t errlen);
 
+/* Whether the request may see operational detail (/readyz's per-service
+ * state, /metrics): it carries the admin token, or ADMIN_TOKEN is unset and
+ * the TCP peer is loopback (a developer's machine, a sidecar). Everything
+ * else gets the public minimum. */
+int admin_privileged(struct MHD_Connection *conn);
+
+/* 1 when ADMIN_TOKEN is set. */
+int admin_token_set(void);
+
 /* Route handlers (routes.c's table): param is the {} segment. */
 enum MHD_Result admin_handoffs(struct MHD_Connection *conn, gw_request *rq, const char *param);
 enum MHD_Result admin_handoff(struct MHD_Connection *conn, gw_request *rq, const char *id);

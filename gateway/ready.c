@@ -99,7 +99,7 @@ int ready_start(ready_check **out, struct MHD_Connection *conn, backends *b)
     return 0;
 }
 
-enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn)
+enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn, int detail)
 {
     json_t *root = json_object();
     json_t *svcs = json_object();
@@ -108,15 +108,19 @@ enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn)
         ready_one *o = &rc->one[i];
         int ok = o->code == RPC_OK && o->ready;
         all &= ok;
-        json_t *j = json_pack("{s:b, s:s, s:f}", "ready", ok, "status", rpc_code_name(o->code), "ms",
-                              (double)o->took_us / 1000.0);
-        if (o->code == RPC_OK) {
+        json_t *j = json_pack("{s:b}", "ready", ok);
+        if (!detail) { /* the public view: names and states only */
+        } else if (o->code == RPC_OK) {
+            json_object_set_new(j, "status", json_string(rpc_code_name(o->code)));
+            json_object_set_new(j, "ms", json_real((double)o->took_us / 1000.0));
             json_object_set_new(j, "version", json_string(o->version));
             json_object_set_new(j, "uptime_ms", json_integer((json_int_t)o->uptime_ms));
             if (o->detail[0]) {
                 json_object_set_new(j, "detail", json_string(o->detail));
             }
         } else {
+            json_object_set_new(j, "status", json_string(rpc_code_name(o->code)));
+            json_object_set_new(j, "ms", json_real((double)o->took_us / 1000.0));
             json_object_set_new(j, "detail", json_string(o->message));
         }
         json_object_set_new(svcs, rc->b->name[i], j);

@@ -17,7 +17,9 @@ typedef struct ready_check ready_check;
  * by ready_free). Returns 0, or -1 when nothing could start. */
 int ready_start(ready_check **out, struct MHD_Connection *conn, backends *b);
 /* After the connection resumed: queues the response. */
-enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn);
+/* detail: also each service's status, latency, version, uptime and why it
+ * is not ready (admin_privileged); else only names and ready flags. */
+enum MHD_Result ready_respond(ready_check *rc, struct MHD_Connection *conn, int detail);
 void ready_free(ready_check *rc);
 
 #endif

@@ -48,8 +48,14 @@ static enum MHD_Result route_healthz(struct MHD_Connection *conn, gw_request *rq
 
 static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
-    (void)rq;
     (void)param;
+    if (!admin_privileged(conn)) {
+        metrics_request(MR_HEALTH, 401);
+        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             admin_token_set() ? "the admin token is required (Authorization: Bearer ...)"
+                                               : "metrics are served to loopback only until ADMIN_TOKEN is set",
+                             rq->origin);
+    }
     metrics_request(MR_HEALTH, 200);
     size_t len = 0;
     char *text = metrics_render(&len);
@@ -69,7 +75,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq
 
 static enum MHD_Result route_ready_resume(struct MHD_Connection *conn, gw_request *rq)
 {
-    return ready_respond(rq->state, conn);
+    return ready_respond(rq->state, conn, admin_privileged(conn));
 }
 
 static void route_ready_release(void *state)

@@ -187,6 +187,11 @@ start_session SMTP_STARTTLS=false
 # --- the admin API ---------------------------------------------------------------------
 A="$G/admin"
 acode() { curl -s -o "$IT_TMP/admin.out" -w '%{http_code}' -H "authorization: Bearer $ADMIN" "$@"; }
+ready_pub=$(curl -s "$G/readyz")
+it_check "/readyz without the admin token: states only (no versions, errors, timings)" jqe '.ready and .services.session.ready and ([.services[] | keys[]] | unique) == ["ready"]' <<<"$ready_pub"
+it_check "/readyz with the admin token: every service's detail" jqe '.services.session.version and .services.llm.status == "OK" and (.services.session.ms >= 0)' <<<"$(curl -s -H "authorization: Bearer $ADMIN" "$G/readyz")"
+check_eq "/metrics without the admin token (ADMIN_TOKEN set): 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$G/metrics")"
+check_eq "/metrics with the admin token: 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $ADMIN" "$G/metrics")"
 check_eq "admin: no token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$A/handoffs")"
 check_eq "admin: a wrong token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -H 'authorization: Bearer admin-token-0123456789abcdeX' "$A/handoffs")"
 check_eq "admin: a visitor's session token is not the admin token, 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOK" "$A/handoffs")"
