@@ -17,6 +17,8 @@
 
 static unsigned char auth_session_secret[AUTH_SECRET_MAX];
 static size_t auth_session_secret_len;
+static unsigned char auth_previous_secret[AUTH_SECRET_MAX]; /* SESSION_SECRET_PREVIOUS, during a rotation */
+static size_t auth_previous_secret_len;
 static unsigned char auth_ip_secret[AUTH_SECRET_MAX];
 static size_t auth_ip_secret_len;
 static client_ip_cfg auth_clients;
@@ -58,9 +60,26 @@ int auth_valid_session_id(const char *s)
     return token_id_valid(s);
 }
 
+int auth_set_previous_secret(const char *previous, char *err, size_t errlen)
+{
+    auth_previous_secret_len = 0;
+    if (previous == NULL || previous[0] == '\0') {
+        return 0;
+    }
+    if (strlen(previous) < 32 || strlen(previous) >= AUTH_SECRET_MAX) {
+        snprintf(err, errlen, "SESSION_SECRET_PREVIOUS: must be 32 to %d characters (the secret being retired)",
+                 AUTH_SECRET_MAX - 1);
+        return -1;
+    }
+    auth_previous_secret_len = strlen(previous);
+    memcpy(auth_previous_secret, previous, auth_previous_secret_len);
+    return 0;
+}
+
 int auth_check_token(const char *token, char *sid)
 {
-    return token_check(auth_session_secret, auth_session_secret_len, token, sid);
+    return token_check(auth_session_secret, auth_session_secret_len, token, sid) ||
+           (auth_previous_secret_len > 0 && token_check(auth_previous_secret, auth_previous_secret_len, token, sid));
 }
 
 const char *auth_bearer(struct MHD_Connection *conn)

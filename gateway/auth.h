@@ -28,9 +28,15 @@ int auth_init(const char *session_secret, const char *ip_hash_secret, const char
 /* 1 when s looks like a session id ("s_" + 22 base64url chars). */
 int auth_valid_session_id(const char *s);
 
-/* Verifies a token; on success copies its session id into sid (>= 25
+/* Verifies a token (under SESSION_SECRET, or SESSION_SECRET_PREVIOUS
+ * during a rotation); on success copies its session id into sid (>= 25
  * bytes) and returns 1. */
 int auth_check_token(const char *token, char *sid);
+/* SESSION_SECRET_PREVIOUS: during a rotation, tokens made under the
+ * previous secret are accepted too (none is made with it). NULL or "" =
+ * none. 0, or -1 with the reason in err. Call once at start, after
+ * auth_init. */
+int auth_set_previous_secret(const char *previous, char *err, size_t errlen);
 
 /* The token from "Authorization: Bearer <token>", or NULL. */
 const char *auth_bearer(struct MHD_Connection *conn);

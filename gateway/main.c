@@ -68,6 +68,10 @@ static const cfg_var gw_vars[] = {
      .type = CFG_STR,
      .flags = CFG_REQUIRED | CFG_SECRET,
      .help = "HMAC key of session tokens, the same as svc-session's (>= 32 characters)"},
+    {.name = "SESSION_SECRET_PREVIOUS",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "during a rotation: the SESSION_SECRET being retired, still accepted for existing tokens"},
     {.name = "IP_HASH_SECRET",
      .type = CFG_STR,
      .flags = CFG_SECRET,
@@ -196,6 +200,7 @@ int main(int argc, char **argv)
     if (auth_init(cfg_str(c, "SESSION_SECRET"), cfg_str(c, "IP_HASH_SECRET"), cfg_str(c, "TRUSTED_PROXIES"),
                   cfg_bool(c, "TRUST_CLOUDFLARE") ? cfg_str(c, "CLOUDFLARE_IPS_FILE") : NULL,
                   cfg_bool(c, "TRUST_X_FORWARDED_FOR"), err, sizeof(err)) != 0 ||
+        auth_set_previous_secret(cfg_str(c, "SESSION_SECRET_PREVIOUS"), err, sizeof(err)) != 0 ||
         cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || throttle_init(c, err, sizeof(err)) != 0) {
         fprintf(stderr, "gateway: configuration error: %s\n", err);
         cfg_free(c);

@@ -36,6 +36,10 @@ static const cfg_var session_vars[] = {
      .type = CFG_STR,
      .flags = CFG_SECRET,
      .help = "HMAC key for session tokens (>= 32 chars); a random one per start when unset"},
+    {.name = "SESSION_SECRET_PREVIOUS",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "during a rotation: the SESSION_SECRET being retired, still accepted for existing tokens"},
     {.name = "BUSINESS_HOURS",
      .type = CFG_STR,
      .def = "Mon-Fri 09:00-18:00",
@@ -241,6 +245,11 @@ static int session_init(const cfg *c, void **state)
                  "(and other replicas will not accept them); set SESSION_SECRET (>= %d characters)",
                  TOKEN_SECRET_MIN);
     }
+    const char *previous = cfg_str(c, "SESSION_SECRET_PREVIOUS");
+    if (previous != NULL && previous[0] != '\0') {
+        st->previous_len = strlen(previous);
+        memcpy(st->previous, previous, st->previous_len);
+    }
     char herr[256];
     if (sess_hours_parse(&st->hours, cfg_str(c, "BUSINESS_HOURS"), cfg_str(c, "BUSINESS_TIMEZONE"),
                          cfg_str(c, "BUSINESS_HOLIDAYS_FILE"), herr, sizeof(herr)) != 0) {
@@ -282,6 +291,7 @@ static void session_fini(void *state)
     sess_outbox_stop(st->outbox);
     sess_retention_stop(st->retention);
     OPENSSL_cleanse(st->secret, sizeof(st->secret));
+    OPENSSL_cleanse(st->previous, sizeof(st->previous));
     free(st);
 }
 
@@ -289,6 +299,13 @@ static void session_fini(void *state)
  * is a configuration error (exit 2) like any other bad value. */
 static int session_check_secret(void)
 {
+    const char *p = getenv("SESSION_SECRET_PREVIOUS");
+    if (p != NULL && p[0] != '\0' && strlen(p) < TOKEN_SECRET_MIN) {
+        fprintf(stderr,
+                "svc-session: configuration error: SESSION_SECRET_PREVIOUS: too short (%zu characters; at least %d)\n",
+                strlen(p), TOKEN_SECRET_MIN);
+        return -1;
+    }
     const char *s = getenv("SESSION_SECRET");
     if (s != NULL && s[0] != '\0' && strlen(s) < TOKEN_SECRET_MIN) {
         fprintf(stderr,

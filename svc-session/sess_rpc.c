@@ -64,7 +64,8 @@ static int sess_check_token(void *cd, const sess_state *st, const char *sid, con
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "token is too long (at most %d bytes)", SESS_MAX_FIELD);
         return 0;
     }
-    if (!token_verify(st->secret, st->secret_len, sid, token)) {
+    if (!token_verify(st->secret, st->secret_len, sid, token) &&
+        (st->previous_len == 0 || !token_verify(st->previous, st->previous_len, sid, token))) {
         rpc_fail(cd, RPC_UNAUTHENTICATED, "the session token is not valid for this session");
         return 0;
     }

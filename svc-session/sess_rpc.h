@@ -39,6 +39,8 @@
 typedef struct sess_state {
     uint8_t secret[CFG_VALUE_MAX];
     size_t secret_len;
+    uint8_t previous[CFG_VALUE_MAX]; /* SESSION_SECRET_PREVIOUS: verifies, never signs */
+    size_t previous_len;             /* 0 = no rotation in progress */
     sess_limits lim;
     unsigned history_limit;
     int64_t retention_interval_ms;

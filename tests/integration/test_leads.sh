@@ -244,5 +244,24 @@ done < <(q "SELECT table_name, column_name FROM information_schema.columns WHERE
 check_eq "erase: no column of any table still references the session" 0 "$refs"
 check_eq "erase: the audit table holds no session id" 0 "$(q "SELECT count(*) FROM erasure_audit WHERE row_to_json(erasure_audit.*)::text LIKE '%s\\_%'")"
 
+# --- SESSION_SECRET rotation: the previous secret still verifies, never signs -----------
+OLD_SECRET=$SESSION_SECRET
+SR=$(new_session); TOKR=$(jq -r .token <<<"$SR"); SIDR=$(jq -r .session_id <<<"$SR")
+restart_gw() {
+  { kill -KILL "$(it_pid gateway)" && wait "$(it_pid gateway)"; } 2>/dev/null
+  it_start gateway
+  wait_for 10 bash -c "curl -s '$G/readyz' | jq -e '.ready' >/dev/null 2>&1"
+}
+export SESSION_SECRET=it-secret-rotated-0123456789-0123456789 SESSION_SECRET_PREVIOUS=$OLD_SECRET
+start_session; restart_gw
+it_check "rotation: a token made under the previous secret still works" bash -c "curl -s -N -X POST '$G/v1/chat' -H 'content-type: application/json' -H 'authorization: Bearer $TOKR' -d '{\"message\":\"hello\"}' | grep -q '^event: done'"
+SN=$(new_session); TOKN=$(jq -r .token <<<"$SN"); SIDN=$(jq -r .session_id <<<"$SN")
+signed_by() { printf '%s.%s' "$1" "$(printf '%s' "$1" | openssl dgst -sha256 -hmac "$2" -binary | base64 -w0 | tr '+/' '-_' | tr -d '=')"; }
+check_eq "rotation: new tokens are made under the new secret" "$(signed_by "$SIDN" "$SESSION_SECRET")" "$TOKN"
+export SESSION_SECRET_PREVIOUS=
+start_session; restart_gw
+check_eq "rotation over: the old token is refused (401)" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$G/v1/sessions/$SIDR/messages" -H "authorization: Bearer $TOKR")"
+check_eq "rotation over: the new token works" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$G/v1/sessions/$SIDN/messages" -H "authorization: Bearer $TOKN")"
+
 it_check "svc-session is still serving (/healthz)" test "$(curl -s -o /dev/null -w '%{http_code}' "$G/healthz")" = 200
 it_summary
