@@ -107,10 +107,10 @@ start() { # start LOGNAME PROGRAM [VAR=VALUE...]
   env "$@" "$bin/$prog" >> "$dir/logs/$name.log" 2>&1 &
   echo $! > "$dir/pids/$name.pid"
 }
-port 30000 34999; rurl="tcp://127.0.0.1:$P"
-port 30000 34999; lurl="tcp://127.0.0.1:$P"
-port 30000 34999; slow_lurl="tcp://127.0.0.1:$P"
-port 30000 34999; iurl="tcp://127.0.0.1:$P" # no indexer runs; the gateway wants an address
+port 10000 14999; rurl="tcp://127.0.0.1:$P"
+port 10000 14999; lurl="tcp://127.0.0.1:$P"
+port 10000 14999; slow_lurl="tcp://127.0.0.1:$P"
+port 10000 14999; iurl="tcp://127.0.0.1:$P" # no indexer runs; the gateway wants an address
 start svc-retrieval svc-retrieval DATABASE_URL="$db" RETRIEVAL_URL="$rurl"
 start svc-llm svc-llm LLM_URL="$lurl" OFFLINE_TOKENS_PER_SECOND=0
 start svc-llm-slow svc-llm LLM_URL="$slow_lurl" OFFLINE_TOKENS_PER_SECOND=25 RPC_WORKERS=1
@@ -124,8 +124,8 @@ sep=""
 profile() { # profile NAME DATABASE LLM_URL BUSINESS_HOURS SUMMARY [svc-session VAR=VALUE...]
   local name=$1 pdb=$2 pl=$3 hours=$4 summary=$5; shift 5
   local surl hp
-  port 35000 39999; surl="tcp://127.0.0.1:$P"
-  port 40000 44999; hp=$P
+  port 15000 17999; surl="tcp://127.0.0.1:$P"
+  port 18000 19999; hp=$P
   start "svc-session-$name" svc-session DATABASE_URL="$pdb" SESSION_URL="$surl" RPC_WORKERS=2 \
     BUSINESS_HOURS="$hours" BUSINESS_TIMEZONE="${HOURS_TZ:-Europe/Berlin}" "$@"
   start "gateway-$name" gateway SESSION_URL="$surl" RETRIEVAL_URL="$rurl" LLM_URL="$pl" INDEXER_URL="$iurl" \

@@ -81,12 +81,12 @@ it_setup() { # it_setup BUILD_DIR
   IT_PG_PORT=$("$IT_ROOT/scripts/free-port.sh")
   export DATABASE_URL
   DATABASE_URL=$("$IT_ROOT/deploy/local/pg.sh" start "$IT_TMP/pg" "$IT_PG_PORT" --fast)
-  export SESSION_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 30000 32999)"
-  export RETRIEVAL_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 33000 35999)"
-  export LLM_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 36000 38999)"
-  export INDEXER_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 39000 41999)"
+  export SESSION_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 10000 11999)"
+  export RETRIEVAL_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 12000 13999)"
+  export LLM_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 14000 15999)"
+  export INDEXER_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 16000 17999)"
   export HTTP_PORT
-  HTTP_PORT=$("$IT_ROOT/scripts/free-port.sh" 42000 44999)
+  HTTP_PORT=$("$IT_ROOT/scripts/free-port.sh" 18000 19999)
   export LOG_LEVEL=info
 }
 

@@ -65,7 +65,7 @@ forget() { ctl DELETE /_fake/requests >/dev/null; }
 # port (LLM_URL); waits until it answers Health.
 svc_start() {
   SVC_N=$((SVC_N + 1))
-  LLM_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 36000 38999)"
+  LLM_URL="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 14000 15999)"
   SVC_LOG="$IT_TMP/logs/svc-llm.$SVC_N.log"
   env "$@" LLM_URL="$LLM_URL" "$IT_BIN/svc-llm" >>"$SVC_LOG" 2>&1 &
   SVC_PID=$!

@@ -111,7 +111,7 @@ it_check "XFF: another right-most hop has its own bucket" \
 # --- malformed configuration stops the start -------------------------------------------
 bad_start() { # bad_start VARIABLE VAR=VALUE...: exits 2 naming VARIABLE
   local var=$1 rc; shift
-  env "$@" HTTP_PORT="$("$IT_ROOT/scripts/free-port.sh" 45000 47999)" timeout 10 "$IT_BIN/gateway" \
+  env "$@" HTTP_PORT="$("$IT_ROOT/scripts/free-port.sh" 61000 62999)" timeout 10 "$IT_BIN/gateway" \
     >"$IT_TMP/bad.out" 2>&1; rc=$?
   [ "$rc" = 2 ] && grep -q "configuration error: $var" "$IT_TMP/bad.out"
 }

@@ -25,7 +25,14 @@ if [ "$(readlink -f "$IT_ROOT/build/bin/gateway")" != "$(readlink -f "$IT_ROOT/$
 fi
 export RUN_DIR="$IT_TMP/run"
 unset DATABASE_URL SESSION_URL RETRIEVAL_URL LLM_URL INDEXER_URL
-HTTP_PORT=$("$IT_ROOT/scripts/free-port.sh" 42000 44999)
+# free-port.sh never hands out a port of the kernel's ephemeral range (an
+# outgoing connection may hold it; a listener on it then fails "Address in
+# use": seen as svc-indexer failing to start in test_knowledge.sh).
+read -r eph_lo eph_hi < /proc/sys/net/ipv4/ip_local_port_range
+eph_hits=0
+for _ in $(seq 1 50); do p=$("$IT_ROOT/scripts/free-port.sh" $((eph_lo - 20)) $((eph_lo + 500))); [ "$p" -ge "$eph_lo" ] && eph_hits=$((eph_hits + 1)); done
+it_check "free-port.sh keeps out of the ephemeral range ($eph_lo-$eph_hi)" test "$eph_hits" = 0
+HTTP_PORT=$("$IT_ROOT/scripts/free-port.sh" 18000 19999)
 PG_PORT=$("$IT_ROOT/scripts/free-port.sh")
 export HTTP_PORT PG_PORT
 

@@ -223,7 +223,7 @@ check_eq "... and writes nothing again" "$after" "$(counts)"
 # Two replicas receive the same Commit at once (a gateway retry to another
 # replica): the session row lock serialises them, one writes, the other
 # answers the same checkpoint id, nothing is written twice.
-URL2="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 30000 32999)"
+URL2="tcp://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 10000 11999)"
 SESSION_URL=$URL2 "$IT_BIN/svc-session" >>"$LOG2" 2>&1 &
 PID2=$!; IT_PIDS+=("$PID2")
 for _ in $(seq 1 100); do [ "$(cli Health url="$URL2" timeout=500 | jq -r .ready 2>/dev/null)" = true ] && break; sleep 0.05; done
