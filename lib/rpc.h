@@ -33,6 +33,7 @@ typedef enum rpc_code {
 #define RPC_METHOD_MAX 128             /* "chat.session.Session/Begin" */
 #define RPC_REQUEST_ID_MAX 64          /* longer ids are truncated */
 #define RPC_STATUS_MESSAGE_MAX 512     /* longer messages are truncated */
+#define RPC_REASON_MAX 32              /* an error's machine-readable reason */
 #define RPC_DEFAULT_MAX_MSG (4u << 20) /* bytes; bigger messages drop the connection */
 #define RPC_DEFAULT_TIMEOUT_MS 30000u
 

@@ -234,6 +234,7 @@ static void pending_on_reply(rpc_pending *p, nng_msg *msg, rpc_result *res)
     }
     res->code = (rpc_code)rep->code;
     res->retry_after_ms = rep->retry_after_ms;
+    snprintf(res->reason, sizeof(res->reason), "%s", rep->reason ? rep->reason : "");
     snprintf(res->message, sizeof(res->message), "%s", rep->message ? rep->message : "");
     if (rep->code == CHAT__RPC__CODE__OK) {
         res->reply = protobuf_c_message_unpack(p->md->output, NULL, rep->body.len, rep->body.data);

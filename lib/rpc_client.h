@@ -51,6 +51,7 @@ typedef struct rpc_result {
     rpc_code code;
     char message[RPC_STATUS_MESSAGE_MAX + 1];
     uint32_t retry_after_ms;
+    char reason[RPC_REASON_MAX + 1]; /* "" or e.g. "budget_exhausted" (with an error) */
     ProtobufCMessage *reply;
 } rpc_result;
 

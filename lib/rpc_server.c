@@ -55,6 +55,7 @@ struct rpc_call {
     rpc_code code;
     char message[RPC_STATUS_MESSAGE_MAX + 1];
     uint32_t retry_after_ms;
+    char reason[RPC_REASON_MAX + 1];
     int counted; /* included in s->in_flight until its reply is sent or dropped */
     _Atomic int state;
     rpc_invocation *inv; /* valid while CALL_IN_HANDLER */
@@ -140,6 +141,7 @@ static int call_pack_reply(rpc_call *call, const ProtobufCMessage *out)
     rep.code = (Chat__Rpc__Code)call->code;
     rep.message = call->message;
     rep.retry_after_ms = call->retry_after_ms;
+    rep.reason = call->reason;
     rep.request_id = call->rid;
 
     size_t n = chat__rpc__reply__get_packed_size(&rep);
@@ -708,6 +710,12 @@ void rpc_fail(void *closure_data, rpc_code code, const char *fmt, ...)
     va_start(ap, fmt);
     call_set_status(call, code, fmt, ap);
     va_end(ap);
+}
+
+void rpc_set_reason(void *closure_data, const char *reason)
+{
+    rpc_call *call = closure_data;
+    snprintf(call->reason, sizeof(call->reason), "%s", reason ? reason : "");
 }
 
 void rpc_set_retry_after(void *closure_data, uint32_t ms)

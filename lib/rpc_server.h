@@ -82,6 +82,10 @@ void rpc_server_get_stats(rpc_server *s, rpc_server_stats *out);
 /* Sets the status of the reply; the handler then calls closure(NULL, cd).
  * The message is for people and is truncated to RPC_STATUS_MESSAGE_MAX. */
 void rpc_fail(void *closure_data, rpc_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A machine-readable reason sent with an error ("rate_limited",
+ * "budget_exhausted"; cut to RPC_REASON_MAX), for callers that must tell
+ * apart causes sharing one code. */
+void rpc_set_reason(void *closure_data, const char *reason);
 /* A hint sent with UNAVAILABLE or RESOURCE_EXHAUSTED. */
 void rpc_set_retry_after(void *closure_data, uint32_t ms);
 /* The call's request id ("" if none). Valid until the closure is called. */

@@ -46,7 +46,8 @@ die_usage() { echo "$PROG: $*" >&2; exit 2; }
 # (`svc-indexer index`), so only its schema is kept unless
 # BACKUP_KNOWLEDGE=true. backup_runs is this job's own log.
 DATA_TABLES=(checkpoints checkpoint_writes checkpoint_blobs checkpoint_migrations
-             handoff_records messages sessions usage usage_daily schema_migrations)
+             handoff_records handoff_outbox erasure_audit messages sessions usage usage_daily
+             schema_migrations)
 KNOWLEDGE_TABLES=(kb_documents kb_chunks kb_embedding_model)
 
 DB=${DATABASE_URL:-${CHECKPOINT_DB_URL:-}}

@@ -80,11 +80,11 @@ it_check "restore exits 0 and verified the tables" bash -c "[ $rc = 0 ] && grep 
 [ $rc = 0 ] || cat "$IT_TMP/logs/restore.log"
 rows() { psql "$1" -qAt -c "SET intervalstyle = postgres" -c "COPY \"$2\" TO STDOUT" | LC_ALL=C sort | sha256sum; }
 diffs=""; compared=0
-for t in checkpoints checkpoint_writes checkpoint_blobs checkpoint_migrations handoff_records messages sessions usage usage_daily schema_migrations; do
+for t in checkpoints checkpoint_writes checkpoint_blobs checkpoint_migrations handoff_records handoff_outbox erasure_audit messages sessions usage usage_daily schema_migrations; do
   a=$(rows "$DATABASE_URL" "$t"); b=$(rows "$R_URL" "$t"); compared=$((compared + $(count "$DATABASE_URL" "$t")))
   [ "$a" = "$b" ] || diffs+=" $t"
 done
-it_check "every row of the 10 backed-up tables is identical after restore ($compared rows)" test -z "$diffs"
+it_check "every row of the 12 backed-up tables is identical after restore ($compared rows)" test -z "$diffs"
 [ -z "$diffs" ] || echo "     differing tables:$diffs"
 it_check "the awkward message survived byte for byte" test "$(psql "$R_URL" -qAtc "SELECT md5(content) FROM messages WHERE content LIKE 'tab%'")" = "$(psql "$DATABASE_URL" -qAtc "SELECT md5(content) FROM messages WHERE content LIKE 'tab%'")"
 # backup_runs is the job's own log (created by the first backup, after its dump); \restrict keys are random.
