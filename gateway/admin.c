@@ -352,6 +352,24 @@ enum MHD_Result admin_index_status(struct MHD_Connection *conn, gw_request *rq, 
     return admin_call(conn, rq, AOP_STATUS, BK_INDEXER, "Status", &msg.base);
 }
 
+enum MHD_Result admin_usage(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    enum MHD_Result ret;
+    if (!admin_allowed(conn, rq, &ret)) {
+        return ret;
+    }
+    Chat__Session__AdminRequest msg = CHAT__SESSION__ADMIN_REQUEST__INIT;
+    msg.action = "usage";
+    const char *days = admin_arg(conn, "days");
+    int64_t n = days[0] ? admin_id(days) : 0;
+    if ((days[0] && n == 0) || n > 400) {
+        return gw_send_error(conn, 400, "invalid_request", "days is a number from 1 to 400", rq->origin);
+    }
+    msg.limit = (uint32_t)n;
+    return admin_session_call(conn, rq, &msg);
+}
+
 enum MHD_Result admin_retention(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
     (void)param;

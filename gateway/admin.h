@@ -9,6 +9,7 @@
  *   POST /admin/reindex                  an indexing run of INDEX_SOURCES
  *   GET  /admin/index                    the latest indexing run
  *   POST /admin/retention/run            a retention sweep now
+ *   GET  /admin/usage?days=31            tokens and cost per day and model, caps
  * Each is one RPC (svc-session's Admin or Erase, svc-indexer's Index or
  * Status); the connection is suspended meanwhile. Owns: an admin_op from
  * its start until the request's release. HTTP thread, except the RPC
@@ -45,6 +46,7 @@ enum MHD_Result admin_session_export(struct MHD_Connection *conn, gw_request *rq
 enum MHD_Result admin_session_erase(struct MHD_Connection *conn, gw_request *rq, const char *sid);
 enum MHD_Result admin_reindex(struct MHD_Connection *conn, gw_request *rq, const char *param);
 enum MHD_Result admin_index_status(struct MHD_Connection *conn, gw_request *rq, const char *param);
+enum MHD_Result admin_usage(struct MHD_Connection *conn, gw_request *rq, const char *param);
 enum MHD_Result admin_retention(struct MHD_Connection *conn, gw_request *rq, const char *param);
 
 #endif

@@ -1,6 +1,7 @@
 /* metrics.c: see metrics.h. */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,99 @@ void metrics_tokens(uint64_t input, uint64_t output)
 {
     atomic_fetch_add_explicit(&m_tokens_in, input, memory_order_relaxed);
     atomic_fetch_add_explicit(&m_tokens_out, output, memory_order_relaxed);
+}
+
+/* Per provider and model: names are set once under m_models_mu, then read
+ * without it (m_models_n is published after the slot is filled). */
+#define METRICS_LABEL_MAX 64
+typedef struct metrics_model {
+    char provider[METRICS_LABEL_MAX], model[METRICS_LABEL_MAX];
+    _Atomic uint64_t in, out, cost_micros, turns;
+} metrics_model;
+static metrics_model m_models[METRICS_MODELS_MAX + 1]; /* the last: "other" */
+static _Atomic size_t m_models_n;
+static pthread_mutex_t m_models_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A label value: [A-Za-z0-9._-] kept, anything else '_'. */
+static void metrics_label(char out[METRICS_LABEL_MAX], const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s ? s : ""; *p && n + 1 < METRICS_LABEL_MAX; p++) {
+        char c = *p;
+        out[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                           c == '_'
+                       ? c
+                       : '_';
+    }
+    out[n] = '\0';
+}
+
+static metrics_model *metrics_model_slot(const char *provider, const char *model)
+{
+    char p[METRICS_LABEL_MAX], m[METRICS_LABEL_MAX];
+    metrics_label(p, provider);
+    metrics_label(m, model);
+    size_t n = atomic_load_explicit(&m_models_n, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m_models[i].provider, p) == 0 && strcmp(m_models[i].model, m) == 0) {
+            return &m_models[i];
+        }
+    }
+    pthread_mutex_lock(&m_models_mu);
+    n = atomic_load_explicit(&m_models_n, memory_order_relaxed);
+    metrics_model *slot = NULL;
+    for (size_t i = 0; i < n && slot == NULL; i++) {
+        if (strcmp(m_models[i].provider, p) == 0 && strcmp(m_models[i].model, m) == 0) {
+            slot = &m_models[i];
+        }
+    }
+    if (slot == NULL && n < METRICS_MODELS_MAX) {
+        slot = &m_models[n];
+        memcpy(slot->provider, p, sizeof(p));
+        memcpy(slot->model, m, sizeof(m));
+        atomic_store_explicit(&m_models_n, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&m_models_mu);
+    return slot != NULL ? slot : &m_models[METRICS_MODELS_MAX];
+}
+
+void metrics_model_usage(const char *provider, const char *model, uint64_t input, uint64_t output, int64_t cost_micros)
+{
+    metrics_model *s = metrics_model_slot(provider, model);
+    atomic_fetch_add_explicit(&s->in, input, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->out, output, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cost_micros, cost_micros > 0 ? (uint64_t)cost_micros : 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->turns, 1, memory_order_relaxed);
+}
+
+static void metrics_render_models(FILE *f)
+{
+    fprintf(f, "# HELP chat_model_tokens_total Model tokens of committed turns by provider, model and direction.\n"
+               "# TYPE chat_model_tokens_total counter\n");
+    size_t n = atomic_load_explicit(&m_models_n, memory_order_acquire);
+    for (size_t i = 0; i <= METRICS_MODELS_MAX; i++) {
+        if (i >= n && i != METRICS_MODELS_MAX) {
+            continue;
+        }
+        const metrics_model *s = &m_models[i];
+        const char *p = i == METRICS_MODELS_MAX ? "other" : s->provider,
+                   *m = i == METRICS_MODELS_MAX ? "other" : s->model;
+        fprintf(f, "chat_model_tokens_total{provider=\"%s\",model=\"%s\",direction=\"input\"} %llu\n", p, m,
+                (unsigned long long)atomic_load(&s->in));
+        fprintf(f, "chat_model_tokens_total{provider=\"%s\",model=\"%s\",direction=\"output\"} %llu\n", p, m,
+                (unsigned long long)atomic_load(&s->out));
+    }
+    fprintf(f, "# HELP chat_model_cost_total What committed turns cost by provider and model (svc-session's "
+               "MODEL_PRICES, in COST_CURRENCY).\n# TYPE chat_model_cost_total counter\n");
+    for (size_t i = 0; i <= METRICS_MODELS_MAX; i++) {
+        if (i >= n && i != METRICS_MODELS_MAX) {
+            continue;
+        }
+        const metrics_model *s = &m_models[i];
+        fprintf(f, "chat_model_cost_total{provider=\"%s\",model=\"%s\"} %.6f\n",
+                i == METRICS_MODELS_MAX ? "other" : s->provider, i == METRICS_MODELS_MAX ? "other" : s->model,
+                (double)atomic_load(&s->cost_micros) / 1e6);
+    }
 }
 
 void metrics_upstream_error(metric_service svc)
@@ -114,6 +208,7 @@ char *metrics_render(size_t *len)
     fprintf(f, "# HELP chat_tokens_total Model tokens by direction.\n# TYPE chat_tokens_total counter\n");
     fprintf(f, "chat_tokens_total{direction=\"input\"} %llu\n", (unsigned long long)atomic_load(&m_tokens_in));
     fprintf(f, "chat_tokens_total{direction=\"output\"} %llu\n", (unsigned long long)atomic_load(&m_tokens_out));
+    metrics_render_models(f);
     fprintf(f, "# HELP chat_upstream_errors_total Failed calls to services.\n"
                "# TYPE chat_upstream_errors_total counter\n");
     for (int s = 0; s < MS_COUNT; s++) {

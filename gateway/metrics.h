@@ -25,6 +25,11 @@ void metrics_turn(metric_turn_outcome outcome);
 void metrics_ttft_us(int64_t us);
 void metrics_tokens(uint64_t input, uint64_t output);
 void metrics_upstream_error(metric_service svc);
+/* A committed turn's usage by provider and model (the first
+ * METRICS_MODELS_MAX pairs seen get their own series, the rest count as
+ * model "other"); cost in micro-units of svc-session's COST_CURRENCY. */
+#define METRICS_MODELS_MAX 16
+void metrics_model_usage(const char *provider, const char *model, uint64_t input, uint64_t output, int64_t cost_micros);
 void metrics_stream_open(int delta); /* +1 opened, -1 closed */
 long metrics_streams_open(void);
 

@@ -248,6 +248,7 @@ static const route routes[] = {
     {"POST", "/admin/reindex", 0, "use POST", admin_reindex},
     {"GET", "/admin/index", 0, "use GET", admin_index_status},
     {"POST", "/admin/retention/run", 0, "use POST", admin_retention},
+    {"GET", "/admin/usage", 0, "use GET", admin_usage},
 };
 
 /* 1 when url is pattern, with its "{}" segment (1..max bytes, no '/')

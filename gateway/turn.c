@@ -135,9 +135,9 @@ static void turn_on_begin(rpc_result *res, void *arg)
             st = 409;
             code = "turn_in_progress";
             break;
-        case RPC_RESOURCE_EXHAUSTED:
+        case RPC_RESOURCE_EXHAUSTED: /* svc-session says which (sess_store.h) */
             st = 429;
-            code = "limit_reached";
+            code = strcmp(res->reason, "rate_limited") == 0 ? "rate_limited" : "budget_exhausted";
             break;
         case RPC_INVALID_ARGUMENT:
             st = 400;
@@ -557,6 +557,11 @@ static void turn_on_commit(rpc_result *res, void *arg)
         return;
     }
     Chat__Session__CommitReply *cr = (Chat__Session__CommitReply *)res->reply;
+    pthread_mutex_lock(&t->mtx);
+    metrics_model_usage(t->provider, t->usage_model,
+                        t->usage.input_tokens + t->usage.cache_creation_input_tokens + t->usage.cache_read_input_tokens,
+                        t->usage.output_tokens, cr->cost_micros);
+    pthread_mutex_unlock(&t->mtx);
     if (cr->handoff_id != 0) {
         pthread_mutex_lock(&t->mtx);
         json_t *h = json_pack("{s:I, s:s, s:{s:s, s:s}}", "id", (json_int_t)cr->handoff_id, "promise",

@@ -26,6 +26,12 @@
  * that is shorter). */
 #define SESS_RETENTION_FIRST_MS 2000
 #define SESS_WEBHOOK_SECRET_MIN 16
+/* List prices (USD per million input/output tokens) of the models we use;
+ * the offline provider (extractive-v1) is free; unknown models are priced
+ * as the dearest. */
+#define SESS_DEFAULT_PRICES                                                                                            \
+    "claude-sonnet-4-5=3/15,claude-sonnet-4=3/15,claude-haiku-4-5=1/5,claude-3-5-haiku=0.8/4,"                         \
+    "claude-opus-4=15/75,gpt-4o-mini=0.15/0.6,gpt-4o=2.5/10,gpt-4.1-mini=0.4/1.6,gpt-4.1=2/8,extractive-=0/0,*=15/75"
 
 SVC_HEALTH_HANDLER(sess_rpc_, sess_svc)
 
@@ -132,6 +138,31 @@ static const cfg_var session_vars[] = {
      .min = 1,
      .max = 1000000000000LL,
      .help = "model tokens one conversation may use per UTC day"},
+    {.name = "SESSION_TURNS_PER_MINUTE",
+     .type = CFG_INT,
+     .def = "6",
+     .min = 1,
+     .max = 10000,
+     .help = "turns one conversation may start within a minute"},
+    {.name = "SESSION_MAX_TOKENS",
+     .type = CFG_INT,
+     .def = "1000000",
+     .min = 1,
+     .max = 1000000000000LL,
+     .help = "model tokens one conversation may use in all"},
+    {.name = "GLOBAL_DAILY_COST",
+     .type = CFG_STR,
+     .def = "50",
+     .help = "what all conversations together may cost per UTC day, in COST_CURRENCY (e.g. 50 or 12.5)"},
+    {.name = "GLOBAL_MONTHLY_COST",
+     .type = CFG_STR,
+     .def = "1000",
+     .help = "what all conversations together may cost per UTC month, in COST_CURRENCY"},
+    {.name = "COST_CURRENCY", .type = CFG_STR, .def = "USD", .help = "the currency of MODEL_PRICES and the cost caps"},
+    {.name = "MODEL_PRICES",
+     .type = CFG_STR,
+     .def = SESS_DEFAULT_PRICES,
+     .help = "price of a million input/output tokens per model (\"model=IN/OUT,...\"; \"*\" = any other model)"},
     {.name = "GLOBAL_DAILY_TOKENS",
      .type = CFG_INT,
      .def = "5000000",
@@ -262,6 +293,22 @@ static int session_init(const cfg *c, void **state)
     st->lim.max_turns = cfg_int(c, "SESSION_MAX_TURNS");
     st->lim.session_daily_tokens = cfg_int(c, "SESSION_DAILY_TOKENS");
     st->lim.global_daily_tokens = cfg_int(c, "GLOBAL_DAILY_TOKENS");
+    st->lim.turns_per_minute = cfg_int(c, "SESSION_TURNS_PER_MINUTE");
+    st->lim.session_tokens = cfg_int(c, "SESSION_MAX_TOKENS");
+    st->lim.daily_cost_micros = sess_money_parse(cfg_str(c, "GLOBAL_DAILY_COST"));
+    st->lim.monthly_cost_micros = sess_money_parse(cfg_str(c, "GLOBAL_MONTHLY_COST"));
+    snprintf(st->currency, sizeof(st->currency), "%s", cfg_str(c, "COST_CURRENCY"));
+    if (st->lim.daily_cost_micros <= 0 || st->lim.monthly_cost_micros <= 0) {
+        log_error("configuration error: %s: must be an amount above 0 like 50 or 12.5",
+                  st->lim.daily_cost_micros <= 0 ? "GLOBAL_DAILY_COST" : "GLOBAL_MONTHLY_COST");
+        free(st);
+        return -1;
+    }
+    if (sess_prices_parse(&st->prices, cfg_str(c, "MODEL_PRICES"), herr, sizeof(herr)) != 0) {
+        log_error("configuration error: %s", herr);
+        free(st);
+        return -1;
+    }
     st->history_limit = (unsigned)cfg_int(c, "HISTORY_LIMIT");
     st->retention_interval_ms = cfg_int(c, "RETENTION_INTERVAL");
     int64_t first =

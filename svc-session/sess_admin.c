@@ -39,6 +39,7 @@ static int admin_status_ok(const char *s)
 
 typedef struct admin_op {
     const Chat__Session__AdminRequest *in;
+    const sess_state *st;
     char *json; /* malloc'd answer */
 } admin_op;
 
@@ -158,6 +159,34 @@ static rpc_code admin_export(PGconn *pg, admin_op *o, sess_err *e)
         1, p, e);
 }
 
+/* Usage per UTC day and model for the last `limit` days (default 31),
+ * with today's and this month's cost against the caps. */
+static rpc_code admin_usage(PGconn *pg, admin_op *o, sess_err *e, const sess_state *st)
+{
+    char days[16], dcap[24], mcap[24];
+    snprintf(days, sizeof(days), "%u", o->in->limit == 0 ? 31 : o->in->limit);
+    snprintf(dcap, sizeof(dcap), "%" PRId64, st->lim.daily_cost_micros);
+    snprintf(mcap, sizeof(mcap), "%" PRId64, st->lim.monthly_cost_micros);
+    const char *p[] = {days, st->currency, dcap, mcap};
+    return admin_query(
+        pg, o, "usage",
+        "WITH d AS (SELECT day, provider, model, sum(turns) AS turns, sum(input_tokens) AS input_tokens,"
+        "  sum(output_tokens) AS output_tokens, sum(cache_creation_input_tokens) AS cache_creation_input_tokens,"
+        "  sum(cache_read_input_tokens) AS cache_read_input_tokens, sum(cost_micros) AS cost_micros"
+        "  FROM usage_daily WHERE day > (now() AT TIME ZONE 'UTC')::date - $1::int GROUP BY day, provider, model)"
+        " SELECT json_build_object('currency', $2::text,"
+        "  'today', json_build_object('cost', coalesce((SELECT sum(cost_micros) FROM usage_daily"
+        "    WHERE day = (now() AT TIME ZONE 'UTC')::date), 0) / 1e6, 'cap', $3::bigint / 1e6),"
+        "  'month', json_build_object('cost', coalesce((SELECT sum(cost_micros) FROM usage_daily"
+        "    WHERE day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) / 1e6, 'cap', $4::bigint / 1e6),"
+        "  'days', coalesce((SELECT json_agg(json_build_object('day', day, 'provider', provider, 'model', model,"
+        "    'turns', turns, 'input_tokens', input_tokens, 'output_tokens', output_tokens,"
+        "    'cache_creation_input_tokens', cache_creation_input_tokens,"
+        "    'cache_read_input_tokens', cache_read_input_tokens, 'cost', cost_micros / 1e6)"
+        "    ORDER BY day DESC, provider, model) FROM d), '[]'::json))::text",
+        4, p, e);
+}
+
 static rpc_code admin_retention(PGconn *pg, admin_op *o, sess_err *e)
 {
     sess_sweep_counts n;
@@ -190,6 +219,9 @@ static rpc_code admin_run(PGconn *pg, void *arg, sess_err *e)
     }
     if (strcmp(a, "export_session") == 0) {
         return admin_export(pg, o, e);
+    }
+    if (strcmp(a, "usage") == 0) {
+        return admin_usage(pg, o, e, o->st);
     }
     return admin_retention(pg, o, e);
 }
@@ -233,8 +265,15 @@ static int admin_valid(void *cd, const Chat__Session__AdminRequest *in)
     if (strcmp(a, "run_retention") == 0) {
         return 1;
     }
+    if (strcmp(a, "usage") == 0) {
+        if (in->limit > 400) {
+            rpc_fail(cd, RPC_INVALID_ARGUMENT, "days is 1 to 400");
+            return 0;
+        }
+        return 1;
+    }
     rpc_fail(cd, RPC_INVALID_ARGUMENT,
-             "action is one of list_handoffs, get_handoff, update_handoff, export_session, run_retention");
+             "action is one of list_handoffs, get_handoff, update_handoff, export_session, usage, run_retention");
     return 0;
 }
 
@@ -246,7 +285,7 @@ void sess_rpc_admin(sess_svc *svc, const Chat__Session__AdminRequest *in, Chat__
         done(NULL, cd);
         return;
     }
-    admin_op o = {.in = in};
+    admin_op o = {.in = in, .st = rpc_call_server_arg(cd)};
     sess_err e;
     rpc_code code = sess_with_db(cd, admin_run, &o, &e);
     if (code != RPC_OK) {

@@ -99,6 +99,9 @@ rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e)
 void sess_fail(void *cd, rpc_code code, const sess_err *e)
 {
     rpc_fail(cd, code, "%s", e->msg);
+    if (e->reason != NULL) {
+        rpc_set_reason(cd, e->reason);
+    }
     if (e->retry_after_ms > 0) {
         rpc_set_retry_after(cd, e->retry_after_ms);
     }
@@ -460,6 +463,11 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
         .usage = in->usage,
     };
     const sess_state *st = rpc_call_server_arg(cd);
+    if (in->usage != NULL) {
+        const Chat__Common__Usage *u = in->usage;
+        ci.cost_micros = sess_price_cost(&st->prices, u->model ? u->model : "", u->input_tokens, u->output_tokens,
+                                         u->cache_creation_input_tokens, u->cache_read_input_tokens);
+    }
     sess_handoff_req hreq = {.reason = sess_s(in->handoff_reason), .urgency = urgency};
     for (size_t i = 0; i < in->n_messages && hreq.message == NULL; i++) {
         if (strcmp(sess_s(in->messages[i]->role), "user") == 0) {
@@ -480,6 +488,7 @@ void sess_rpc_commit(sess_svc *svc, const Chat__Session__CommitRequest *in, Chat
         Chat__Session__CommitReply reply = CHAT__SESSION__COMMIT_REPLY__INIT;
         reply.checkpoint_id = op.id;
         reply.handoff_id = hout.id;
+        reply.cost_micros = ci.cost_micros;
         reply.handoff_promise = hout.promise;
         if (hout.id != 0) {
             char id[24];

@@ -16,6 +16,7 @@
 #include "sess_handoff.h"
 #include "sess_hours.h"
 #include "sess_outbox.h"
+#include "sess_price.h"
 #include "sess_retention.h"
 #include "sess_store.h"
 #include "session.pb-c.h"
@@ -48,6 +49,8 @@ typedef struct sess_state {
     sess_hours hours;
     sess_handoff_conf handoff; /* .hours points at hours above */
     sess_outbox *outbox;       /* NULL when no channel is configured */
+    sess_prices prices;        /* MODEL_PRICES */
+    char currency[8];          /* COST_CURRENCY */
 } sess_state;
 
 typedef Chat__Session__Session_Service sess_svc;

@@ -185,7 +185,15 @@ uint32_t sess_store_ms_to_midnight(int64_t now_ms)
     "   WHERE u.session_id = $1 AND u.day = (now() AT TIME ZONE 'UTC')::date) AS session_tokens,"                      \
     " (SELECT coalesce(sum(d.input_tokens + d.output_tokens + d.cache_creation_input_tokens"                           \
     "   + d.cache_read_input_tokens), 0) FROM usage_daily d"                                                           \
-    "   WHERE d.day = (now() AT TIME ZONE 'UTC')::date) AS global_tokens) spent"
+    "   WHERE d.day = (now() AT TIME ZONE 'UTC')::date) AS global_tokens,"                                             \
+    " (SELECT coalesce(sum(u.input_tokens + u.output_tokens + u.cache_creation_input_tokens"                           \
+    "   + u.cache_read_input_tokens), 0) FROM usage u WHERE u.session_id = $1) AS session_all_tokens,"                 \
+    " (SELECT count(DISTINCT u.turn_id) FROM usage u"                                                                  \
+    "   WHERE u.session_id = $1 AND u.created_at > now() - interval '1 minute') AS recent_turns,"                      \
+    " (SELECT coalesce(sum(d.cost_micros), 0) FROM usage_daily d"                                                      \
+    "   WHERE d.day = (now() AT TIME ZONE 'UTC')::date) AS day_cost,"                                                  \
+    " (SELECT coalesce(sum(d.cost_micros), 0) FROM usage_daily d"                                                      \
+    "   WHERE d.day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date) AS month_cost) spent"
 
 /* The text of a blob of the checkpoint row c for one channel. */
 #define SESS_SQL_BLOB(channel)                                                                                         \
@@ -230,7 +238,10 @@ static rpc_code sess_begin_refusal(PGconn *pg, const char *sid, const char *turn
     PGresult *r = sess_q(pg,
                          "SELECT s.expires_at > now(),"
                          " s.active_turn_id IS NOT NULL AND s.active_turn_until >= now() AND s.active_turn_id <> $2,"
-                         " s.turns, spent.session_tokens, spent.global_tokens"
+                         " s.turns, spent.session_tokens, spent.global_tokens, spent.session_all_tokens,"
+                         " spent.recent_turns, spent.day_cost, spent.month_cost,"
+                         " (SELECT ceil(60000 - extract(epoch FROM now() - min(u.created_at)) * 1000)::bigint"
+                         "   FROM usage u WHERE u.session_id = $1 AND u.created_at > now() - interval '1 minute')"
                          " FROM sessions s, " SESS_SQL_SPENT " WHERE s.id = $1",
                          2, p);
     rpc_code code = RPC_OK;
@@ -246,15 +257,32 @@ static rpc_code sess_begin_refusal(PGconn *pg, const char *sid, const char *turn
         sess_setmsg(e,
                     "this conversation reached its limit of %" PRId64 " turns; start a new one or use the contact form",
                     lim->max_turns);
+        e->reason = SESS_REASON_BUDGET;
+        code = RPC_RESOURCE_EXHAUSTED;
+    } else if (sess_int(r, 0, 6) >= lim->turns_per_minute) {
+        sess_setmsg(e, "that was a lot of questions in a minute; please wait a moment before the next one");
+        int64_t wait = PQgetisnull(r, 0, 9) ? 1000 : sess_int(r, 0, 9);
+        e->retry_after_ms = (uint32_t)(wait < 1000 ? 1000 : wait > 60000 ? 60000 : wait);
+        e->reason = SESS_REASON_RATE;
+        code = RPC_RESOURCE_EXHAUSTED;
+    } else if (sess_int(r, 0, 5) >= lim->session_tokens) {
+        sess_setmsg(e, "this conversation reached its length limit; start a new one or use the contact form");
+        e->reason = SESS_REASON_BUDGET;
         code = RPC_RESOURCE_EXHAUSTED;
     } else if (sess_int(r, 0, 3) >= lim->session_daily_tokens) {
         sess_setmsg(e, "this conversation used its daily budget of %" PRId64 " tokens; it can continue tomorrow (UTC)",
                     lim->session_daily_tokens);
         e->retry_after_ms = sess_store_ms_to_midnight(clock_wall_ms());
+        e->reason = SESS_REASON_BUDGET;
         code = RPC_RESOURCE_EXHAUSTED;
-    } else if (sess_int(r, 0, 4) >= lim->global_daily_tokens) {
+    } else if (sess_int(r, 0, 4) >= lim->global_daily_tokens || sess_int(r, 0, 7) >= lim->daily_cost_micros) {
         sess_setmsg(e, "the assistant reached its daily usage limit; it is available again tomorrow (UTC)");
         e->retry_after_ms = sess_store_ms_to_midnight(clock_wall_ms());
+        e->reason = SESS_REASON_BUDGET;
+        code = RPC_RESOURCE_EXHAUSTED;
+    } else if (sess_int(r, 0, 8) >= lim->monthly_cost_micros) {
+        sess_setmsg(e, "the assistant reached its usage limit for this month; please use the contact form");
+        e->reason = SESS_REASON_BUDGET;
         code = RPC_RESOURCE_EXHAUSTED;
     }
     PQclear(r);
@@ -265,12 +293,16 @@ rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, cons
                           sess_err *e)
 {
     memset(out, 0, sizeof(*out));
-    char ttl[24], turns[24], sbudget[24], gbudget[24];
+    char ttl[24], turns[24], sbudget[24], gbudget[24], rate[24], stokens[24], dcost[24], mcost[24];
     snprintf(ttl, sizeof(ttl), "%" PRId64, lim->lock_ttl_ms);
     snprintf(turns, sizeof(turns), "%" PRId64, lim->max_turns);
     snprintf(sbudget, sizeof(sbudget), "%" PRId64, lim->session_daily_tokens);
     snprintf(gbudget, sizeof(gbudget), "%" PRId64, lim->global_daily_tokens);
-    const char *p[] = {sid, turn_id, ttl, turns, sbudget, gbudget};
+    snprintf(rate, sizeof(rate), "%" PRId64, lim->turns_per_minute);
+    snprintf(stokens, sizeof(stokens), "%" PRId64, lim->session_tokens);
+    snprintf(dcost, sizeof(dcost), "%" PRId64, lim->daily_cost_micros);
+    snprintf(mcost, sizeof(mcost), "%" PRId64, lim->monthly_cost_micros);
+    const char *p[] = {sid, turn_id, ttl, turns, sbudget, gbudget, rate, stokens, dcost, mcost};
 
     /* The lock, the turn cap and the budgets in one statement: a refused
      * Begin never holds the lock. */
@@ -281,9 +313,11 @@ rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, cons
                              " FROM " SESS_SQL_SPENT " WHERE s.id = $1 AND s.expires_at > now()"
                              " AND (s.active_turn_id IS NULL OR s.active_turn_until < now() OR s.active_turn_id = $2)"
                              " AND s.turns < $4::int AND spent.session_tokens < $5::bigint"
-                             " AND spent.global_tokens < $6::bigint"
+                             " AND spent.global_tokens < $6::bigint AND spent.recent_turns < $7::bigint"
+                             " AND spent.session_all_tokens < $8::bigint AND spent.day_cost < $9::bigint"
+                             " AND spent.month_cost < $10::bigint"
                              " RETURNING s.turns, spent.session_tokens, spent.global_tokens",
-                             6, p);
+                             10, p);
         if (!sess_ok(r)) {
             rpc_code code = sess_pg_fail(pg, r, "begin", e);
             PQclear(r);
@@ -462,6 +496,8 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
     const char *provider = u && u->provider && u->provider[0] ? u->provider : "unknown";
     const char *model = u && u->model ? u->model : "";
     int new_lead = next.lead_version[0] != '\0';
+    char cost[24];
+    snprintf(cost, sizeof(cost), "%" PRId64, in->cost_micros);
     const char *p3[] = {
         in->sid,
         in->turn_id,
@@ -481,6 +517,7 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
         tok[2],
         tok[3],
         in->lead_changed ? in->lead_json : NULL,
+        cost,
     };
     PGresult *w = sess_q(
         pg,
@@ -508,14 +545,16 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
         "  RETURNING 1"
         "), us AS ("
         "  INSERT INTO usage (session_id, turn_id, provider, model, input_tokens, output_tokens,"
-        "         cache_creation_input_tokens, cache_read_input_tokens)"
-        "  VALUES ($1, $2, $12, $13, $14::int, $15::int, $16::int, $17::int)"
+        "         cache_creation_input_tokens, cache_read_input_tokens, cost_micros)"
+        "  VALUES ($1, $2, $12, $13, $14::int, $15::int, $16::int, $17::int, $19::bigint)"
         "  RETURNING 1"
         "), ud AS ("
-        "  INSERT INTO usage_daily AS d (day, provider, model, turns, input_tokens, output_tokens,"
-        "         cache_creation_input_tokens, cache_read_input_tokens)"
-        "  VALUES ((now() AT TIME ZONE 'UTC')::date, $12, $13, 1, $14::bigint, $15::bigint, $16::bigint, $17::bigint)"
-        "  ON CONFLICT (day, provider, model) DO UPDATE SET turns = d.turns + 1,"
+        "  INSERT INTO usage_daily AS d (day, provider, model, shard, turns, input_tokens, output_tokens,"
+        "         cache_creation_input_tokens, cache_read_input_tokens, cost_micros)"
+        "  VALUES ((now() AT TIME ZONE 'UTC')::date, $12, $13, pg_backend_pid() % 8, 1, $14::bigint, $15::bigint,"
+        "         $16::bigint, $17::bigint, $19::bigint)"
+        "  ON CONFLICT (day, provider, model, shard) DO UPDATE SET turns = d.turns + 1,"
+        "         cost_micros = d.cost_micros + EXCLUDED.cost_micros,"
         "         input_tokens = d.input_tokens + EXCLUDED.input_tokens,"
         "         output_tokens = d.output_tokens + EXCLUDED.output_tokens,"
         "         cache_creation_input_tokens = d.cache_creation_input_tokens + EXCLUDED.cache_creation_input_tokens,"
@@ -528,7 +567,7 @@ static rpc_code sess_commit_tx(PGconn *pg, const sess_commit_in *in, char out_id
         "  RETURNING 1"
         ")"
         " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM cp), (SELECT count(*) FROM bl)",
-        18, p3);
+        19, p3);
     if (!sess_ok(w)) {
         code = sess_pg_fail(pg, w, "commit (write)", e);
     } else {

@@ -26,6 +26,7 @@
 
 typedef struct sess_err {
     char msg[RPC_STATUS_MESSAGE_MAX];
+    const char *reason; /* NULL or SESS_REASON_* */
     uint32_t retry_after_ms;
     int conn_lost;
 } sess_err;
@@ -33,10 +34,18 @@ typedef struct sess_err {
 typedef struct sess_limits {
     int retention_days;
     int64_t lock_ttl_ms;
-    int64_t max_turns;
-    int64_t session_daily_tokens;
-    int64_t global_daily_tokens;
+    int64_t max_turns;            /* turns of one session, ever */
+    int64_t turns_per_minute;     /* turns of one session within a minute */
+    int64_t session_tokens;       /* tokens of one session, ever */
+    int64_t session_daily_tokens; /* tokens of one session per UTC day */
+    int64_t global_daily_tokens;  /* tokens of all sessions per UTC day */
+    int64_t daily_cost_micros;    /* cost of all sessions per UTC day */
+    int64_t monthly_cost_micros;  /* cost of all sessions per UTC month */
 } sess_limits;
+
+/* Why Begin refused a turn, as rpc reasons (rpc_set_reason). */
+#define SESS_REASON_RATE "rate_limited"       /* turns per minute: wait a little */
+#define SESS_REASON_BUDGET "budget_exhausted" /* a turn, token or cost budget is used up */
 
 /* Milliseconds from now_ms (Unix) to the next UTC midnight, rounded up to
  * whole seconds: when daily budgets start again. */
@@ -60,6 +69,7 @@ typedef struct sess_begin_out {
  * Refusals take no lock. Free out with sess_begin_out_free. */
 rpc_code sess_store_begin(PGconn *pg, const char *sid, const char *turn_id, const sess_limits *lim, sess_begin_out *out,
                           sess_err *e);
+/* RESOURCE_EXHAUSTED refusals of Begin carry e->reason (SESS_REASON_*). */
 void sess_begin_out_free(sess_begin_out *out);
 
 struct sess_handoff_conf;
@@ -84,6 +94,7 @@ typedef struct sess_commit_in {
     const char *lead_json;     /* the lead channel value */
     int lead_changed;
     const Chat__Common__Usage *usage; /* may be NULL */
+    int64_t cost_micros;              /* what usage cost (MODEL_PRICES) */
     /* A hand-off asked for in this turn (NULL: none): recorded in the same
      * transaction into *handoff_out; a retried Commit answers the one it
      * recorded. */

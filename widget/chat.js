@@ -864,10 +864,11 @@
     } else if (r === 'lost') {
       failed(bot, { code: 'lost' });
     } else if (r && (r.net || [429, 502, 503, 504].includes(r.status))) {
-      /* 429: a budget (limit_reached) or the per-IP rate limit
-       * (rate_limited, from POST /v1/chat or /v1/sessions): either way the
-       * contact form, which still reaches sales. */
-      const code = r.status !== 429 ? 'unreachable' : r.code === 'rate_limited' ? 'rate_limited' : 'limit_reached';
+      /* 429: a budget (budget_exhausted) or a rate limit (rate_limited:
+       * per IP from POST /v1/chat or /v1/sessions, or turns per minute of
+       * the session): either way the contact form, which still reaches
+       * sales. */
+      const code = r.status !== 429 ? 'unreachable' : r.code === 'rate_limited' ? 'rate_limited' : 'budget_exhausted';
       failed(bot, { code, message: r.status === 429 && r.message });
       showContact(contactIntro(code), bot.q);
     } else {
@@ -886,10 +887,10 @@
     done(bot);
     announce(L.answer + bot.md.textContent);
   }
-  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit', rate_limited: 'busy' };
-  const CONTACT = ['limit_reached', 'rate_limited', 'unreachable', 'service_unavailable', 'timeout'];
+  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit', budget_exhausted: 'limit', rate_limited: 'busy' };
+  const CONTACT = ['limit_reached', 'budget_exhausted', 'rate_limited', 'unreachable', 'service_unavailable', 'timeout'];
   function contactIntro(code) {
-    return code === 'limit_reached' ? L.limit : code === 'rate_limited' ? L.busy : L.down;
+    return code === 'limit_reached' || code === 'budget_exhausted' ? L.limit : code === 'rate_limited' ? L.busy : L.down;
   }
   function failed(bot, d) {
     typing(bot, false);

@@ -83,7 +83,7 @@ HANDOFF_KEYS = {"reason_any": list, "urgency": str, "hours": str}
 ERROR_KEYS = {"code": (str, list), "retryable": bool}
 
 # The codes for which the widget offers "Leave a message" (the contact form).
-CONTACT_FORM_CODES = {"limit_reached", "service_unavailable", "timeout"}
+CONTACT_FORM_CODES = {"limit_reached", "budget_exhausted", "rate_limited", "service_unavailable", "timeout"}
 
 DONT_KNOW = [
     "don't have that information", "do not have that information", "don't have information",
