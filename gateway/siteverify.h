@@ -10,11 +10,11 @@
 
 #include <stddef.h>
 
-#define SV_TOKEN_MAX 2048    /* Cloudflare's longest widget token */
-#define SV_UUID_LEN 36       /* an idempotency_key, 8-4-4-4-12 hex */
-#define SV_CODES_MAX 256     /* the reply's error-codes, joined with "," */
-#define SV_HOSTNAME_MAX 256  /* the reply's hostname, longer ones are cut */
-#define SV_REPLY_MAX 8192    /* a larger reply body is not Siteverify's */
+#define SV_TOKEN_MAX 2048   /* Cloudflare's longest widget token */
+#define SV_UUID_LEN 36      /* an idempotency_key, 8-4-4-4-12 hex */
+#define SV_CODES_MAX 256    /* the reply's error-codes, joined with "," */
+#define SV_HOSTNAME_MAX 256 /* the reply's hostname, longer ones are cut */
+#define SV_REPLY_MAX 8192   /* a larger reply body is not Siteverify's */
 
 typedef enum {
     SV_PASS,      /* success: true (and the hostname expected) */

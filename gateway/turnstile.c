@@ -70,8 +70,10 @@ static void ts_complete(ts_check *c, ts_outcome outcome, const char *codes)
     c->outcome = outcome;
     snprintf(c->codes, sizeof(c->codes), "%s", codes ? codes : "");
     log_debug("turnstile: %s after %d call(s), %.0f ms (%s)",
-              outcome == TS_PASSED ? "passed" : outcome == TS_FAILED ? "failed" : "unavailable", c->attempts,
-              (double)(clock_mono_us() - c->started_us) / 1000.0, c->codes);
+              outcome == TS_PASSED   ? "passed"
+              : outcome == TS_FAILED ? "failed"
+                                     : "unavailable",
+              c->attempts, (double)(clock_mono_us() - c->started_us) / 1000.0, c->codes);
     pthread_mutex_lock(&ts.mu);
     ts.inflight--;
     pthread_mutex_unlock(&ts.mu);
