@@ -145,6 +145,9 @@ static void route_turnstile_release(void *state)
 /* After Siteverify (HTTP thread): on to Create, or the refusal. */
 static enum MHD_Result route_session_checked(struct MHD_Connection *conn, gw_request *rq)
 {
+    if (!turnstile_done(rq->state)) {
+        return MHD_YES; /* a spurious wake: Siteverify has not answered */
+    }
     const char *codes;
     ts_outcome o = turnstile_outcome(rq->state, &codes);
     ip_addr client;

@@ -26,6 +26,7 @@ struct ts_check {
     CURL *easy;
     ts_outcome outcome;
     char codes[SV_CODES_MAX];
+    int done;       /* set (atomically, last) when outcome and codes are final */
     ts_check *next; /* in the queue, then in the active list */
 };
 
@@ -78,6 +79,7 @@ static void ts_complete(ts_check *c, ts_outcome outcome, const char *codes)
     ts.inflight--;
     pthread_mutex_unlock(&ts.mu);
     struct MHD_Connection *conn = c->conn;
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
     MHD_resume_connection(conn);
     gw_suspended_add(-1);
 }
@@ -315,6 +317,7 @@ ts_check *turnstile_verify(struct MHD_Connection *conn, const char *token, const
         return NULL;
     }
     c->conn = conn;
+    c->outcome = TS_UNAVAILABLE;
     dyn_init(&c->reply, SV_REPLY_MAX);
     c->started_us = clock_mono_us();
     c->deadline_us = c->started_us + (int64_t)ts.timeout_ms * 1000;
@@ -345,6 +348,11 @@ ts_check *turnstile_verify(struct MHD_Connection *conn, const char *token, const
         curl_multi_wakeup(ts.multi);
     }
     return c;
+}
+
+int turnstile_done(const ts_check *c)
+{
+    return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE);
 }
 
 ts_outcome turnstile_outcome(const ts_check *c, const char **codes)

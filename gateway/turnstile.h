@@ -51,6 +51,8 @@ const char *turnstile_site_key(void);
 /* Suspends conn and queues a check of token for the client remoteip (text;
  * "" for none). NULL (conn not suspended) when out of memory. */
 ts_check *turnstile_verify(struct MHD_Connection *conn, const char *token, const char *remoteip);
+/* 1 once the check has an outcome (a wake before that is spurious). */
+int turnstile_done(const ts_check *c);
 /* After the resume (HTTP thread): the outcome, and Cloudflare's error codes
  * or the reason ("" when none). */
 ts_outcome turnstile_outcome(const ts_check *c, const char **codes);
