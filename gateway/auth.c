@@ -141,6 +141,12 @@ int auth_peer(struct MHD_Connection *conn, ip_addr *out)
     return -1;
 }
 
+int auth_peer_trusted(struct MHD_Connection *conn)
+{
+    ip_addr peer;
+    return auth_peer(conn, &peer) == 0 && client_ip_trusted(&auth_clients, &peer);
+}
+
 void auth_client_ip(struct MHD_Connection *conn, ip_addr *out)
 {
     ip_addr peer;

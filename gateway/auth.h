@@ -44,6 +44,9 @@ const char *auth_bearer(struct MHD_Connection *conn);
 /* The TCP peer of conn (an IPv4-mapped IPv6 peer as IPv4); -1 when MHD
  * gives none. */
 int auth_peer(struct MHD_Connection *conn, ip_addr *out);
+/* 1 when the TCP peer of conn is in a trusted range (its proxy headers are
+ * believed). */
+int auth_peer_trusted(struct MHD_Connection *conn);
 /* The client of conn: the peer, or what a trusted proxy says it is
  * (client_ip_resolve). */
 void auth_client_ip(struct MHD_Connection *conn, ip_addr *out);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "bot_score.h"
 #include "metrics.h"
 #include "respond.h"
 #include "sse.h"
@@ -28,7 +29,7 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
     ip_addr client;
     auth_client_ip(conn, &client);
     enum MHD_Result refused;
-    if (throttle_refuse(conn, RL_CHAT, &client, o, MR_CHAT, &refused)) {
+    if (throttle_refuse(conn, RL_CHAT, &client, o, MR_CHAT, &refused) || bot_score_refuse(conn, o, MR_CHAT, &refused)) {
         return refused;
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

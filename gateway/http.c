@@ -19,6 +19,7 @@
 #include "routes.h"
 #include "sse.h"
 #include "turn.h"
+#include "turnstile.h"
 
 struct gw_server {
     struct MHD_Daemon *d;
@@ -171,10 +172,11 @@ void gw_stop(gw_server *g)
     }
     /* MHD requires every connection resumed before it stops: end the
      * streams, and give pending calls (bounded by their timeouts) time to
-     * answer. */
+     * answer; bot checks still waiting for Siteverify fail at once. */
     MHD_quiesce_daemon(g->d);
     sse_shutdown();
     turns_finish_all();
+    turnstile_cancel_all();
     for (int i = 0; i < 700 && gw_suspended_count() > 0; i++) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);

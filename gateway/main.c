@@ -7,6 +7,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "backends.h"
+#include "bot_score.h"
 #include "clock.h"
 #include "config.h"
 #include "cors.h"
@@ -19,6 +20,7 @@
 #include "static.h"
 #include "throttle.h"
 #include "turn.h"
+#include "turnstile.h"
 
 #ifndef CHAT_VERSION
 #define CHAT_VERSION "dev"
@@ -124,6 +126,40 @@ static const cfg_var gw_vars[] = {
      .min = 16,
      .max = 128,
      .help = "IPv6 clients share a limit per network of this prefix length"},
+    {.name = "TURNSTILE_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "Cloudflare Turnstile secret key: when set, POST /v1/sessions needs a widget token Siteverify accepts"},
+    {.name = "TURNSTILE_SITE_KEY",
+     .type = CFG_STR,
+     .help = "Turnstile site key the widget renders the challenge with (GET /v1/config); needed with the secret"},
+    {.name = "TURNSTILE_VERIFY_URL",
+     .type = CFG_URL,
+     .def = "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+     .schemes = "http|https",
+     .help = "the Siteverify endpoint (tests point it at a fake)"},
+    {.name = "TURNSTILE_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "5s",
+     .min = 100,
+     .max = 30000,
+     .help = "time for one token check in all (a retry included); then it counts as unreachable"},
+    {.name = "TURNSTILE_FAIL_OPEN",
+     .type = CFG_BOOL,
+     .def = "false",
+     .help = "when Siteverify is unreachable, let the session start anyway (default: 503, fail closed)"},
+    {.name = "TURNSTILE_EXPECTED_HOSTNAME",
+     .type = CFG_STR,
+     .help = "hostnames a token must have been issued on, comma-separated (unset = any)"},
+    {.name = "BOT_SCORE_HEADER",
+     .type = CFG_STR,
+     .help = "request header with a proxy's bot score 1..99, believed from trusted peers only (unset = off)"},
+    {.name = "BOT_SCORE_MIN",
+     .type = CFG_INT,
+     .def = "30",
+     .min = 1,
+     .max = 99,
+     .help = "a bot score below this refuses new sessions and chat turns (403 bot_suspected)"},
     {.name = "HEARTBEAT_INTERVAL",
      .type = CFG_DURATION_MS,
      .def = "15s",
@@ -201,7 +237,8 @@ int main(int argc, char **argv)
                   cfg_bool(c, "TRUST_CLOUDFLARE") ? cfg_str(c, "CLOUDFLARE_IPS_FILE") : NULL,
                   cfg_bool(c, "TRUST_X_FORWARDED_FOR"), err, sizeof(err)) != 0 ||
         auth_set_previous_secret(cfg_str(c, "SESSION_SECRET_PREVIOUS"), err, sizeof(err)) != 0 ||
-        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || throttle_init(c, err, sizeof(err)) != 0) {
+        cors_init(cfg_str(c, "ALLOWED_ORIGINS"), err, sizeof(err)) != 0 || throttle_init(c, err, sizeof(err)) != 0 ||
+        bot_score_init(c, err, sizeof(err)) != 0 || turnstile_init(c, err, sizeof(err)) != 0) {
         fprintf(stderr, "gateway: configuration error: %s\n", err);
         cfg_free(c);
         return 2;
@@ -261,6 +298,7 @@ int main(int argc, char **argv)
     turns_shutdown();
     static_free();
     throttle_free();
+    turnstile_free();
     log_info("stopped");
     cfg_free(c);
     return 0;

@@ -11,7 +11,9 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "bot_score.h"
 #include "chat.h"
+#include "log.h"
 #include "metrics.h"
 #include "ready.h"
 #include "respond.h"
@@ -19,12 +21,14 @@
 #include "static.h"
 #include "throttle.h"
 #include "turn.h"
+#include "turnstile.h"
 
 #ifndef CHAT_VERSION
 #define CHAT_VERSION "dev"
 #endif
 
-#define ROUTE_PARAM_MAX 64 /* longest "{}" segment any route takes */
+#define ROUTE_PARAM_MAX 64        /* longest "{}" segment any route takes */
+#define ROUTE_BOT_CHECK_RETRY_S 5 /* Retry-After when Siteverify does not answer */
 
 /* param: the "{}" segment of the path, or NULL when the pattern has none. */
 typedef enum MHD_Result (*route_fn)(struct MHD_Connection *conn, gw_request *rq, const char *param);
@@ -119,17 +123,11 @@ static enum MHD_Result route_session_op(struct MHD_Connection *conn, gw_request 
     return MHD_YES;
 }
 
-static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_request *rq, const char *param)
+/* Starts session.Create for the client (the checks are passed). */
+static enum MHD_Result route_session_begin(struct MHD_Connection *conn, gw_request *rq, const ip_addr *client)
 {
-    (void)param;
-    ip_addr client;
-    auth_client_ip(conn, &client);
-    enum MHD_Result refused;
-    if (throttle_refuse(conn, RL_SESSIONS, &client, rq->origin, MR_SESSIONS, &refused)) {
-        return refused;
-    }
     char iph[AUTH_IP_HASH_LEN + 1];
-    auth_client_hash(&client, iph);
+    auth_client_hash(client, iph);
     const char *locale = NULL;
     json_t *j = NULL;
     if (rq->body_len > 0 && !rq->too_big) {
@@ -143,6 +141,119 @@ static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_requ
     session_op *op = sessions_start(conn, SOP_CREATE, NULL, NULL, iph, rq->origin, locale);
     json_decref(j);
     return route_session_op(conn, rq, op);
+}
+
+static void route_turnstile_release(void *state)
+{
+    turnstile_check_free(state);
+}
+
+/* After Siteverify (HTTP thread): on to Create, or the refusal. */
+static enum MHD_Result route_session_checked(struct MHD_Connection *conn, gw_request *rq)
+{
+    if (!turnstile_done(rq->state)) {
+        return MHD_YES; /* a spurious wake: Siteverify has not answered */
+    }
+    const char *codes;
+    ts_outcome o = turnstile_outcome(rq->state, &codes);
+    ip_addr client;
+    char iph[AUTH_IP_HASH_LEN + 1];
+    auth_client_ip(conn, &client);
+    auth_client_hash(&client, iph);
+    if (o == TS_FAILED) {
+        log_fields(LOG_INFO, "bot check failed", "ip_hash", iph, "error_codes", codes, NULL);
+        metrics_request(MR_SESSIONS, 403);
+        return gw_send_error(conn, MHD_HTTP_FORBIDDEN, "bot_check_failed",
+                             "We could not confirm that you are a person, so the chat cannot start. Please try the "
+                             "check again, or leave us a message with the contact form.",
+                             rq->origin);
+    }
+    if (o == TS_UNAVAILABLE && !turnstile_fail_open()) {
+        metrics_request(MR_SESSIONS, 503);
+        return gw_send_json_full(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "{\"error\":{\"code\":\"bot_check_unavailable\",\"message\":\"The check that keeps "
+                                 "bots out is not answering right now. Please try again in a few seconds, or leave us "
+                                 "a message with the contact form.\"}}",
+                                 rq->origin, ROUTE_BOT_CHECK_RETRY_S);
+    }
+    if (o == TS_UNAVAILABLE) {
+        log_fields(LOG_WARN, "bot check unavailable: let through (TURNSTILE_FAIL_OPEN)", "ip_hash", iph, "reason",
+                   codes, NULL);
+    }
+    turnstile_check_free(rq->state);
+    rq->state = NULL;
+    rq->resume = NULL;
+    rq->release = NULL;
+    return route_session_begin(conn, rq, &client);
+}
+
+static enum MHD_Result route_session_create(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    enum MHD_Result refused;
+    if (throttle_refuse(conn, RL_SESSIONS, &client, rq->origin, MR_SESSIONS, &refused) ||
+        bot_score_refuse(conn, rq->origin, MR_SESSIONS, &refused)) {
+        return refused;
+    }
+    if (!turnstile_enabled()) {
+        return route_session_begin(conn, rq, &client);
+    }
+    json_t *j = NULL;
+    const char *tok = NULL;
+    if (rq->body_len > 0 && !rq->too_big) {
+        json_error_t je;
+        j = json_loadb(rq->body, rq->body_len, 0, &je);
+        tok = json_string_value(json_object_get(j, "turnstile_token"));
+    }
+    if (tok == NULL || tok[0] == '\0') {
+        tok = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "CF-Turnstile-Response");
+    }
+    if (tok == NULL || tok[0] == '\0') {
+        json_decref(j);
+        metrics_request(MR_SESSIONS, 403);
+        return gw_send_error(conn, MHD_HTTP_FORBIDDEN, "bot_check_required",
+                             "Please confirm that you are a person first: a new conversation needs the Turnstile "
+                             "check's token (\"turnstile_token\" in the body, or the CF-Turnstile-Response header).",
+                             rq->origin);
+    }
+    if (!sv_token_plausible(tok)) {
+        json_decref(j);
+        metrics_request(MR_SESSIONS, 403);
+        return gw_send_error(conn, MHD_HTTP_FORBIDDEN, "bot_check_failed",
+                             "The Turnstile token is malformed (at most 2048 printable characters). Please try the "
+                             "check again, or leave us a message with the contact form.",
+                             rq->origin);
+    }
+    char ip[CLIENT_IP_TEXT_MAX];
+    ip_format(&client, ip);
+    ts_check *c = turnstile_verify(conn, tok, ip);
+    json_decref(j);
+    if (c == NULL) {
+        return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", rq->origin);
+    }
+    rq->state = c;
+    rq->resume = route_session_checked;
+    rq->release = route_turnstile_release;
+    return MHD_YES;
+}
+
+/* GET /v1/config: what the widget needs to know before it starts. */
+static enum MHD_Result route_config(struct MHD_Connection *conn, gw_request *rq, const char *param)
+{
+    (void)param;
+    metrics_request(MR_OTHER, 200);
+    const char *key = turnstile_site_key();
+    json_t *j = json_pack("{s:o}", "turnstile_site_key", key ? json_string(key) : json_null());
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL) {
+        return gw_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", rq->origin);
+    }
+    enum MHD_Result r = gw_send_json(conn, MHD_HTTP_OK, text, rq->origin);
+    free(text);
+    return r;
 }
 
 static enum MHD_Result route_lead(struct MHD_Connection *conn, gw_request *rq, const char *param)
@@ -234,6 +345,7 @@ static const route routes[] = {
     {"GET", "/healthz", 0, "this endpoint only answers GET", route_healthz},
     {"GET", "/readyz", 0, "this endpoint only answers GET", route_readyz},
     {"GET", "/metrics", 0, "this endpoint only answers GET", route_metrics},
+    {"GET", "/v1/config", 0, "this endpoint only answers GET", route_config},
     {"POST", "/v1/sessions", 0, "use POST", route_session_create},
     {"POST", "/v1/leads", 0, "use POST", route_lead},
     {"DELETE", "/v1/sessions/{}", AUTH_SESSION_ID_LEN, "use DELETE to erase a session", route_session_erase},

@@ -182,6 +182,13 @@ enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, siz
         json_decref(j);
         return gw_send_error(conn, 400, "invalid_lead", "the message is longer than 4000 characters", origin);
     }
+    /* The honeypot: a field people never see. Any value but an empty
+     * string or null means a bot filled the form in. */
+    json_t *hp = json_object_get(j, SESSIONS_HONEYPOT_FIELD);
+    int trapped = hp != NULL && !json_is_null(hp) && !(json_is_string(hp) && json_string_length(hp) == 0);
+    if (trapped) {
+        log_fields(LOG_INFO, "honeypot", "ip_hash", ip_hash, "field", SESSIONS_HONEYPOT_FIELD, NULL);
+    }
     session_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         json_decref(j);
@@ -199,6 +206,7 @@ enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, siz
     rq.consent = json_is_true(json_object_get(j, "consent"));
     rq.ip_hash = (char *)ip_hash;
     rq.source = "form";
+    rq.discard = trapped;
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
     bk_call(sess_b->client[BK_SESSION], "SubmitLead", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,

@@ -22,8 +22,13 @@ void sessions_init(backends *b);
 /* Starts the call and suspends conn. sid/token may be NULL for CREATE. */
 session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
                            const char *ip_hash, const char *origin, const char *locale);
+#define SESSIONS_HONEYPOT_FIELD "website" /* the contact form's hidden field */
+
 /* POST /v1/leads with its JSON body (validated here first: bad input gets
- * 400 without a call). Answers directly on error; else starts the call. */
+ * 400 without a call). Answers directly on error; else starts the call.
+ * When the honeypot field is filled, the call still runs (the same checks,
+ * the same answer) but svc-session stores nothing, and "honeypot" is
+ * logged. */
 enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, size_t len, const char *sid,
                               const char *ip_hash, const char *origin, session_op **out);
 enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, const char *cors_origin);

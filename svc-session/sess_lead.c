@@ -101,6 +101,17 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
     }
     int open;
     sess_handoff_promise(&st->handoff, time(NULL), lang, promise, sizeof(promise), &open);
+    if (in->discard) {
+        /* A bot filled the honeypot: the same answer as a stored lead, so
+         * it learns nothing, and no row. */
+        Chat__Session__SubmitLeadReply out = CHAT__SESSION__SUBMIT_LEAD_REPLY__INIT;
+        out.within_business_hours = open;
+        out.business_hours = (char *)st->hours.text;
+        out.promise = promise;
+        log_fields(LOG_INFO, "honeypot", "source", source, "stored", "false", NULL);
+        done(&out, cd);
+        return;
+    }
     char days[16];
     snprintf(days, sizeof(days), "%d", st->lim.retention_days);
     const char *p[] = {sid,

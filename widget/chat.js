@@ -15,6 +15,7 @@
   const MAX = 4000; /* the API's message limit, in Unicode code points */
   const WARN = 3600; /* the counter shows from here */
   const RAW_CAP = 200000; /* a bound on one answer's text */
+  const TS_SRC = 'https://challenges.cloudflare.com/turnstile/v0/api.js'; /* Cloudflare Turnstile, when the gateway asks */
 
   const script = document.currentScript || document.querySelector('script[src*="chat.js"][data-api]');
   if (!script) return;
@@ -55,7 +56,9 @@
       consent: 'I agree that my details are used to answer my request.', submit: 'Send message',
       thanks: (e) => `Thank you! We will reply to ${e}.`,
       leadFail: 'Your message could not be sent from here.', mailto: 'Email us instead',
-      later: 'Please try again later.', handoff: 'We have passed your request on to our team.'
+      later: 'Please try again later.', handoff: 'We have passed your request on to our team.',
+      verify: 'One moment: a quick check that you are a person.',
+      botFail: 'We could not confirm that you are a person. Leave us a message and we will reply by email.'
     },
     de: {
       title: 'Chatten Sie mit uns', greeting: 'Hallo! Fragen Sie mich alles zu Produkt, Preisen oder Support.',
@@ -80,7 +83,9 @@
       submit: 'Nachricht senden',
       thanks: (e) => `Danke! Wir antworten an ${e}.`,
       leadFail: 'Ihre Nachricht konnte von hier aus nicht gesendet werden.', mailto: 'Schreiben Sie uns stattdessen eine E-Mail',
-      later: 'Bitte versuchen Sie es später erneut.', handoff: 'Wir haben Ihre Anfrage an unser Team weitergegeben.'
+      later: 'Bitte versuchen Sie es später erneut.', handoff: 'Wir haben Ihre Anfrage an unser Team weitergegeben.',
+      verify: 'Einen Moment: eine kurze Prüfung, ob Sie ein Mensch sind.',
+      botFail: 'Wir konnten nicht bestätigen, dass Sie ein Mensch sind. Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.'
     }
   };
   let lang = String(ds.locale || document.documentElement.lang || 'en').toLowerCase().slice(0, 2);
@@ -156,6 +161,8 @@
     '.contact label{display:block;margin:0 0 10px;font-size:14px;font-weight:600}' +
     '.contact [name]:not([type=checkbox]){display:block;width:100%;margin-top:4px;padding:8px 10px;' +
     'border:1px solid #8c959f;border-radius:8px;background:#fff;font-weight:400;height:auto}' +
+    '.hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}' +
+    '.ts{padding:8px 12px 0}.ts>p{margin:0 0 6px;font-size:13px;color:' + MU + '}' +
     '.contact .chk{display:flex;gap:8px;align-items:flex-start;font-weight:400}.chk input{margin-top:3px}.res{margin:12px 0 0}' +
     '@media (max-width:480px){.w .panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}textarea{font-size:16px}}' +
     '@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}}';
@@ -219,7 +226,7 @@
   } else root.append(h('style', { text: CSS }));
   root.append(wrap);
 
-  const S = { open: false, loaded: false, sess: undefined, bot: null };
+  const S = { open: false, loaded: false, sess: undefined, bot: null, cfg: null, tsLoad: null };
   let P = null; /* panel parts, built on first open */
 
   function mount() {
@@ -283,10 +290,13 @@
       [h('label', { class: 'vh', for: 'in', text: L.label }), P.input, P.send, P.stop]);
     P.count = h('div', { class: 'count', id: 'cnt', hidden: true });
     P.contact = buildContact();
+    /* The Turnstile check renders into a light-DOM element slotted here, so
+     * Cloudflare's iframe lives in the page's document. */
+    P.ts = h('div', { class: 'ts', hidden: true }, [h('p', { text: L.verify }), h('slot', { name: 'ts' })]);
     P.live = h('div', { class: 'vh', role: 'status', 'aria-live': 'polite' });
     P.panel = h('div', { class: 'panel', role: 'dialog', 'aria-labelledby': 't', hidden: true, onkeydown: onPanelKey }, [
       h('header', null, [h('h2', { id: 't', text: cfg.title }), ibtn(L.newc, 'plus', fresh), P.delBtn, ibtn(L.close, 'x', () => close(true))]),
-      P.bar, P.msgs, P.contact, P.comp, P.count, P.live
+      P.bar, P.msgs, P.contact, P.ts, P.comp, P.count, P.live
     ]);
     wrap.append(P.panel);
   }
@@ -754,9 +764,67 @@
     const e = (j && j.error) || {};
     return { status: res.status, code: String(e.code || ''), message: typeof e.message === 'string' ? e.message : '' };
   }
-  async function ensureSession() {
+  /* GET /v1/config once: {turnstile_site_key}. A gateway without it (or
+   * unreachable) means no Turnstile; the session call then says the rest. */
+  function siteConfig() {
+    if (!S.cfg) {
+      S.cfg = call('/v1/config').then((r) => (r.ok ? r.json() : {})).then((j) => (j && typeof j === 'object' ? j : {}),
+        () => { S.cfg = null; return {}; });
+    }
+    return S.cfg;
+  }
+  /* Cloudflare's api.js (or a copy the page loaded itself). */
+  function turnstileApi() {
+    if (window.turnstile) return Promise.resolve(window.turnstile);
+    if (!S.tsLoad) {
+      S.tsLoad = new Promise((ok, fail) => {
+        const el = document.createElement('script');
+        el.src = TS_SRC;
+        el.async = true;
+        el.onload = () => (window.turnstile ? ok(window.turnstile) : fail({ net: true }));
+        el.onerror = () => { S.tsLoad = null; el.remove(); fail({ net: true }); };
+        document.head.append(el);
+      });
+    }
+    return S.tsLoad;
+  }
+  /* A fresh Turnstile token when the gateway wants one (tokens are single
+   * use), else null. Renders the check in the panel until it answers. */
+  async function botToken(signal) {
+    const key = (await siteConfig()).turnstile_site_key;
+    if (typeof key !== 'string' || !key) return null;
+    const ts = await turnstileApi();
+    return new Promise((ok, fail) => {
+      const box = h('div', { slot: 'ts' });
+      host.append(box);
+      P.ts.hidden = false;
+      let id = null;
+      const end = (fn, v) => {
+        signal.removeEventListener('abort', ab);
+        P.ts.hidden = true;
+        try { if (id != null) ts.remove(id); } catch (e) { /* already gone */ }
+        box.remove();
+        fn(v);
+      };
+      const no = () => { end(fail, { status: 403, code: 'bot_check_failed', message: '' }); return true; };
+      const ab = () => end(fail, new DOMException('stopped', 'AbortError'));
+      signal.addEventListener('abort', ab);
+      try {
+        id = ts.render(box, {
+          sitekey: key, action: 'chat', language: lang, callback: (t) => end(ok, String(t)),
+          'error-callback': no, 'expired-callback': no, 'timeout-callback': no
+        });
+      } catch (e) {
+        no();
+      }
+    });
+  }
+  async function ensureSession(signal) {
     if (session()) return;
-    const res = await call('/v1/sessions', { method: 'POST', body: { locale: lang } });
+    const body = { locale: lang };
+    const tok = await botToken(signal);
+    if (tok) body.turnstile_token = tok;
+    const res = await call('/v1/sessions', { method: 'POST', body, signal });
     if (!res.ok) throw await httpError(res);
     const j = await res.json().catch(() => null);
     if (!j || typeof j.token !== 'string' || typeof j.session_id !== 'string') throw { net: true };
@@ -791,7 +859,7 @@
     try {
       let res;
       for (let renewed = false, waits = 0; ;) {
-        await ensureSession();
+        await ensureSession(bot.ctrl.signal);
         res = await call('/v1/chat', { method: 'POST', auth: true, body: { message: text }, signal: bot.ctrl.signal });
         if ((res.status === 401 || res.status === 404) && !renewed) {
           renewed = true; /* the session expired or was erased elsewhere */
@@ -871,6 +939,11 @@
       const code = r.status !== 429 ? 'unreachable' : r.code === 'rate_limited' ? 'rate_limited' : 'budget_exhausted';
       failed(bot, { code, message: r.status === 429 && r.message });
       showContact(contactIntro(code), bot.q);
+    } else if (r && r.status === 403 && BOT.includes(r.code)) {
+      /* Turnstile said no, or the proxy's bot score is low: a person can
+       * still reach sales with the contact form. */
+      failed(bot, { code: r.code, message: r.message, retryable: r.code !== 'bot_suspected' });
+      showContact(L.botFail, bot.q);
     } else {
       failed(bot, { code: r && r.code, message: r && r.message, retryable: !(r && (r.status === 400 || r.status === 413)) });
     }
@@ -887,10 +960,11 @@
     done(bot);
     announce(L.answer + bot.md.textContent);
   }
-  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit', budget_exhausted: 'limit', rate_limited: 'busy' };
-  const CONTACT = ['limit_reached', 'budget_exhausted', 'rate_limited', 'unreachable', 'service_unavailable', 'timeout'];
+  const BOT = ['bot_check_required', 'bot_check_failed', 'bot_suspected'];
+  const KNOWN = { lost: 'lost', unreachable: 'down', limit_reached: 'limit', budget_exhausted: 'limit', rate_limited: 'busy', bot_check_required: 'botFail', bot_check_failed: 'botFail', bot_suspected: 'botFail' };
+  const CONTACT = ['limit_reached', 'budget_exhausted', 'rate_limited', 'unreachable', 'service_unavailable', 'timeout'].concat(BOT);
   function contactIntro(code) {
-    return code === 'limit_reached' || code === 'budget_exhausted' ? L.limit : code === 'rate_limited' ? L.busy : L.down;
+    return code === 'limit_reached' || code === 'budget_exhausted' ? L.limit : code === 'rate_limited' ? L.busy : BOT.includes(code) ? L.botFail : L.down;
   }
   function failed(bot, d) {
     typing(bot, false);
@@ -1002,6 +1076,9 @@
     f.email = h('input', { type: 'email', name: 'email', autocomplete: 'email', required: true, maxlength: '320' });
     f.msg = h('textarea', { name: 'message', required: true, rows: '4', maxlength: String(MAX) });
     f.consent = h('input', { type: 'checkbox', name: 'consent', required: true });
+    /* The honeypot: people never see or reach it; a bot that fills every
+     * field is answered as usual, and nothing is stored (docs/api.md). */
+    f.hp = h('input', { name: 'website', type: 'text', autocomplete: 'off', tabindex: '-1' });
     f.res = h('div', { class: 'res', role: 'status' });
     f.submit = h('button', { class: 'send', type: 'submit', text: L.submit });
     f.form = h('form', { onsubmit: (e) => { e.preventDefault(); lead(f); } }, [
@@ -1009,6 +1086,7 @@
       h('label', null, [L.email, f.email]),
       h('label', null, [L.msg, f.msg]),
       h('label', { class: 'chk' }, [f.consent, h('span', { text: L.consent })]),
+      h('div', { class: 'hp', 'aria-hidden': 'true' }, [h('label', null, ['Website', f.hp])]),
       h('div', { class: 'row' }, [
         f.submit,
         h('button', { class: 'btn', type: 'button', text: L.back, onclick: () => { hideContact(); P.input.focus(); } })
@@ -1035,7 +1113,7 @@
    * to data-contact-email carries the same message. */
   async function lead(f) {
     if (!f.form.reportValidity()) return;
-    const body = { name: f.name.value.trim(), email: f.email.value.trim(), message: f.msg.value, consent: f.consent.checked };
+    const body = { name: f.name.value.trim(), email: f.email.value.trim(), message: f.msg.value, consent: f.consent.checked, website: f.hp.value };
     f.submit.disabled = true;
     let res = null;
     try {

@@ -3,7 +3,7 @@
  * mock-api.mjs: a Node stand-in for the chat gateway, for the widget's
  * browser tests when no real stack is given (WIDGET_BASE_URL unset).
  *
- * Speaks the HTTP API of docs/api.md: POST /v1/sessions, GET and DELETE
+ * Speaks the HTTP API of docs/api.md: GET /v1/config (Turnstile off), POST /v1/sessions, GET and DELETE
  * /v1/sessions/{id}[/messages], POST /v1/chat (text/event-stream: meta,
  * sources, token…, done, every event with an id), GET
  * /v1/chat/{turn_id}/events with Last-Event-ID, POST /v1/leads, the error
@@ -249,6 +249,7 @@ export function startMock({ port = 0, host = '127.0.0.1', tokenDelayMs = 30 } = 
     if (m === 'GET' && (p === '/demo' || p === '/demo/')) return serveStatic(res, 'demo.html');
     if (m === 'GET' && p.startsWith('/widget/')) return serveStatic(res, decodeURIComponent(p.slice(8)));
     if (m === 'GET' && p === '/healthz') return send(res, 200, { status: 'ok', version: 'mock' });
+    if (m === 'GET' && p === '/v1/config') return send(res, 200, { turnstile_site_key: null });
     if (m === 'POST' && p === '/__mock/config') {
       const j = parseJson(res, await readBody(req));
       if (!j) return;

@@ -487,6 +487,90 @@ await scenario('429 rate_limited (the per-IP limit, on a new session) shows the 
   assert((await form.getByLabel('Message').inputValue()) === 'Do you integrate with Salesforce?', 'the question is not carried into the form');
 });
 
+/* Turnstile cannot load offline: the test serves a stand-in api.js that
+ * renders nothing and calls the widget's callback with a token, and answers
+ * GET /v1/config with a site key. */
+const FAKE_TS = 'window.turnstile = { n: 0, rendered: [], removed: [],' +
+  ' render(el, o) { this.rendered.push({ light: el.getRootNode() === document, sitekey: o.sitekey, action: o.action });' +
+  ' const id = "w" + (++this.n); setTimeout(() => (window.__tsFail ? o["error-callback"]("300010") : o.callback("fake-token-" + this.n)), 60);' +
+  ' return id; }, remove(id) { this.removed.push(id); }, reset() {} };';
+async function turnstileOn(page, sessions) {
+  await page.route(isPath('/v1/config'), (r) => r.fulfill({ status: 200, contentType: 'application/json',
+    body: JSON.stringify({ turnstile_site_key: '1x00000000000000000000AA' }) }));
+  await page.route('https://challenges.cloudflare.com/turnstile/v0/api.js', (r) => r.fulfill({ status: 200,
+    contentType: 'text/javascript', body: FAKE_TS }));
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/v1/sessions' && r.method() === 'POST') sessions.push(r.postDataJSON());
+  });
+}
+
+await scenario('Turnstile off (GET /v1/config): no api.js, the session is made without a token', async ({ page }) => {
+  const sessions = [], cf = [];
+  page.on('request', (r) => {
+    if (r.url().startsWith('https://challenges.cloudflare.com/')) cf.push(r.url());
+    if (new URL(r.url()).pathname === '/v1/sessions' && r.method() === 'POST') sessions.push(r.postDataJSON());
+  });
+  await page.goto(`${BASE}/demo`);
+  await openWidget(page);
+  await askAndWait(page, QUESTION);
+  assert(cf.length === 0, `Cloudflare was asked for: ${cf.join(', ')}`);
+  assert(sessions.length === 1 && !('turnstile_token' in sessions[0]), `session bodies: ${JSON.stringify(sessions)}`);
+});
+
+await scenario('Turnstile on: the check renders in the page, its token goes with POST /v1/sessions', async ({ page }) => {
+  const sessions = [];
+  await turnstileOn(page, sessions);
+  await page.goto(`${BASE}/demo`);
+  await openWidget(page);
+  await askAndWait(page, QUESTION);
+  const ts = await page.evaluate(() => ({ rendered: window.turnstile.rendered, removed: window.turnstile.removed,
+    left: document.querySelectorAll('sitechat-widget > [slot=ts]').length }));
+  assert(ts.rendered.length === 1 && ts.rendered[0].sitekey === '1x00000000000000000000AA' && ts.rendered[0].light,
+    `render calls: ${JSON.stringify(ts.rendered)}`);
+  assert(ts.removed.length === 1 && ts.left === 0, `the check was not cleaned up: ${JSON.stringify(ts)}`);
+  assert(sessions.length === 1 && sessions[0].turnstile_token === 'fake-token-1', `session bodies: ${JSON.stringify(sessions)}`);
+});
+
+await scenario('403 bot_check_failed offers the contact form; the honeypot stays empty for a person', async ({ page }) => {
+  const sessions = [];
+  let leadBody = null;
+  await turnstileOn(page, sessions);
+  await page.route(isPath('/v1/sessions'), (r) => (r.request().method() === 'POST' ? r.fulfill({
+    status: 403, contentType: 'application/json', body: JSON.stringify({ error: { code: 'bot_check_failed',
+      message: 'We could not confirm that you are a person, so the chat cannot start. Please try the check again, or leave us a message with the contact form.' } }),
+  }) : r.continue()));
+  await page.route(isPath('/v1/leads'), (r) => {
+    leadBody = r.request().postDataJSON();
+    return r.fulfill({ status: 201, contentType: 'application/json',
+      body: JSON.stringify({ received: true, within_business_hours: true, business_hours: '', promise: '' }) });
+  });
+  await page.goto(`${BASE}/demo`);
+  await openWidget(page);
+  await ask(page, 'Do you have an API?');
+  const s = await waitFor(page, 'the contact form', (x) => x.contact);
+  assert(/person/.test(s.contactIntro), `contact intro: ${s.contactIntro}`);
+  const form = page.locator('sitechat-widget .contact form');
+  const hp = form.locator('input[name=website]');
+  assert(!(await hp.isVisible()) || (await hp.boundingBox()).x < -1000, 'the honeypot is visible');
+  assert((await hp.getAttribute('tabindex')) === '-1' && (await hp.getAttribute('autocomplete')) === 'off', 'honeypot attributes');
+  await form.getByLabel('Name').fill('Ada Example');
+  await form.getByLabel('Email').fill('ada@example.org');
+  await form.getByRole('checkbox').check();
+  await form.getByRole('button', { name: 'Send message' }).click();
+  await waitFor(page, 'the lead result', (x) => /Thank you/.test(x.contactResult));
+  assert(leadBody && leadBody.website === '' && leadBody.email === 'ada@example.org', `lead body: ${JSON.stringify(leadBody)}`);
+});
+
+await scenario('403 bot_suspected on POST /v1/chat shows the contact form', async ({ page }) => {
+  await page.route(isPath('/v1/chat'), (r) => r.fulfill({ status: 403, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'bot_suspected', message: 'This request looks automated, so the chat cannot start. If you are a person, please leave us a message with the contact form and we will get back to you.' } }) }));
+  await page.goto(`${BASE}/demo`);
+  await openWidget(page);
+  await ask(page, 'Hello?');
+  const s = await waitFor(page, 'the contact form', (x) => x.contact);
+  assert(/person/.test(s.contactIntro), `contact intro: ${s.contactIntro}`);
+});
+
 await scenario('host-page CSS does not leak into the widget, nor the widget\'s out', async ({ page }) => {
   const hostile = '<style>* { color: red !important; font-size: 40px !important; font-family: serif !important; line-height: 5 !important; ' +
     'letter-spacing: 9px !important; text-transform: uppercase !important } button { background: lime !important; display: none !important } ' +
