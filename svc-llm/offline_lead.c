@@ -1,32 +1,23 @@
-/* offline_lead.c: the lead rules of the offline provider: email, phone,
- * name, company, team size, timeline and need found in a visitor's message,
- * requests for a person, and small talk. Rules, not a model: each finder
- * looks for the phrasings people use and copies what follows, cut to the
- * caller's buffer. */
+/* offline_lead.c: the contact rules of the offline provider: email, phone,
+ * name and company found in a visitor's message, in English and German.
+ * Rules, not a model: each finder looks for the phrasings people use ("my
+ * name is", "ich heiße", "hier ist", "I work at", "wir sind die Firma", a
+ * signature block under "Best regards" or "Viele Grüße", a legal form such
+ * as GmbH or Ltd) and copies what follows, cut to the caller's buffer.
+ * Checking and normalising the values is lib/lead_slots.c's. */
 #include "offline.h"
 
 #include <ctype.h>
-#include <jansson.h>
-#include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "dynbuf.h"
 #include "offline_int.h"
 
-/* ================================================================ leads */
+#define OFFL_DEOBF_MAX 2048 /* bytes of a message we rewrite "(at)" in */
 
-static int offl_local_char(unsigned char c)
-{
-    return isalnum(c) || strchr("._%+-", c) != NULL;
-}
-static int offl_domain_char(unsigned char c)
-{
-    return isalnum(c) || c == '.' || c == '-';
-}
+/* ================================================================ text */
 
 void offl_copy(char *out, size_t outlen, const char *s, size_t n)
 {
@@ -43,10 +34,39 @@ void offl_copy(char *out, size_t outlen, const char *s, size_t n)
     out[n] = '\0';
 }
 
-int offl_find_email(const char *msg, char *out, size_t outlen)
+const char *offl_find_phrase(const char *hay, const char *phrase, int whole_word)
 {
-    out[0] = '\0';
-    for (const char *at = strchr(msg, '@'); at != NULL; at = strchr(at + 1, '@')) {
+    size_t n = strlen(phrase);
+    for (const char *p = hay; *p; p++) {
+        if (p > hay && offl_word_byte((unsigned char)p[-1]) && offl_word_byte((unsigned char)phrase[0])) {
+            continue;
+        }
+        if (strncasecmp(p, phrase, n) != 0) {
+            continue;
+        }
+        if (whole_word && offl_word_byte((unsigned char)p[n]) && offl_word_byte((unsigned char)phrase[n - 1])) {
+            continue;
+        }
+        return p;
+    }
+    return NULL;
+}
+
+/* ================================================================ email */
+
+static int offl_local_char(unsigned char c)
+{
+    return isalnum(c) || strchr("._%+-", c) != NULL;
+}
+static int offl_domain_char(unsigned char c)
+{
+    return isalnum(c) || c == '.' || c == '-';
+}
+
+/* The first address at or after from; *end is where it ends. */
+static int offl_email_from(const char *msg, const char *from, char *out, size_t outlen, const char **end)
+{
+    for (const char *at = strchr(from, '@'); at != NULL; at = strchr(at + 1, '@')) {
         const char *l = at;
         while (l > msg && offl_local_char((unsigned char)l[-1])) {
             l--;
@@ -78,15 +98,75 @@ int offl_find_email(const char *msg, char *out, size_t outlen)
             continue;
         }
         offl_copy(out, outlen, l, (size_t)(r - l));
+        *end = r;
         return 1;
     }
     return 0;
 }
 
-int offl_find_phone(const char *msg, char *out, size_t outlen)
+/* "tom (at) acme [dot] io" -> "tom@acme.io" into buf; 0 when msg has no
+ * such spelling. */
+static int offl_deobfuscate(const char *msg, char *buf, size_t buflen)
+{
+    static const struct {
+        const char *from;
+        char to;
+    } sp[] = {{" (at) ", '@'},  {" [at] ", '@'}, {"(at)", '@'},  {"[at]", '@'},   {" (dot) ", '.'},
+              {" [dot] ", '.'}, {"(dot)", '.'},  {"[dot]", '.'}, {" (ät) ", '@'}, {" (punkt) ", '.'}};
+    if (strstr(msg, "(at)") == NULL && strstr(msg, "[at]") == NULL && strstr(msg, "(AT)") == NULL &&
+        strstr(msg, "[AT]") == NULL) {
+        return 0;
+    }
+    size_t k = 0;
+    for (const char *p = msg; *p && k + 1 < buflen;) {
+        int hit = 0;
+        for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]) && !hit; i++) {
+            size_t n = strlen(sp[i].from);
+            if (strncasecmp(p, sp[i].from, n) == 0) {
+                buf[k++] = sp[i].to;
+                p += n;
+                hit = 1;
+            }
+        }
+        if (!hit) {
+            buf[k++] = *p++;
+        }
+    }
+    buf[k] = '\0';
+    return 1;
+}
+
+int offl_find_email_at(const char *msg, int last, char *out, size_t outlen)
 {
     out[0] = '\0';
-    for (const char *p = msg; *p; p++) {
+    char buf[OFFL_DEOBF_MAX];
+    if (offl_deobfuscate(msg, buf, sizeof(buf))) {
+        msg = buf;
+    }
+    const char *end = msg;
+    char tmp[OFFL_FIELD_MAX];
+    int found = 0;
+    while (offl_email_from(msg, end, tmp, sizeof(tmp), &end)) {
+        snprintf(out, outlen, "%s", tmp);
+        found = 1;
+        if (!last) {
+            break;
+        }
+    }
+    return found;
+}
+
+int offl_find_email(const char *msg, char *out, size_t outlen)
+{
+    return offl_find_email_at(msg, 0, out, outlen);
+}
+
+/* ================================================================ phone */
+
+/* The first number at or after from; *end is where it ends. */
+static int offl_phone_from(const char *msg, const char *from, char *out, size_t outlen, const char **end)
+{
+    for (const char *p = from; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (!(c == '+' || c == '(' || isdigit(c))) {
             continue;
@@ -135,6 +215,7 @@ int offl_find_phone(const char *msg, char *out, size_t outlen)
         }
         if (plausible) {
             offl_copy(out, outlen, p, (size_t)(q - p));
+            *end = q;
             return 1;
         }
         p = q > p ? q - 1 : p;
@@ -142,59 +223,190 @@ int offl_find_phone(const char *msg, char *out, size_t outlen)
     return 0;
 }
 
-/* Case-insensitive search of a phrase that starts at a word boundary (and
- * ends at one when whole_word is set). */
-static const char *offl_find_phrase(const char *hay, const char *phrase, int whole_word)
+int offl_find_phone_at(const char *msg, int last, char *out, size_t outlen)
 {
-    size_t n = strlen(phrase);
-    for (const char *p = hay; *p; p++) {
-        if (p > hay && offl_word_byte((unsigned char)p[-1]) && offl_word_byte((unsigned char)phrase[0])) {
-            continue;
+    out[0] = '\0';
+    const char *end = msg;
+    char tmp[OFFL_FIELD_MAX];
+    int found = 0;
+    while (offl_phone_from(msg, end, tmp, sizeof(tmp), &end)) {
+        snprintf(out, outlen, "%s", tmp);
+        found = 1;
+        if (!last) {
+            break;
         }
-        if (strncasecmp(p, phrase, n) != 0) {
-            continue;
-        }
-        if (whole_word && offl_word_byte((unsigned char)p[n]) && offl_word_byte((unsigned char)phrase[n - 1])) {
-            continue;
-        }
-        return p;
     }
-    return NULL;
+    return found;
 }
+
+int offl_find_phone(const char *msg, char *out, size_t outlen)
+{
+    return offl_find_phone_at(msg, 0, out, outlen);
+}
+
+/* ================================================================= name */
 
 static int offl_name_char(unsigned char c)
 {
     return isalpha(c) || c >= 0x80 || c == '-' || c == '\'';
 }
 
-/* Up to `max` words starting at s; the first must be capitalised unless
- * any_case, the others always. Stops at a connecting word. Returns the
- * length taken (0 if none). */
+static int offl_word_in(const char *p, size_t n, const char *const *list, size_t count)
+{
+    char low[24];
+    if (n >= sizeof(low)) {
+        return 0;
+    }
+    offl_lower(p, n, low, sizeof(low));
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(low, list[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+#define OFFL_WORD_IN(p, n, list) offl_word_in(p, n, list, sizeof(list) / sizeof(list[0]))
+
+/* Words that end a name or company: connectors, in both languages. */
+static const char *const offl_stop[] = {
+    "from", "at",  "and",  "with",  "of",    "here",    "the", "i",   "my",  "we",      "our",   "speaking",
+    "von",  "vom", "bei",  "und",   "aus",   "mit",     "der", "die", "das", "dem",     "den",   "hier",
+    "ich",  "wir", "mein", "meine", "unser", "für",     "im",  "am",  "in",  "calling", "again", "writing",
+    "but",  "not", "or",   "oder",  "nicht", "sondern", "is",  "ist", "are", "sind",    "you",   "sie",
+};
+
+/* First words that are no name: roles, states, days ("I'm CTO", "ich bin
+ * Kunde", "call me Monday"). */
+static const char *const offl_not_name[] = {
+    "ceo",
+    "cto",
+    "cfo",
+    "coo",
+    "vp",
+    "head",
+    "manager",
+    "managerin",
+    "founder",
+    "developer",
+    "engineer",
+    "sales",
+    "marketing",
+    "interested",
+    "looking",
+    "happy",
+    "glad",
+    "sorry",
+    "just",
+    "still",
+    "also",
+    "ready",
+    "excited",
+    "curious",
+    "currently",
+    "new",
+    "part",
+    "responsible",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "tomorrow",
+    "today",
+    "geschäftsführer",
+    "geschäftsführerin",
+    "entwickler",
+    "entwicklerin",
+    "kunde",
+    "kundin",
+    "kunden",
+    "inhaber",
+    "inhaberin",
+    "leiter",
+    "leiterin",
+    "student",
+    "studentin",
+    "interessiert",
+    "neu",
+    "berater",
+    "beraterin",
+    "teil",
+    "mitarbeiter",
+    "mitarbeiterin",
+    "gründer",
+    "gründerin",
+    "vertrieb",
+    "gerade",
+    "gerne",
+    "auf",
+    "zuständig",
+    "verantwortlich",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "morgen",
+    "heute",
+    "ein",
+    "eine",
+    "a",
+    "an",
+    "startup",
+    "firma",
+    "unternehmen",
+    "company",
+    "team",
+    "meine",
+    "mein",
+    "email",
+    "e-mail",
+    "mail",
+    "phone",
+    "nummer",
+    "telefon",
+    "handy",
+    "number",
+};
+
+/* Salutations and articles skipped before a name. */
+static const char *offl_skip_salutation(const char *s)
+{
+    static const char *const sal[] = {"Herr ", "Frau ", "Mr. ", "Mr ",  "Mrs. ", "Mrs ",  "Ms. ",
+                                      "Ms ",   "Dr. ",  "Dr ",  "der ", "die ",  "Prof. "};
+    for (int again = 0; again < 2; again++) {
+        for (size_t i = 0; i < sizeof(sal) / sizeof(sal[0]); i++) {
+            if (strncmp(s, sal[i], strlen(sal[i])) == 0) {
+                s += strlen(sal[i]);
+                break;
+            }
+        }
+    }
+    return s;
+}
+
 size_t offl_take_words(const char *s, int max, int any_case, int allow_digits)
 {
-    static const char *const stop[] = {"from", "at", "and", "with", "of", "here", "the", "i", "my", "we", "our"};
     const char *p = s, *end = s;
     for (int w = 0; w < max; w++) {
         while (*p == ' ') {
             p++;
         }
         const char *q = p;
-        while (offl_name_char((unsigned char)*q) || (allow_digits && (isdigit((unsigned char)*q) || *q == '&'))) {
+        while (offl_name_char((unsigned char)*q) ||
+               (allow_digits && (isdigit((unsigned char)*q) || *q == '&' || *q == '.'))) {
             q++;
+        }
+        while (allow_digits && q > p && q[-1] == '.' && !(q - p >= 2 && isupper((unsigned char)q[-2]))) {
+            q--; /* a full stop ends the sentence, unless an abbreviation ("Co.") */
         }
         if (q == p) {
             break;
         }
-        char low[16];
-        if ((size_t)(q - p) < sizeof(low)) {
-            offl_lower(p, (size_t)(q - p), low, sizeof(low));
-            int is_stop = 0;
-            for (size_t i = 0; i < sizeof(stop) / sizeof(stop[0]); i++) {
-                is_stop |= strcmp(low, stop[i]) == 0;
-            }
-            if (is_stop) {
-                break;
-            }
+        if (OFFL_WORD_IN(p, (size_t)(q - p), offl_stop)) {
+            break;
         }
         if (!(any_case && w == 0) && !offl_upper_start(p) &&
             !(allow_digits && (isdigit((unsigned char)*p) || *p == '&'))) {
@@ -213,9 +425,146 @@ static const struct {
     const char *phrase;
     int any_case;
 } offl_name_intros[] = {
-    {"my name is ", 1}, {"my name's ", 1}, {"name: ", 1},          {"i'm ", 0},
-    {"i am ", 0},       {"this is ", 0},   {"i\xE2\x80\x99m ", 0},
+    {"my name is ", 1},
+    {"my name's ", 1},
+    {"my full name is ", 1},
+    {"the name is ", 1},
+    {"name is ", 1},
+    {"name: ", 1},
+    {"i'm ", 0},
+    {"i am ", 0},
+    {"i\xE2\x80\x99m ", 0},
+    {"this is ", 0},
+    {"i go by ", 0},
+    {"you can call me ", 0},
+    {"contact person: ", 0},
+    {"contact: ", 0},
+    {"mein name ist ", 1},
+    {"mein name lautet ", 1},
+    {"mein vollständiger name ist ", 1},
+    {"ich heiße ", 1},
+    {"ich hei\xC3\x9F"
+     "e ",
+     1},
+    {"ich heisse ", 1},
+    {"hier ist ", 0},
+    {"hier spricht ", 0},
+    {"hier schreibt ", 0},
+    {"ich bin ", 0},
+    {"man nennt mich ", 0},
+    {"sie sprechen mit ", 0},
+    {"ansprechpartner: ", 0},
+    {"ansprechpartnerin: ", 0},
+    {"ansprechpartner ist ", 0},
 };
+
+/* The closing of a letter; the name follows on the next line or after a
+ * comma. */
+static const char *const offl_closings[] = {
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "regards",
+    "best wishes",
+    "all the best",
+    "many thanks",
+    "thank you",
+    "thanks",
+    "cheers",
+    "sincerely",
+    "yours sincerely",
+    "yours",
+    "best",
+    "mit freundlichen gr",
+    "freundliche gr",
+    "mit freundlichem gru",
+    "viele gr",
+    "beste gr",
+    "liebe gr",
+    "herzliche gr",
+    "sch\xC3\xB6ne gr",
+    "gr\xC3\xBC\xC3\x9F"
+    "e",
+    "gru\xC3\x9F",
+    "mfg",
+    "lg",
+    "vg",
+    "vielen dank",
+    "besten dank",
+    "danke",
+};
+
+/* A name of 1 to 3 capitalised words at s that is not a role; its length. */
+static size_t offl_name_words(const char *s, int any_case)
+{
+    size_t n = offl_take_words(s, 3, any_case, 0);
+    if (n == 0) {
+        return 0;
+    }
+    const char *sp = memchr(s, ' ', n);
+    size_t first = sp ? (size_t)(sp - s) : n;
+    return OFFL_WORD_IN(s, first, offl_not_name) ? 0 : n;
+}
+
+/* After a closing: skip letters of the word ("Grüße"), punctuation and one
+ * line break; the name must then end its line. */
+static const char *offl_signature_name(const char *msg, size_t *len)
+{
+    for (size_t i = 0; i < sizeof(offl_closings) / sizeof(offl_closings[0]); i++) {
+        for (const char *p = offl_find_phrase(msg, offl_closings[i], 0); p != NULL;
+             p = offl_find_phrase(p + 1, offl_closings[i], 0)) {
+            const char *s = p + strlen(offl_closings[i]);
+            while (offl_word_byte((unsigned char)*s)) {
+                s++; /* "Grüßen", "Gruß" */
+            }
+            int brk = 0;
+            while (*s == ',' || *s == '.' || *s == '!' || *s == ' ' || *s == '\n' || *s == '\r' || *s == '-') {
+                brk |= *s == '\n' || *s == ',';
+                s++;
+            }
+            if (!brk) {
+                continue;
+            }
+            size_t n = offl_name_words(s, 0);
+            const char *e = s + n;
+            while (*e == ' ' || *e == '\r') {
+                e++;
+            }
+            if (n > 0 && (*e == '\0' || *e == '\n' || *e == ',')) {
+                *len = n;
+                return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* "Tom here" / "Anna Schmidt hier" at the start of a line (after a
+ * greeting). */
+static const char *offl_name_here(const char *msg, size_t *len)
+{
+    static const char *const greet[] = {"hi ", "hello ", "hey ", "hallo ", "moin ", "servus ", "guten tag "};
+    for (const char *line = msg; line != NULL; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        const char *s = line;
+        for (size_t i = 0; i < sizeof(greet) / sizeof(greet[0]); i++) {
+            size_t k = strlen(greet[i]) - 1;
+            if (strncasecmp(s, greet[i], k) == 0 && (s[k] == ' ' || s[k] == ',' || s[k] == '!')) {
+                s += k;
+                while (*s == ' ' || *s == ',' || *s == '!') {
+                    s++;
+                }
+                break;
+            }
+        }
+        size_t n = offl_name_words(s, 0);
+        if (n > 0 && (strncasecmp(s + n, " here", 5) == 0 || strncasecmp(s + n, " hier", 5) == 0) &&
+            !offl_word_byte((unsigned char)s[n + 5])) {
+            *len = n;
+            return s;
+        }
+    }
+    return NULL;
+}
 
 /* Where the name after an introduction ends (NULL: no name found). */
 static const char *offl_name_at(const char *msg, char *out, size_t outlen)
@@ -223,13 +572,22 @@ static const char *offl_name_at(const char *msg, char *out, size_t outlen)
     for (size_t i = 0; i < sizeof(offl_name_intros) / sizeof(offl_name_intros[0]); i++) {
         for (const char *p = offl_find_phrase(msg, offl_name_intros[i].phrase, 0); p != NULL;
              p = offl_find_phrase(p + 1, offl_name_intros[i].phrase, 0)) {
-            const char *s = p + strlen(offl_name_intros[i].phrase);
-            size_t n = offl_take_words(s, 3, offl_name_intros[i].any_case, 0);
+            const char *s = offl_skip_salutation(p + strlen(offl_name_intros[i].phrase));
+            size_t n = offl_name_words(s, offl_name_intros[i].any_case);
             if (n > 0) {
                 offl_copy(out, outlen, s, n);
                 return s + n;
             }
         }
+    }
+    size_t n = 0;
+    const char *s = offl_name_here(msg, &n);
+    if (s == NULL) {
+        s = offl_signature_name(msg, &n);
+    }
+    if (s != NULL) {
+        offl_copy(out, outlen, s, n);
+        return s + n;
     }
     return NULL;
 }
@@ -240,153 +598,142 @@ int offl_find_name(const char *msg, char *out, size_t outlen)
     return offl_name_at(msg, out, outlen) != NULL;
 }
 
-int offl_find_company(const char *msg, char *out, size_t outlen)
+/* ============================================================== company */
+
+static const char *offl_skip_article(const char *s)
 {
-    out[0] = '\0';
-    char name[OFFL_FIELD_MAX];
-    const char *after = offl_name_at(msg, name, sizeof(name));
-    static const char *const after_name[] = {" from ", " at ", " with "};
-    for (size_t i = 0; after != NULL && i < sizeof(after_name) / sizeof(after_name[0]); i++) {
-        size_t k = strlen(after_name[i]);
-        if (strncasecmp(after, after_name[i], k) == 0) {
-            size_t n = offl_take_words(after + k, 4, 0, 1);
-            if (n > 0) {
-                offl_copy(out, outlen, after + k, n);
-                return 1;
+    static const char *const art[] = {"der ", "die ", "das ", "dem ", "den ", "the ", "Firma ", "firma "};
+    for (int again = 0; again < 2; again++) {
+        for (size_t i = 0; i < sizeof(art) / sizeof(art[0]); i++) {
+            if (strncmp(s, art[i], strlen(art[i])) == 0) {
+                s += strlen(art[i]);
+                break;
             }
         }
     }
-    static const char *const intros[] = {"i work at ",      "i work for ",    "working at ", "working for ",
-                                         "our company is ", "my company is ", "company: ",   "we are ",
-                                         "i'm with ",       "i am with "};
-    for (size_t i = 0; i < sizeof(intros) / sizeof(intros[0]); i++) {
-        const char *p = offl_find_phrase(msg, intros[i], 0);
-        if (p != NULL) {
-            const char *s = p + strlen(intros[i]);
-            size_t n = offl_take_words(s, 4, 0, 1);
-            if (n > 0) {
-                offl_copy(out, outlen, s, n);
-                return 1;
-            }
-        }
-    }
-    return 0;
+    return s;
 }
 
-int offl_find_team_size(const char *msg, char *out, size_t outlen)
+/* A company of up to 4 words at s (articles skipped); its start in *at. */
+static size_t offl_company_words(const char *s, const char **at)
 {
-    static const char *const units[] = {"people",    "employees",  "users",      "seats",   "staff",  "persons",
-                                        "engineers", "developers", "colleagues", "members", "person", "analysts"};
-    out[0] = '\0';
-    const char *t = offl_find_phrase(msg, "team of ", 0);
-    if (t != NULL && isdigit((unsigned char)t[8])) {
-        const char *e = t + 8;
-        while (isdigit((unsigned char)*e)) {
-            e++;
-        }
-        offl_copy(out, outlen, t + 8, (size_t)(e - t - 8));
-        return 1;
+    s = offl_skip_article(s);
+    size_t n = offl_take_words(s, 4, 0, 1);
+    const char *sp = n ? memchr(s, ' ', n) : NULL;
+    size_t first = sp ? (size_t)(sp - s) : n;
+    if (n == 0 || OFFL_WORD_IN(s, first, offl_not_name)) {
+        return 0;
     }
-    for (const char *p = msg; *p; p++) {
-        if (!isdigit((unsigned char)*p) || (p > msg && (isalnum((unsigned char)p[-1]) || p[-1] == '.'))) {
-            continue;
-        }
-        const char *e = p;
-        while (isdigit((unsigned char)*e)) {
-            e++;
-        }
-        const char *w = e;
-        while (*w == ' ') {
-            w++;
-        }
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            size_t k = strlen(units[i]);
-            if (strncasecmp(w, units[i], k) == 0 && !isalpha((unsigned char)w[k])) {
-                offl_copy(out, outlen, p, (size_t)(w + k - p));
-                return 1;
-            }
-        }
-        p = e - 1;
-    }
-    return 0;
+    *at = s;
+    return n;
 }
 
-int offl_find_timeline(const char *msg, char *out, size_t outlen)
+static const char *const offl_company_intros[] = {
+    "i work at ",
+    "i work for ",
+    "i'm working at ",
+    "working at ",
+    "working for ",
+    "our company is called ",
+    "the company is called ",
+    "our company is ",
+    "my company is ",
+    "company name is ",
+    "company name: ",
+    "company: ",
+    "organisation: ",
+    "organization: ",
+    "employer: ",
+    "my employer is ",
+    "i'm with ",
+    "i am with ",
+    "i'm from ",
+    "i am from ",
+    "i'm calling from ",
+    "i am calling from ",
+    "writing from ",
+    "i represent ",
+    "on behalf of ",
+    "we at ",
+    "ceo of ",
+    "cto of ",
+    "founder of ",
+    "we're ",
+    "we are ",
+    "ich arbeite bei ",
+    "ich arbeite f\xC3\xBCr ",
+    "ich bin bei ",
+    "ich komme von ",
+    "ich komme vom ",
+    "wir sind die firma ",
+    "unsere firma hei\xC3\x9Ft ",
+    "unsere firma heisst ",
+    "unsere firma ist ",
+    "meine firma hei\xC3\x9Ft ",
+    "meine firma ist ",
+    "unser unternehmen hei\xC3\x9Ft ",
+    "unser unternehmen ist ",
+    "firma: ",
+    "unternehmen: ",
+    "arbeitgeber: ",
+    "mein arbeitgeber ist ",
+    "t\xC3\xA4tig bei ",
+    "im auftrag von ",
+    "im auftrag der ",
+    "ich vertrete ",
+    "f\xC3\xBCr die firma ",
+    "von der firma ",
+    "bei der firma ",
+    "gesch\xC3\xA4"
+    "ftsf\xC3\xBChrer der ",
+    "gesch\xC3\xA4"
+    "ftsf\xC3\xBChrer von ",
+    "inhaber von ",
+    "wir von der ",
+    "wir von ",
+    "wir sind ",
+};
+
+/* Legal forms: the words before one are a company ("Beispiel AG"). */
+static const char *const offl_legal[] = {"GmbH", "AG",  "SE",    "KG",   "UG",  "e.V.", "Ltd.", "Ltd",  "Inc.",
+                                         "Inc",  "LLC", "Corp.", "Corp", "plc", "PLC",  "S.A.", "SARL", "SAS",
+                                         "B.V.", "BV",  "N.V.",  "OHG",  "GbR", "mbH",  "Oy",   "AB",   "LLP"};
+
+static int offl_company_legal(const char *msg, char *out, size_t outlen)
 {
-    static const char *const phrases[] = {"as soon as possible",
-                                          "asap",
-                                          "right away",
-                                          "immediately",
-                                          "next week",
-                                          "this week",
-                                          "next month",
-                                          "this month",
-                                          "next quarter",
-                                          "this quarter",
-                                          "next year",
-                                          "this year",
-                                          "end of the year",
-                                          "end of the month",
-                                          "in q1",
-                                          "in q2",
-                                          "in q3",
-                                          "in q4",
-                                          "within a month",
-                                          "within weeks"};
-    out[0] = '\0';
-    for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
-        const char *p = offl_find_phrase(msg, phrases[i], 1);
-        if (p != NULL) {
-            offl_copy(out, outlen, p, strlen(phrases[i]));
-            return 1;
-        }
-    }
-    /* "in 3 weeks", "within 2 months" */
-    static const char *const lead_in[] = {"in ", "within "};
-    for (size_t i = 0; i < 2; i++) {
-        for (const char *p = offl_find_phrase(msg, lead_in[i], 0); p != NULL;
-             p = offl_find_phrase(p + 1, lead_in[i], 0)) {
-            const char *d = p + strlen(lead_in[i]);
-            const char *e = d;
-            while (isdigit((unsigned char)*e)) {
-                e++;
-            }
-            if (e == d || *e != ' ') {
+    for (size_t i = 0; i < sizeof(offl_legal) / sizeof(offl_legal[0]); i++) {
+        size_t k = strlen(offl_legal[i]);
+        for (const char *p = strstr(msg, offl_legal[i]); p != NULL; p = strstr(p + 1, offl_legal[i])) {
+            if ((p > msg && p[-1] != ' ') || offl_word_byte((unsigned char)p[k])) {
                 continue;
             }
-            static const char *const units[] = {"days", "weeks", "months", "day", "week", "month"};
-            for (size_t u = 0; u < 6; u++) {
-                size_t k = strlen(units[u]);
-                if (strncasecmp(e + 1, units[u], k) == 0 && !isalpha((unsigned char)e[1 + k])) {
-                    offl_copy(out, outlen, p, (size_t)(e + 1 + k - p));
-                    return 1;
+            /* walk back over up to three capitalised words */
+            const char *s = p;
+            for (int w = 0; w < 3; w++) {
+                const char *b = s - 1; /* the space before */
+                if (b <= msg || *b != ' ') {
+                    break;
                 }
+                const char *a = b;
+                while (a > msg && (offl_name_char((unsigned char)a[-1]) || isdigit((unsigned char)a[-1]) ||
+                                   a[-1] == '&' || a[-1] == '.')) {
+                    a--;
+                }
+                if (a == b || (!offl_upper_start(a) && !isdigit((unsigned char)*a) && *a != '&') ||
+                    offl_word_in(a, (size_t)(b - a), offl_stop, sizeof(offl_stop) / sizeof(offl_stop[0])) ||
+                    offl_word_in(a, (size_t)(b - a), offl_not_name, sizeof(offl_not_name) / sizeof(offl_not_name[0]))) {
+                    break;
+                }
+                s = a;
             }
-        }
-    }
-    return 0;
-}
-
-int offl_find_need(const char *msg, char *out, size_t outlen)
-{
-    static const char *const intros[] = {"looking for ",   "interested in ", "we need ",
-                                         "i need ",        "we want to ",    "i want to ",
-                                         "would like to ", "i'd like to ",   "we'd like to "};
-    out[0] = '\0';
-    for (size_t i = 0; i < sizeof(intros) / sizeof(intros[0]); i++) {
-        const char *p = offl_find_phrase(msg, intros[i], 0);
-        if (p == NULL) {
-            continue;
-        }
-        const char *s = p + strlen(intros[i]);
-        const char *e = s;
-        while (*e && *e != '.' && *e != '!' && *e != '?' && *e != '\n' && *e != ',' && *e != ';') {
-            e++;
-        }
-        while (e > s && isspace((unsigned char)e[-1])) {
-            e--;
-        }
-        if (e > s) {
+            if (s == p) {
+                continue;
+            }
+            const char *e = p + k;
+            /* "GmbH & Co. KG" */
+            if (strncmp(e, " & Co. KG", 9) == 0) {
+                e += 9;
+            }
             offl_copy(out, outlen, s, (size_t)(e - s));
             return 1;
         }
@@ -394,100 +741,65 @@ int offl_find_need(const char *msg, char *out, size_t outlen)
     return 0;
 }
 
-int offl_any_phrase(const char *msg, const char *const *phrases, size_t n)
+/* The line after a signature's name, when it reads like a company. */
+static int offl_company_signature(const char *msg, char *out, size_t outlen)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (offl_find_phrase(msg, phrases[i], 1) != NULL) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int offl_wants_handoff(const char *msg, char *reason, size_t reasonlen, int *urgent)
-{
-    static const char *const demo[] = {"demo", "demonstration", "walkthrough", "walk-through"};
-    static const char *const sales[] = {
-        "talk to sales", "speak to sales", "speak with sales",   "talk with sales",   "contact sales", "sales team",
-        "sales rep",     "salesperson",    "someone from sales", "account executive", "a quote",       "an offer"};
-    static const char *const call[] = {"call me", "a call",         "phone call",         "call back", "callback",
-                                       "ring me", "book a meeting", "schedule a meeting", "a meeting"};
-    static const char *const human[] = {
-        "human",           "real person",      "to a person",        "with a person",
-        "talk to someone", "speak to someone", "speak with someone", "talk with someone",
-        "an agent",        "a representative", "live agent",         "contact me",
-        "get in touch",    "reach out to me",  "talk to your",       "speak to your",
-        "speak with your"};
-    static const char *const hurry[] = {"urgent",      "urgently",  "asap",       "as soon as possible",
-                                        "immediately", "right now", "right away", "today"};
-    const char *why = NULL;
-    if (offl_any_phrase(msg, demo, sizeof(demo) / sizeof(demo[0]))) {
-        why = "The visitor asked for a demo";
-    } else if (offl_any_phrase(msg, sales, sizeof(sales) / sizeof(sales[0]))) {
-        why = "The visitor asked to talk to sales";
-    } else if (offl_any_phrase(msg, call, sizeof(call) / sizeof(call[0]))) {
-        why = "The visitor asked for a call";
-    } else if (offl_any_phrase(msg, human, sizeof(human) / sizeof(human[0]))) {
-        why = "The visitor asked to talk to a person";
-    }
-    *urgent = offl_any_phrase(msg, hurry, sizeof(hurry) / sizeof(hurry[0]));
-    snprintf(reason, reasonlen, "%s", why ? why : "");
-    return why != NULL;
-}
-
-/* Only greeting (or only thanks) words: 1 greeting, 2 thanks, 0 other. */
-int offl_small_talk(const char *msg)
-{
-    static const char *const greet[] = {"hi",        "hello",  "hey",     "hallo",     "hiya",    "howdy",
-                                        "moin",      "good",   "morning", "afternoon", "evening", "there",
-                                        "greetings", "servus", "yo",      "guten",     "tag"};
-    static const char *const thank[] = {"thanks", "thank", "you",     "thx",     "ty",   "much",    "great",   "ok",
-                                        "okay",   "cool",  "perfect", "awesome", "bye",  "goodbye", "cheers",  "danke",
-                                        "a",      "lot",   "so",      "very",    "that", "helps",   "helpful", "was"};
-    int g = 1, t = 1, any = 0, thanked = 0;
-    const char *p = msg;
-    while (*p) {
-        while (*p && !offl_word_byte((unsigned char)*p)) {
-            p++;
-        }
-        const char *q = p;
-        while (offl_word_byte((unsigned char)*q)) {
-            q++;
-        }
-        if (q == p) {
-            break;
-        }
-        char low[24];
-        if ((size_t)(q - p) >= sizeof(low)) {
-            return 0;
-        }
-        offl_lower(p, (size_t)(q - p), low, sizeof(low));
-        any = 1;
-        int ig = 0, it = 0;
-        for (size_t i = 0; i < sizeof(greet) / sizeof(greet[0]); i++) {
-            ig |= strcmp(low, greet[i]) == 0;
-        }
-        for (size_t i = 0; i < sizeof(thank) / sizeof(thank[0]); i++) {
-            it |= strcmp(low, thank[i]) == 0;
-        }
-        thanked |= strcmp(low, "thanks") == 0 || strcmp(low, "thank") == 0 || strcmp(low, "thx") == 0 ||
-                   strcmp(low, "danke") == 0 || strcmp(low, "cheers") == 0;
-        g &= ig;
-        t &= it;
-        p = q;
-    }
-    if (!any) {
+    size_t n;
+    const char *s = offl_signature_name(msg, &n);
+    if (s == NULL) {
         return 0;
     }
-    return g ? 1 : (t && thanked) ? 2 : 0;
+    const char *nl = strchr(s + n, '\n');
+    if (nl == NULL) {
+        return 0;
+    }
+    const char *l = nl + 1, *e = strchr(l, '\n');
+    size_t len = e ? (size_t)(e - l) : strlen(l);
+    if (len == 0 || memchr(l, '@', len) != NULL || isdigit((unsigned char)*l) || *l == '+' || *l == '(') {
+        return 0;
+    }
+    size_t w = offl_take_words(l, 5, 0, 1);
+    if (w == 0 || w + 1 < len) {
+        return 0; /* the whole line must be the name */
+    }
+    offl_copy(out, outlen, l, w);
+    return 1;
 }
 
-int offl_blank(const char *s)
+int offl_find_company(const char *msg, char *out, size_t outlen)
 {
-    for (; s != NULL && *s; s++) {
-        if (!isspace((unsigned char)*s)) {
-            return 0;
+    out[0] = '\0';
+    char name[OFFL_FIELD_MAX];
+    const char *after = offl_name_at(msg, name, sizeof(name));
+    static const char *const after_name[] = {" from ", " at ", " with ", " of ", " von ", " vom ", " bei "};
+    if (after != NULL && *after == ',') {
+        after++;
+    }
+    for (size_t i = 0; after != NULL && i < sizeof(after_name) / sizeof(after_name[0]); i++) {
+        size_t k = strlen(after_name[i]);
+        const char *a = after;
+        if (*a != ' ') {
+            continue;
+        }
+        if (strncasecmp(a, after_name[i], k) == 0) {
+            const char *at;
+            size_t n = offl_company_words(a + k, &at);
+            if (n > 0) {
+                offl_copy(out, outlen, at, n);
+                return 1;
+            }
         }
     }
-    return 1;
+    for (size_t i = 0; i < sizeof(offl_company_intros) / sizeof(offl_company_intros[0]); i++) {
+        for (const char *p = offl_find_phrase(msg, offl_company_intros[i], 0); p != NULL;
+             p = offl_find_phrase(p + 1, offl_company_intros[i], 0)) {
+            const char *at;
+            size_t n = offl_company_words(p + strlen(offl_company_intros[i]), &at);
+            if (n > 0) {
+                offl_copy(out, outlen, at, n);
+                return 1;
+            }
+        }
+    }
+    return offl_company_legal(msg, out, outlen) || offl_company_signature(msg, out, outlen);
 }
