@@ -27,8 +27,7 @@ int lead_weights_parse(const char *spec, lead_weights *w, char *err, size_t errl
             dst = &w->person;
         }
         if (dst == NULL) {
-            snprintf(err, errlen,
-                     "LEAD_SCORE_WEIGHTS: unknown item \"%.*s\" (a slot name, intent or person, as in %s)",
+            snprintf(err, errlen, "LEAD_SCORE_WEIGHTS: unknown item \"%.*s\" (a slot name, intent or person, as in %s)",
                      (int)(klen < 40 ? klen : 40), tok, LEAD_SCORE_WEIGHTS_DEFAULT);
             return -1;
         }
@@ -85,9 +84,14 @@ static int lead_has(const char *msg, const char *const *phrases, size_t n)
 int lead_intent_phrase(const char *msg)
 {
     static const char *const words[] = {
-        "pricing",   "price",      "prices",       "cost",      "costs",     "quote",  "quotation", "an offer",
-        "demo",      "trial",      "buy",          "purchase",  "subscribe", "plans",  "licen",     "preis",
-        "angebot",   "kosten",     "kostet",       "tarif",     "testen",    "kaufen", "bestellen", "lizenz",
+        "pricing",    "price",       "prices",
+        "cost",       "costs",       "quote",
+        "quotation",  "an offer",    "demo",
+        "trial",      "buy",         "purchase",
+        "subscribe",  "plans",       "licen",
+        "preis",      "angebot",     "kosten",
+        "kostet",     "tarif",       "testen",
+        "kaufen",     "bestellen",   "lizenz",
         "vorführung", "testversion", "kostenvoranschlag",
     };
     return msg != NULL && lead_has(msg, words, sizeof(words) / sizeof(words[0]));
@@ -96,11 +100,26 @@ int lead_intent_phrase(const char *msg)
 int lead_person_phrase(const char *msg)
 {
     static const char *const words[] = {
-        "talk to a person",     "speak to a person",     "talk to someone",     "speak to someone",
-        "speak with someone",   "talk with someone",     "a real person",       "a human",
-        "talk to a human",      "speak to a human",      "an agent",            "a representative",
-        "mit jemandem sprechen", "mit jemandem reden",   "mit einem menschen",  "mit einer person",
-        "echten menschen",      "einen menschen",        "mit einem mitarbeiter", "mit einer mitarbeiterin",
+        "talk to a person",
+        "speak to a person",
+        "talk to someone",
+        "speak to someone",
+        "speak with someone",
+        "talk with someone",
+        "a real person",
+        "a human",
+        "talk to a human",
+        "speak to a human",
+        "an agent",
+        "a representative",
+        "mit jemandem sprechen",
+        "mit jemandem reden",
+        "mit einem menschen",
+        "mit einer person",
+        "echten menschen",
+        "einen menschen",
+        "mit einem mitarbeiter",
+        "mit einer mitarbeiterin",
         "ansprechpartner",
     };
     return msg != NULL && lead_has(msg, words, sizeof(words) / sizeof(words[0]));

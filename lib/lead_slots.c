@@ -48,8 +48,8 @@ typedef struct lead_country {
 } lead_country;
 
 static const lead_country lead_countries[] = {
-    {"DE", "49", "00", '0', 6, 12}, {"AT", "43", "00", '0', 4, 13}, {"CH", "41", "00", '0', 9, 9},
-    {"FR", "33", "00", '0', 9, 9},  {"NL", "31", "00", '0', 9, 9},  {"GB", "44", "00", '0', 9, 10},
+    {"DE", "49", "00", '0', 6, 12},  {"AT", "43", "00", '0', 4, 13}, {"CH", "41", "00", '0', 9, 9},
+    {"FR", "33", "00", '0', 9, 9},   {"NL", "31", "00", '0', 9, 9},  {"GB", "44", "00", '0', 9, 10},
     {"US", "1", "011", '1', 10, 10},
 };
 #define LEAD_NCOUNTRIES (sizeof(lead_countries) / sizeof(lead_countries[0]))
@@ -244,26 +244,27 @@ int lead_phone_e164(const char *in, const char *country, char *out, size_t outle
 /* Providers whose second-level label is theirs under any top-level
  * domain (gmail.com, gmx.de, yahoo.co.uk, hotmail.fr, ...). */
 static const char *const lead_freemail_labels[] = {
-    "gmail",   "googlemail", "outlook",   "hotmail",  "live",     "msn",       "yahoo",      "ymail",
-    "icloud",  "aol",        "gmx",       "yandex",   "proton",   "protonmail", "zoho",      "posteo",
-    "tutanota", "tuta",      "tutamail",  "fastmail", "mailbox",  "freenet",   "arcor",      "t-online",
-    "hushmail", "mailfence", "rocketmail", "lycos",   "rediffmail", "gmx-topmail", "startmail", "runbox",
+    "gmail",    "googlemail", "outlook",    "hotmail",  "live",       "msn",         "yahoo",     "ymail",
+    "icloud",   "aol",        "gmx",        "yandex",   "proton",     "protonmail",  "zoho",      "posteo",
+    "tutanota", "tuta",       "tutamail",   "fastmail", "mailbox",    "freenet",     "arcor",     "t-online",
+    "hushmail", "mailfence",  "rocketmail", "lycos",    "rediffmail", "gmx-topmail", "startmail", "runbox",
 };
 /* Whole domains (and their subdomains) of providers whose label is also a
  * common word or someone else's elsewhere. */
 static const char *const lead_freemail_domains[] = {
-    "web.de",       "me.com",        "mac.com",       "mail.com",    "mail.ru",      "inbox.ru",    "list.ru",
-    "bk.ru",        "pm.me",         "email.de",      "online.de",   "1und1.de",     "o2online.de", "kabelmail.de",
-    "vodafone.de",  "bluewin.ch",    "sunrise.ch",    "orange.fr",   "free.fr",      "laposte.net", "sfr.fr",
-    "wanadoo.fr",   "libero.it",     "virgilio.it",   "qq.com",      "163.com",      "126.com",     "naver.com",
-    "seznam.cz",    "wp.pl",         "o2.pl",         "interia.pl",  "onet.pl",      "rambler.ru",  "ukr.net",
-    "chello.nl",    "ziggo.nl",      "kpnmail.nl",    "hetnet.nl",   "planet.nl",    "btinternet.com", "sky.com",
-    "virginmedia.com", "talktalk.net", "comcast.net", "verizon.net", "att.net",      "sbcglobal.net", "cox.net",
-    "inbox.com",    "aim.com",       "hey.com",       "duck.com",    "gmail.de",     "aon.at",      "chello.at",
+    "web.de",          "me.com",       "mac.com",     "mail.com",    "mail.ru",   "inbox.ru",       "list.ru",
+    "bk.ru",           "pm.me",        "email.de",    "online.de",   "1und1.de",  "o2online.de",    "kabelmail.de",
+    "vodafone.de",     "bluewin.ch",   "sunrise.ch",  "orange.fr",   "free.fr",   "laposte.net",    "sfr.fr",
+    "wanadoo.fr",      "libero.it",    "virgilio.it", "qq.com",      "163.com",   "126.com",        "naver.com",
+    "seznam.cz",       "wp.pl",        "o2.pl",       "interia.pl",  "onet.pl",   "rambler.ru",     "ukr.net",
+    "chello.nl",       "ziggo.nl",     "kpnmail.nl",  "hetnet.nl",   "planet.nl", "btinternet.com", "sky.com",
+    "virginmedia.com", "talktalk.net", "comcast.net", "verizon.net", "att.net",   "sbcglobal.net",  "cox.net",
+    "inbox.com",       "aim.com",      "hey.com",     "duck.com",    "gmail.de",  "aon.at",         "chello.at",
 };
 /* Second-level labels under a two-letter country code that are a suffix,
  * not a name ("acme.co.uk"). */
-static const char *const lead_suffix_labels[] = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ltd", "plc", "gv"};
+static const char *const lead_suffix_labels[] = {"co",  "com", "org", "net", "ac", "gov",
+                                                 "edu", "or",  "ltd", "plc", "gv"};
 /* Reserved names (RFC 2606, RFC 6761): addresses that belong to nobody. */
 static const char *const lead_reserved[] = {"example", "test", "invalid", "localhost", "local"};
 

@@ -42,7 +42,7 @@ typedef enum {
 #define LEAD_COMPANY_GUESS_MAX 64             /* bytes of a company guessed from a domain */
 
 typedef struct lead_conf {
-    unsigned slots;  /* bit (1u << lead_slot) per configured slot */
+    unsigned slots;               /* bit (1u << lead_slot) per configured slot */
     lead_slot order[LEAD_NSLOTS]; /* configured slots in LEAD_SLOTS order */
     size_t norder;
     char country[3]; /* ISO 3166 alpha-2, upper case */

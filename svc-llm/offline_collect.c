@@ -21,21 +21,21 @@
 
 static int offl_correction(const char *msg)
 {
-    static const char *const cues[] = {"actually",  "correction", "sorry",      "i meant",   "instead", "rather",
-                                       "typo",      "wrong",      "not ",       "korrektur", "eigentlich",
-                                       "richtige",  "richtig ist", "sondern",   "stattdessen", "tippfehler",
-                                       "falsch",    "vertippt",   "ich meinte", "nicht "};
+    static const char *const cues[] = {"actually",   "correction", "sorry",       "i meant",    "instead",
+                                       "rather",     "typo",       "wrong",       "not ",       "korrektur",
+                                       "eigentlich", "richtige",   "richtig ist", "sondern",    "stattdessen",
+                                       "tippfehler", "falsch",     "vertippt",    "ich meinte", "nicht "};
     return offl_any_phrase(msg, cues, sizeof(cues) / sizeof(cues[0]));
 }
 
 unsigned offl_extract_lead(const char *msg, offl_lead *l)
 {
     memset(l, 0, sizeof(*l));
-    static const char *const ok[] = {"contact me",    "reach me",        "call me",        "email me",
-                                     "get in touch",  "reach out",       "get back to me", "send me",
-                                     "you can contact", "kontaktieren sie mich", "melden sie sich", "rufen sie mich",
-                                     "ruf mich",      "schreiben sie mir", "erreichbar unter", "sie erreichen mich",
-                                     "erreichen sie mich"};
+    static const char *const ok[] = {
+        "contact me",         "reach me",          "call me",  "email me",          "get in touch",
+        "reach out",          "get back to me",    "send me",  "you can contact",   "kontaktieren sie mich",
+        "melden sie sich",    "rufen sie mich",    "ruf mich", "schreiben sie mir", "erreichbar unter",
+        "sie erreichen mich", "erreichen sie mich"};
     l->correction = offl_correction(msg);
     char raw[OFFL_FIELD_MAX];
     if (offl_find_email_at(msg, l->correction, raw, sizeof(raw)) && lead_email_ok(raw)) {
@@ -99,16 +99,54 @@ char *offl_lead_json(const offl_lead *l)
 
 int offl_german(const char *msg, const char *locale)
 {
-    static const char *const de[] = {"ich",  "mein",  "meine", "meinen", "ist",   "und",    "nicht",  "bitte",
-                                     "sie",  "wir",   "unser", "unsere", "hallo", "danke",  "gerne",  "f\xC3\xBCr",
-                                     "mit",  "bei",   "von",   "der",    "die",   "das",    "nummer", "erreichbar",
-                                     "firma", "m\xC3\xB6" "chte", "kann", "k\xC3\xB6nnen", "hei\xC3\x9F" "e",
-                                     "heisse", "hier", "gr\xC3\xBC\xC3\x9F" "e", "wie", "was", "gibt", "es", "ein",
-                                     "eine", "auch", "guten", "tag"};
-    static const char *const en[] = {"i",    "my",   "is",   "and",  "the",   "please", "we",    "our",
-                                     "you",  "hello", "thanks", "can", "would", "for",   "with",  "at",
-                                     "from", "this", "number", "company", "what", "how", "there", "a",
-                                     "an",   "also", "me",   "hi",   "it",    "do",     "does",  "of"};
+    static const char *const de[] = {"ich",
+                                     "mein",
+                                     "meine",
+                                     "meinen",
+                                     "ist",
+                                     "und",
+                                     "nicht",
+                                     "bitte",
+                                     "sie",
+                                     "wir",
+                                     "unser",
+                                     "unsere",
+                                     "hallo",
+                                     "danke",
+                                     "gerne",
+                                     "f\xC3\xBCr",
+                                     "mit",
+                                     "bei",
+                                     "von",
+                                     "der",
+                                     "die",
+                                     "das",
+                                     "nummer",
+                                     "erreichbar",
+                                     "firma",
+                                     "m\xC3\xB6"
+                                     "chte",
+                                     "kann",
+                                     "k\xC3\xB6nnen",
+                                     "hei\xC3\x9F"
+                                     "e",
+                                     "heisse",
+                                     "hier",
+                                     "gr\xC3\xBC\xC3\x9F"
+                                     "e",
+                                     "wie",
+                                     "was",
+                                     "gibt",
+                                     "es",
+                                     "ein",
+                                     "eine",
+                                     "auch",
+                                     "guten",
+                                     "tag"};
+    static const char *const en[] = {"i",    "my",    "is",     "and",     "the",   "please", "we",    "our",
+                                     "you",  "hello", "thanks", "can",     "would", "for",    "with",  "at",
+                                     "from", "this",  "number", "company", "what",  "how",    "there", "a",
+                                     "an",   "also",  "me",     "hi",      "it",    "do",     "does",  "of"};
     int nd = 0, ne = 0;
     for (const char *p = msg; *p;) {
         while (*p && !offl_word_byte((unsigned char)*p)) {
@@ -144,8 +182,8 @@ static const char *offl_old(const Chat__Common__LeadState *old, lead_slot s)
     if (old == NULL) {
         return "";
     }
-    const char *v[LEAD_NSLOTS] = {old->name,      old->email,    old->phone,   old->company,
-                                  old->need,      old->team_size, old->timeline, old->budget};
+    const char *v[LEAD_NSLOTS] = {old->name, old->email,     old->phone,    old->company,
+                                  old->need, old->team_size, old->timeline, old->budget};
     return v[s] ? v[s] : "";
 }
 
@@ -178,19 +216,24 @@ void offl_say_thanks(dynbuf *b, const offl_lead *l, const Chat__Common__LeadStat
     } else if (l->v[LEAD_SLOT_NAME][0] && lead_slot_on(LEAD_SLOT_NAME)) {
         dyn_printf(b, de ? "Sch\xC3\xB6n, Sie kennenzulernen, %s!" : "Nice to meet you, %s!", first);
     } else {
-        dyn_adds(b, de ? "Danke, das habe ich f\xC3\xBCr unser Team notiert." : "Thanks, I've noted that for our team.");
+        dyn_adds(b,
+                 de ? "Danke, das habe ich f\xC3\xBCr unser Team notiert." : "Thanks, I've noted that for our team.");
     }
 }
 
 void offl_say_handoff(dynbuf *b, const char *reason, int de)
 {
     if (de) {
-        dyn_adds(b, strstr(reason, "demo")      ? "Ich gebe unserem Team Bescheid, dass Sie eine Demo w\xC3\xBCnschen."
-                    : strstr(reason, "quote")   ? "Ich gebe unserem Vertrieb Bescheid, dass Sie ein Angebot w\xC3\xBCnschen."
-                    : strstr(reason, "sales")   ? "Ich gebe unserem Vertrieb Bescheid, dass Sie mit ihm sprechen m\xC3\xB6" "chten."
-                    : strstr(reason, "meeting") ? "Ich gebe unserem Team Bescheid, dass Sie einen Termin w\xC3\xBCnschen."
-                    : strstr(reason, "call")    ? "Ich gebe unserem Team Bescheid, dass Sie einen R\xC3\xBC" "ckruf w\xC3\xBCnschen."
-                                                : "Ich gebe unserem Team Bescheid, dass Sie mit jemandem sprechen m\xC3\xB6" "chten.");
+        dyn_adds(b,
+                 strstr(reason, "demo")    ? "Ich gebe unserem Team Bescheid, dass Sie eine Demo w\xC3\xBCnschen."
+                 : strstr(reason, "quote") ? "Ich gebe unserem Vertrieb Bescheid, dass Sie ein Angebot w\xC3\xBCnschen."
+                 : strstr(reason, "sales") ? "Ich gebe unserem Vertrieb Bescheid, dass Sie mit ihm sprechen m\xC3\xB6"
+                                             "chten."
+                 : strstr(reason, "meeting") ? "Ich gebe unserem Team Bescheid, dass Sie einen Termin w\xC3\xBCnschen."
+                 : strstr(reason, "call")    ? "Ich gebe unserem Team Bescheid, dass Sie einen R\xC3\xBC"
+                                               "ckruf w\xC3\xBCnschen."
+                                          : "Ich gebe unserem Team Bescheid, dass Sie mit jemandem sprechen m\xC3\xB6"
+                                            "chten.");
         return;
     }
     dyn_adds(b, strstr(reason, "demo")      ? "I'll let our team know you'd like a demo."
@@ -216,11 +259,13 @@ int offl_ask_next(dynbuf *b, const offl_lead *l, const Chat__Common__LeadState *
     static const char *const german[LEAD_NSLOTS] = {
         "Darf ich noch Ihren Namen erfahren?",
         "Unter welcher E-Mail-Adresse erreichen wir Sie am besten?",
-        "M\xC3\xB6" "chten Sie uns auch eine Telefonnummer hinterlassen, falls ein Anruf einfacher ist?",
+        "M\xC3\xB6"
+        "chten Sie uns auch eine Telefonnummer hinterlassen, falls ein Anruf einfacher ist?",
         "F\xC3\xBCr welches Unternehmen sind Sie t\xC3\xA4tig?",
         "Worum geht es Ihnen, in ein paar Worten?",
         "Wie viele Personen w\xC3\xBCrden es nutzen?",
-        "Wann m\xC3\xB6" "chten Sie starten?",
+        "Wann m\xC3\xB6"
+        "chten Sie starten?",
         "Haben Sie schon ein Budget im Blick?",
     };
     const lead_conf *c = lead_conf_get();

@@ -73,10 +73,14 @@ int offl_find_timeline(const char *msg, char *out, size_t outlen)
                                           "within weeks",
                                           "so schnell wie m\xC3\xB6glich",
                                           "sofort",
-                                          "n\xC3\xA4" "chste woche",
-                                          "n\xC3\xA4" "chsten monat",
-                                          "n\xC3\xA4" "chstes quartal",
-                                          "n\xC3\xA4" "chstes jahr",
+                                          "n\xC3\xA4"
+                                          "chste woche",
+                                          "n\xC3\xA4"
+                                          "chsten monat",
+                                          "n\xC3\xA4"
+                                          "chstes quartal",
+                                          "n\xC3\xA4"
+                                          "chstes jahr",
                                           "diese woche",
                                           "diesen monat",
                                           "dieses quartal",
@@ -119,11 +123,10 @@ int offl_find_timeline(const char *msg, char *out, size_t outlen)
 
 int offl_find_need(const char *msg, char *out, size_t outlen)
 {
-    static const char *const intros[] = {"looking for ",   "interested in ", "we need ",
-                                         "i need ",        "we want to ",    "i want to ",
-                                         "would like to ", "i'd like to ",   "we'd like to ",
-                                         "wir suchen ",    "ich suche ",     "wir brauchen ",
-                                         "ich brauche ",   "wir ben\xC3\xB6tigen ", "interesse an "};
+    static const char *const intros[] = {
+        "looking for ",   "interested in ",        "we need ",      "i need ",     "we want to ", "i want to ",
+        "would like to ", "i'd like to ",          "we'd like to ", "wir suchen ", "ich suche ",  "wir brauchen ",
+        "ich brauche ",   "wir ben\xC3\xB6tigen ", "interesse an "};
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(intros) / sizeof(intros[0]); i++) {
         const char *p = offl_find_phrase(msg, intros[i], 0);
@@ -158,32 +161,77 @@ int offl_any_phrase(const char *msg, const char *const *phrases, size_t n)
 
 int offl_wants_handoff(const char *msg, char *reason, size_t reasonlen, int *urgent)
 {
-    static const char *const demo[] = {"demo",         "demonstration",       "walkthrough", "walk-through",
-                                       "vorf\xC3\xBChrung", "pr\xC3\xA4sentation", "live-demo"};
-    static const char *const quote[] = {"a quote",           "an offer",        "ein angebot",      "einen kostenvoranschlag",
-                                        "angebot anfordern", "angebot erhalten", "angebot erstellen", "ein individuelles angebot"};
-    static const char *const sales[] = {
-        "talk to sales", "speak to sales", "speak with sales",   "talk with sales",   "contact sales",  "sales team",
-        "sales rep",     "salesperson",    "someone from sales", "account executive", "vertrieb",       "vertriebler",
-        "verkauf",       "au\xC3\x9F" "endienst"};
-    static const char *const callback[] = {"r\xC3\xBC" "ckruf", "ruf mich an", "rufen sie mich an", "mich anrufen",
-                                           "mich zur\xC3\xBC" "ckrufen", "anrufen", "telefonat"};
-    static const char *const meeting[] = {"book a meeting", "schedule a meeting", "a meeting",   "an appointment",
-                                          "einen termin",   "termin vereinbaren", "termin ausmachen", "ein gespr\xC3\xA4" "ch",
+    static const char *const demo[] = {"demo",         "demonstration",     "walkthrough",
+                                       "walk-through", "vorf\xC3\xBChrung", "pr\xC3\xA4sentation",
+                                       "live-demo"};
+    static const char *const quote[] = {
+        "a quote",           "an offer",         "ein angebot",       "einen kostenvoranschlag",
+        "angebot anfordern", "angebot erhalten", "angebot erstellen", "ein individuelles angebot"};
+    static const char *const sales[] = {"talk to sales",
+                                        "speak to sales",
+                                        "speak with sales",
+                                        "talk with sales",
+                                        "contact sales",
+                                        "sales team",
+                                        "sales rep",
+                                        "salesperson",
+                                        "someone from sales",
+                                        "account executive",
+                                        "vertrieb",
+                                        "vertriebler",
+                                        "verkauf",
+                                        "au\xC3\x9F"
+                                        "endienst"};
+    static const char *const callback[] = {"r\xC3\xBC"
+                                           "ckruf",
+                                           "ruf mich an",
+                                           "rufen sie mich an",
+                                           "mich anrufen",
+                                           "mich zur\xC3\xBC"
+                                           "ckrufen",
+                                           "anrufen",
+                                           "telefonat"};
+    static const char *const meeting[] = {"book a meeting",
+                                          "schedule a meeting",
+                                          "a meeting",
+                                          "an appointment",
+                                          "einen termin",
+                                          "termin vereinbaren",
+                                          "termin ausmachen",
+                                          "ein gespr\xC3\xA4"
+                                          "ch",
                                           "beratungstermin"};
     static const char *const call[] = {"call me", "a call", "phone call", "call back", "callback", "ring me"};
-    static const char *const human[] = {
-        "human",           "real person",      "to a person",        "with a person",
-        "talk to someone", "speak to someone", "speak with someone", "talk with someone",
-        "an agent",        "a representative", "live agent",         "contact me",
-        "get in touch",    "reach out to me",  "talk to your",       "speak to your",
-        "speak with your", "mit jemandem sprechen", "mit jemandem reden", "mit einem menschen",
-        "mit einer person", "echten menschen",  "mit einem mitarbeiter", "mit einer mitarbeiterin",
-        "ansprechpartner", "kontaktieren sie mich", "melden sie sich"};
-    static const char *const hurry[] = {"urgent",  "urgently", "asap",          "as soon as possible",
-                                        "immediately", "right now", "right away", "today",
-                                        "dringend", "sofort",  "so schnell wie m\xC3\xB6glich", "heute",
-                                        "eilig",    "umgehend"};
+    static const char *const human[] = {"human",
+                                        "real person",
+                                        "to a person",
+                                        "with a person",
+                                        "talk to someone",
+                                        "speak to someone",
+                                        "speak with someone",
+                                        "talk with someone",
+                                        "an agent",
+                                        "a representative",
+                                        "live agent",
+                                        "contact me",
+                                        "get in touch",
+                                        "reach out to me",
+                                        "talk to your",
+                                        "speak to your",
+                                        "speak with your",
+                                        "mit jemandem sprechen",
+                                        "mit jemandem reden",
+                                        "mit einem menschen",
+                                        "mit einer person",
+                                        "echten menschen",
+                                        "mit einem mitarbeiter",
+                                        "mit einer mitarbeiterin",
+                                        "ansprechpartner",
+                                        "kontaktieren sie mich",
+                                        "melden sie sich"};
+    static const char *const hurry[] = {
+        "urgent", "urgently", "asap",   "as soon as possible",           "immediately", "right now", "right away",
+        "today",  "dringend", "sofort", "so schnell wie m\xC3\xB6glich", "heute",       "eilig",     "umgehend"};
 #define OFFL_ANY(list) offl_any_phrase(msg, list, sizeof(list) / sizeof(list[0]))
     const char *why = NULL;
     if (OFFL_ANY(demo)) {

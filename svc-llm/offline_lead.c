@@ -52,6 +52,20 @@ const char *offl_find_phrase(const char *hay, const char *phrase, int whole_word
     return NULL;
 }
 
+/* 1 when the value at p is what the visitor takes back ("not a@b.c",
+ * "nicht 0151 ...", "instead of ..."). */
+static int offl_negated(const char *msg, const char *p)
+{
+    static const char *const neg[] = {"not ", "nicht ", "instead of ", "statt ", "anstatt ", "not: "};
+    for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
+        size_t k = strlen(neg[i]);
+        if ((size_t)(p - msg) >= k && strncasecmp(p - k, neg[i], k) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ================================================================ email */
 
 static int offl_local_char(unsigned char c)
@@ -147,7 +161,9 @@ int offl_find_email_at(const char *msg, int last, char *out, size_t outlen)
     char tmp[OFFL_FIELD_MAX];
     int found = 0;
     while (offl_email_from(msg, end, tmp, sizeof(tmp), &end)) {
-        snprintf(out, outlen, "%s", tmp);
+        if (!found || !offl_negated(msg, end - strlen(tmp))) {
+            snprintf(out, outlen, "%s", tmp);
+        }
         found = 1;
         if (!last) {
             break;
@@ -230,7 +246,9 @@ int offl_find_phone_at(const char *msg, int last, char *out, size_t outlen)
     char tmp[OFFL_FIELD_MAX];
     int found = 0;
     while (offl_phone_from(msg, end, tmp, sizeof(tmp), &end)) {
-        snprintf(out, outlen, "%s", tmp);
+        if (!found || !offl_negated(msg, end - strlen(tmp))) {
+            snprintf(out, outlen, "%s", tmp);
+        }
         found = 1;
         if (!last) {
             break;
@@ -399,8 +417,8 @@ size_t offl_take_words(const char *s, int max, int any_case, int allow_digits)
                (allow_digits && (isdigit((unsigned char)*q) || *q == '&' || *q == '.'))) {
             q++;
         }
-        while (allow_digits && q > p && q[-1] == '.' && !(q - p >= 2 && isupper((unsigned char)q[-2]))) {
-            q--; /* a full stop ends the sentence, unless an abbreviation ("Co.") */
+        if (allow_digits && q > p && q[-1] == '.' && memchr(p, '.', (size_t)(q - p - 1)) == NULL) {
+            q--; /* a full stop ends the sentence, unless the word is "e.V." or "S.A." */
         }
         if (q == p) {
             break;
@@ -517,7 +535,13 @@ static const char *offl_signature_name(const char *msg, size_t *len)
             while (offl_word_byte((unsigned char)*s)) {
                 s++; /* "Grüßen", "Gruß" */
             }
-            int brk = 0;
+            if (strncmp(s, " aus ", 5) == 0 || strncmp(s, " from ", 6) == 0) {
+                s += s[1] == 'a' ? 5 : 6; /* "Grüße aus Hamburg" */
+                while (offl_word_byte((unsigned char)*s)) {
+                    s++;
+                }
+            }
+            int brk = strlen(offl_closings[i]) <= 3; /* "LG Nina", "MfG Klaus" */
             while (*s == ',' || *s == '.' || *s == '!' || *s == ' ' || *s == '\n' || *s == '\r' || *s == '-') {
                 brk |= *s == '\n' || *s == ',';
                 s++;
@@ -614,7 +638,14 @@ static const char *offl_skip_article(const char *s)
     return s;
 }
 
-/* A company of up to 4 words at s (articles skipped); its start in *at. */
+#define OFFL_NLEGAL 24
+/* Legal forms: the words before one are a company ("Beispiel AG"). */
+static const char *const offl_legal[OFFL_NLEGAL] = {"GmbH", "AG",   "SE",  "KG",  "UG",   "e.V.", "Ltd", "Inc",
+                                                    "Corp", "LLC",  "plc", "PLC", "S.A.", "SARL", "SAS", "B.V.",
+                                                    "BV",   "N.V.", "OHG", "GbR", "mbH",  "Oy",   "AB",  "LLP"};
+
+/* A company of up to 4 words at s (articles skipped), with a legal form
+ * right after them ("Grünwerk e.V."); its start in *at. */
 static size_t offl_company_words(const char *s, const char **at)
 {
     s = offl_skip_article(s);
@@ -623,6 +654,13 @@ static size_t offl_company_words(const char *s, const char **at)
     size_t first = sp ? (size_t)(sp - s) : n;
     if (n == 0 || OFFL_WORD_IN(s, first, offl_not_name)) {
         return 0;
+    }
+    for (size_t i = 0; s[n] == ' ' && i < OFFL_NLEGAL; i++) {
+        size_t k = strlen(offl_legal[i]);
+        if (strncmp(s + n + 1, offl_legal[i], k) == 0 && !offl_word_byte((unsigned char)s[n + 1 + k])) {
+            n += 1 + k;
+            break;
+        }
     }
     *at = s;
     return n;
@@ -658,10 +696,17 @@ static const char *const offl_company_intros[] = {
     "ceo of ",
     "cto of ",
     "founder of ",
+    "cto at ",
+    "ceo at ",
+    "cfo at ",
+    "manager at ",
+    "engineer at ",
+    "developer at ",
+    "founder at ",
     "we're ",
     "we are ",
-    "ich arbeite bei ",
-    "ich arbeite f\xC3\xBCr ",
+    "arbeite bei ",
+    "arbeite f\xC3\xBCr ",
     "ich bin bei ",
     "ich komme von ",
     "ich komme vom ",
@@ -693,11 +738,6 @@ static const char *const offl_company_intros[] = {
     "wir von ",
     "wir sind ",
 };
-
-/* Legal forms: the words before one are a company ("Beispiel AG"). */
-static const char *const offl_legal[] = {"GmbH", "AG",  "SE",    "KG",   "UG",  "e.V.", "Ltd.", "Ltd",  "Inc.",
-                                         "Inc",  "LLC", "Corp.", "Corp", "plc", "PLC",  "S.A.", "SARL", "SAS",
-                                         "B.V.", "BV",  "N.V.",  "OHG",  "GbR", "mbH",  "Oy",   "AB",   "LLP"};
 
 static int offl_company_legal(const char *msg, char *out, size_t outlen)
 {
@@ -772,7 +812,10 @@ int offl_find_company(const char *msg, char *out, size_t outlen)
     char name[OFFL_FIELD_MAX];
     const char *after = offl_name_at(msg, name, sizeof(name));
     static const char *const after_name[] = {" from ", " at ", " with ", " of ", " von ", " vom ", " bei "};
-    if (after != NULL && *after == ',') {
+    if (after != NULL && (strncasecmp(after, " here", 5) == 0 || strncasecmp(after, " hier", 5) == 0)) {
+        after += 5; /* "Tom here, from Acme" */
+    }
+    if (after != NULL && (*after == ',' || *after == '.')) {
         after++;
     }
     for (size_t i = 0; after != NULL && i < sizeof(after_name) / sizeof(after_name[0]); i++) {
