@@ -397,8 +397,8 @@ static json_t *turn_merge_lead(turn *t, json_t *in)
 }
 
 /* The lead as committed, qualified: its extra_json keeps the score
- * (LEAD_SCORE_WEIGHTS), whether intent was ever seen, phone_raw for a
- * number kept as given and company_source for a company guessed from the
+ * (LEAD_SCORE_WEIGHTS; a flagged phone does not count), whether intent
+ * was ever seen, phone_raw for a number kept as given and company_source for a company guessed from the
  * email domain; a lead that reaches HANDOFF_SCORE for the first time is
  * marked qualified and, when the turn asked for none, handed off. t->mtx
  * held; lead is the merged lead (its strings the turn's or Begin's). */
@@ -437,6 +437,9 @@ static void turn_qualify(turn *t, Chat__Common__LeadState *lead)
         if (lead_slot_on((lead_slot)s) && v[s] != NULL && v[s][0]) {
             present |= 1u << s;
         }
+    }
+    if (json_object_get(extra, "phone_raw") != NULL) {
+        present &= ~(1u << LEAD_SLOT_PHONE); /* kept, but nobody can dial it yet */
     }
     int intent = lead_intent_phrase(t->message) || json_is_true(json_object_get(extra, "intent"));
     int person = lead_person_phrase(t->message);

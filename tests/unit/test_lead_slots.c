@@ -15,7 +15,7 @@
 #include "lead_slots.h"
 #include "offline.h"
 
-#define LEAD_FLOOR 0.9     /* precision and recall per slot, per language */
+#define LEAD_FLOOR 0.9 /* precision and recall per slot, per language */
 #define CORPUS_LINE_MAX 2048
 #define CORPUS_DIR_MAX 1024
 
@@ -70,8 +70,16 @@ Test(lead_slots, e164_rules)
 Test(lead_slots, email_syntax)
 {
     static const char *const good[] = {"tom@acme.io", "jane.doe+crm@mail.acme-corp.example", "a@b.co"};
-    static const char *const bad[] = {"tom@acme", "tom@@acme.io", "@acme.io", "tom acme@x.io", "tom@.io",
-                                      "tom@acme.", "<tom@acme.io>", "tom@ac..me.io", "x", ""};
+    static const char *const bad[] = {"tom@acme",
+                                      "tom@@acme.io",
+                                      "@acme.io",
+                                      "tom acme@x.io",
+                                      "tom@.io",
+                                      "tom@acme.",
+                                      "<tom@acme.io>",
+                                      "tom@ac..me.io",
+                                      "x",
+                                      ""};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         cr_expect(lead_email_ok(good[i]), "%s", good[i]);
     }
@@ -84,19 +92,18 @@ Test(lead_slots, email_syntax)
 Test(lead_slots, freemail_list)
 {
     static const char *const free_[] = {
-        "gmail.com",     "googlemail.com", "outlook.com", "hotmail.de",   "live.com",     "yahoo.co.uk",
-        "icloud.com",    "me.com",         "aol.com",     "gmx.de",       "GMX.net",      "web.de",
-        "t-online.de",   "posteo.de",      "proton.me",   "protonmail.com", "mail.com",   "yandex.ru",
-        "zoho.com",      "freenet.de",     "arcor.de",    "mailbox.org",  "tutanota.com", "fastmail.fm",
-        "orange.fr",     "free.fr",        "bluewin.ch",  "libero.it",    "qq.com",       "mail.ru",
-        "msn.com",       "ymail.com",      "pm.me",       "example.org",  "mx.web.de",
+        "gmail.com",   "googlemail.com", "outlook.com", "hotmail.de", "live.com", "yahoo.co.uk", "icloud.com",
+        "me.com",      "aol.com",        "gmx.de",      "GMX.net",    "web.de",   "t-online.de", "posteo.de",
+        "proton.me",   "protonmail.com", "mail.com",    "yandex.ru",  "zoho.com", "freenet.de",  "arcor.de",
+        "mailbox.org", "tutanota.com",   "fastmail.fm", "orange.fr",  "free.fr",  "bluewin.ch",  "libero.it",
+        "qq.com",      "mail.ru",        "msn.com",     "ymail.com",  "pm.me",    "example.org", "mx.web.de",
     };
     cr_assert_geq(sizeof(free_) / sizeof(free_[0]), 30);
     for (size_t i = 0; i < sizeof(free_) / sizeof(free_[0]); i++) {
         cr_expect(lead_freemail_domain(free_[i]), "%s is free mail", free_[i]);
     }
-    static const char *const business[] = {"acme.io", "siemens.de", "webfleet.com", "mailchimp.com", "gmxx.de",
-                                           "live-nation.com", "theweb.de"};
+    static const char *const business[] = {"acme.io", "siemens.de",      "webfleet.com", "mailchimp.com",
+                                           "gmxx.de", "live-nation.com", "theweb.de"};
     for (size_t i = 0; i < sizeof(business) / sizeof(business[0]); i++) {
         cr_expect_not(lead_freemail_domain(business[i]), "%s is a business", business[i]);
     }
@@ -107,14 +114,10 @@ Test(lead_slots, company_guess)
     static const struct {
         const char *email, *want; /* want NULL: no guess */
     } c[] = {
-        {"tom@acme.io", "Acme"},
-        {"anna@mail.acme-corp.co.uk", "Acme Corp"},
-        {"max@beispiel.de", "Beispiel"},
-        {"x@SIEMENS.COM", "Siemens"},
-        {"tom@gmail.com", NULL},
-        {"tom@gmx.at", NULL},
-        {"eve@example.com", NULL},
-        {"bob@123.com", NULL},
+        {"tom@acme.io", "Acme"},         {"anna@mail.acme-corp.co.uk", "Acme Corp"},
+        {"max@beispiel.de", "Beispiel"}, {"x@SIEMENS.COM", "Siemens"},
+        {"tom@gmail.com", NULL},         {"tom@gmx.at", NULL},
+        {"eve@example.com", NULL},       {"bob@123.com", NULL},
         {"not-an-address", NULL},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -176,7 +179,8 @@ Test(lead_score, weights_and_phrases)
     cr_expect(lead_intent_phrase("Can I book a demo?"));
     cr_expect_not(lead_intent_phrase("Where is my data stored?"));
     cr_expect(lead_person_phrase("Can I talk to a person?"));
-    cr_expect(lead_person_phrase("Ich m\xC3\xB6" "chte mit einem Menschen sprechen"));
+    cr_expect(lead_person_phrase("Ich m\xC3\xB6"
+                                 "chte mit einem Menschen sprechen"));
     cr_expect_not(lead_person_phrase("Is there a person limit per seat?"));
 }
 
@@ -352,9 +356,13 @@ Test(lead_corpus, german_handoff_phrasings)
         const char *msg, *reason_has;
     } c[] = {
         {"Kann ich mit jemandem sprechen?", "person"},
-        {"Ich m\xC3\xB6" "chte mit einem Menschen reden, bitte mit einem Menschen", "person"},
+        {"Ich m\xC3\xB6"
+         "chte mit einem Menschen reden, bitte mit einem Menschen",
+         "person"},
         {"Bitte verbinden Sie mich mit dem Vertrieb", "sales"},
-        {"Ich h\xC3\xA4tte gern einen R\xC3\xBC" "ckruf", "call"},
+        {"Ich h\xC3\xA4tte gern einen R\xC3\xBC"
+         "ckruf",
+         "call"},
         {"Ruf mich an, bitte", "call"},
         {"K\xC3\xB6nnen wir einen Termin vereinbaren?", "meeting"},
         {"Kann ich ein Angebot bekommen?", "quote"},
@@ -369,7 +377,9 @@ Test(lead_corpus, german_handoff_phrasings)
     char reason[96];
     int urgent = 0;
     cr_expect_not(offl_wants_handoff("Was umfasst Ihr Angebot im Growth-Tarif?", reason, sizeof(reason), &urgent));
-    offl_wants_handoff("Bitte dringend einen R\xC3\xBC" "ckruf", reason, sizeof(reason), &urgent);
+    offl_wants_handoff("Bitte dringend einen R\xC3\xBC"
+                       "ckruf",
+                       reason, sizeof(reason), &urgent);
     cr_expect(urgent);
     Chat__Llm__GenerateRequest rq = CHAT__LLM__GENERATE_REQUEST__INIT;
     rq.user_message = "Kann ich bitte mit jemandem vom Vertrieb sprechen?";
