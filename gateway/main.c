@@ -13,6 +13,8 @@
 #include "cors.h"
 #include "http.h"
 #include "http_client.h"
+#include "lead_score.h"
+#include "lead_slots.h"
 #include "log.h"
 #include "sessions.h"
 #include "shutdown.h"
@@ -189,6 +191,25 @@ static const cfg_var gw_vars[] = {
      .def = "widget",
      .help = "folder with chat.js and demo.html, served at /widget/chat.js and /demo"},
     {.name = "SEARCH_K", .type = CFG_INT, .def = "5", .min = 1, .max = 20, .help = "sources retrieved per turn"},
+    {.name = "LEAD_SLOTS",
+     .type = CFG_STR,
+     .def = LEAD_SLOTS_DEFAULT,
+     .help = "lead fields kept from record_lead (name, email, phone, company, need, team_size, timeline, budget)"},
+    {.name = "LEAD_DEFAULT_COUNTRY",
+     .type = CFG_ENUM,
+     .def = LEAD_COUNTRY_DEFAULT,
+     .choices = LEAD_COUNTRIES,
+     .help = "country of phone numbers given without a country code (stored as E.164)"},
+    {.name = "LEAD_SCORE_WEIGHTS",
+     .type = CFG_STR,
+     .def = LEAD_SCORE_WEIGHTS_DEFAULT,
+     .help = "points of a lead: per slot with a value, intent (pricing, demo, quote) and person (asks for one)"},
+    {.name = "HANDOFF_SCORE",
+     .type = CFG_INT,
+     .def = "60",
+     .min = 0,
+     .max = 1000000,
+     .help = "a lead with this score is handed to the team at the end of the turn (0 = never by score)"},
 };
 #define GW_NVARS (sizeof(gw_vars) / sizeof(gw_vars[0]))
 
@@ -257,6 +278,14 @@ int main(int argc, char **argv)
         cfg_free(c);
         return 2;
     }
+    lead_weights weights;
+    if (lead_conf_init(cfg_str(c, "LEAD_SLOTS"), cfg_str(c, "LEAD_DEFAULT_COUNTRY"), err, sizeof(err)) != 0 ||
+        lead_weights_parse(cfg_str(c, "LEAD_SCORE_WEIGHTS"), &weights, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: configuration error: %s\n", err);
+        backends_close(&b);
+        cfg_free(c);
+        return 2;
+    }
     turn_cfg tcfg = {
         .b = &b,
         .search_k = (unsigned)cfg_int(c, "SEARCH_K"),
@@ -268,6 +297,8 @@ int main(int argc, char **argv)
         .retain_ms = cfg_int(c, "TURN_RETAIN"),
         .disconnect_grace_ms = cfg_int(c, "DISCONNECT_GRACE"),
         .max_turns = (unsigned)cfg_int(c, "MAX_TURNS"),
+        .weights = weights,
+        .handoff_score = (int)cfg_int(c, "HANDOFF_SCORE"),
     };
     turns_init(&tcfg);
     if (sse_init(cfg_int(c, "HEARTBEAT_INTERVAL")) != 0) {

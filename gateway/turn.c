@@ -12,6 +12,8 @@
 
 #include "clock.h"
 #include "dynbuf.h"
+#include "lead_score.h"
+#include "lead_slots.h"
 #include "log.h"
 #include "metrics.h"
 #include "turn_int.h"
@@ -350,25 +352,126 @@ static void turn_note_handoff(turn *t, json_t *in)
     }
 }
 
-/* Lead fields from a record_lead tool call, merged into t->lead. */
-static void turn_merge_lead(turn *t, json_t *in)
+/* Lead fields from a record_lead tool call, merged into t->lead: only
+ * configured slots (LEAD_SLOTS); an email address that is not one is
+ * dropped, a phone number goes in as E.164 when it can be read (else as
+ * given, flagged at Commit). Returns what was taken, for the lead event.
+ * t->mtx held. */
+static json_t *turn_merge_lead(turn *t, json_t *in)
 {
-    static const char *const keys[] = {"name", "email", "phone", "company", "need", "team_size", "timeline"};
-    char **fields[] = {&t->lead.name, &t->lead.email,     &t->lead.phone,   &t->lead.company,
-                       &t->lead.need, &t->lead.team_size, &t->lead.timeline};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const char *v = json_string_value(json_object_get(in, keys[i]));
-        if (v != NULL && v[0]) {
-            free(t->lead_strings[i]);
-            t->lead_strings[i] = strndup(v, 512);
-            *fields[i] = t->lead_strings[i];
-            t->lead_changed = 1;
+    char **fields[LEAD_NSLOTS] = {&t->lead.name, &t->lead.email,     &t->lead.phone,    &t->lead.company,
+                                  &t->lead.need, &t->lead.team_size, &t->lead.timeline, &t->lead.budget};
+    json_t *taken = json_object();
+    for (int s = 0; s < LEAD_NSLOTS; s++) {
+        const char *v = json_string_value(json_object_get(in, lead_slot_name((lead_slot)s)));
+        if (v == NULL || v[0] == '\0' || !lead_slot_on((lead_slot)s)) {
+            continue;
         }
+        char e164[LEAD_E164_MAX];
+        if (s == LEAD_SLOT_EMAIL && !lead_email_ok(v)) {
+            log_info("turn %s: record_lead: the email address is not a valid address; dropped", t->id);
+            continue;
+        }
+        if (s == LEAD_SLOT_PHONE) {
+            if (lead_phone_e164(v, NULL, e164, sizeof(e164)) == 0) {
+                v = e164;
+                t->phone_raw = 1;
+            } else {
+                t->phone_raw = 2;
+            }
+        }
+        free(t->lead_strings[s]);
+        t->lead_strings[s] = strndup(v, 512);
+        *fields[s] = t->lead_strings[s];
+        json_object_set_new(taken, lead_slot_name((lead_slot)s), json_string(v));
+        t->lead_changed = 1;
     }
     json_t *consent = json_object_get(in, "consent");
     if (json_is_boolean(consent)) {
         t->lead.consent = json_is_true(consent);
+        t->consent_set = 1;
         t->lead_changed = 1;
+        json_object_set_new(taken, "consent", json_boolean(t->lead.consent));
+    }
+    return taken;
+}
+
+/* The lead as committed, qualified: its extra_json keeps the score
+ * (LEAD_SCORE_WEIGHTS; a flagged phone does not count), whether intent
+ * was ever seen, phone_raw for a number kept as given and company_source for a company guessed from the
+ * email domain; a lead that reaches HANDOFF_SCORE for the first time is
+ * marked qualified and, when the turn asked for none, handed off. t->mtx
+ * held; lead is the merged lead (its strings the turn's or Begin's). */
+static void turn_qualify(turn *t, Chat__Common__LeadState *lead)
+{
+    const Chat__Common__LeadState *old = t->begin ? t->begin->lead : NULL;
+    json_t *extra = NULL;
+    if (old != NULL && old->extra_json != NULL && old->extra_json[0]) {
+        extra = json_loads(old->extra_json, 0, NULL);
+    }
+    if (!json_is_object(extra)) {
+        json_decref(extra);
+        extra = json_object();
+    }
+    char *before = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+    if (t->phone_raw == 1) {
+        json_object_del(extra, "phone_raw");
+    } else if (t->phone_raw == 2 && lead->phone != NULL) {
+        json_object_set_new(extra, "phone_raw", json_string(lead->phone));
+    }
+    if (t->lead_strings[LEAD_SLOT_COMPANY] != NULL) {
+        json_object_del(extra, "company_source"); /* named this turn */
+    }
+    char guess[LEAD_COMPANY_GUESS_MAX];
+    if (lead_slot_on(LEAD_SLOT_COMPANY) && (lead->company == NULL || lead->company[0] == '\0') &&
+        lead_company_from_email(lead->email, guess, sizeof(guess))) {
+        free(t->lead_strings[LEAD_SLOT_COMPANY]);
+        t->lead_strings[LEAD_SLOT_COMPANY] = strdup(guess);
+        lead->company = t->lead_strings[LEAD_SLOT_COMPANY];
+        json_object_set_new(extra, "company_source", json_string("email_domain"));
+    }
+    const char *v[LEAD_NSLOTS] = {lead->name, lead->email,     lead->phone,    lead->company,
+                                  lead->need, lead->team_size, lead->timeline, lead->budget};
+    unsigned present = 0;
+    for (int s = 0; s < LEAD_NSLOTS; s++) {
+        if (lead_slot_on((lead_slot)s) && v[s] != NULL && v[s][0]) {
+            present |= 1u << s;
+        }
+    }
+    if (json_object_get(extra, "phone_raw") != NULL) {
+        present &= ~(1u << LEAD_SLOT_PHONE); /* kept, but nobody can dial it yet */
+    }
+    int intent = lead_intent_phrase(t->message) || json_is_true(json_object_get(extra, "intent"));
+    int person = lead_person_phrase(t->message);
+    if (intent) {
+        json_object_set_new(extra, "intent", json_true());
+    }
+    int score = lead_score(&turn_conf.weights, present, intent, person);
+    json_object_set_new(extra, "score", json_integer(score));
+    int reached = turn_conf.handoff_score > 0 && score >= turn_conf.handoff_score;
+    if (reached && !lead->qualified) {
+        lead->qualified = 1;
+        if (!t->handoff_requested) {
+            t->handoff_requested = 1;
+            snprintf(t->handoff_reason, sizeof(t->handoff_reason), "qualified lead (score %d)", score);
+            snprintf(t->handoff_urgency, sizeof(t->handoff_urgency), "normal");
+            log_info("turn %s: lead score %d reaches HANDOFF_SCORE %d: handing off", t->id, score,
+                     turn_conf.handoff_score);
+        }
+        t->lead_changed |= present != 0;
+    }
+    char *after = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(extra);
+    if (present != 0 && after != NULL && (before == NULL || strcmp(before, after) != 0)) {
+        t->lead_changed = 1;
+    }
+    free(before);
+    if (t->lead_changed && after != NULL) {
+        free(t->lead_extra);
+        t->lead_extra = after;
+        lead->extra_json = t->lead_extra;
+    } else {
+        free(after);
     }
 }
 
@@ -457,9 +560,9 @@ static void turn_on_poll(rpc_result *res, void *arg)
             }
             if (strcmp(d->tool_name, "record_lead") == 0) {
                 pthread_mutex_lock(&t->mtx);
-                turn_merge_lead(t, in);
+                json_t *taken = turn_merge_lead(t, in);
                 pthread_mutex_unlock(&t->mtx);
-                turn_emit(t, "lead", json_pack("{s:O}", "fields", in));
+                turn_emit(t, "lead", json_pack("{s:o}", "fields", taken ? taken : json_object()));
             } else if (strcmp(d->tool_name, "request_handoff") == 0) {
                 /* Recorded with the Commit; the visitor's confirmation
                  * (the handoff event) follows once it is stored. */
@@ -617,21 +720,22 @@ static void turn_step_commit(turn *t)
     } else if (t->begin != NULL && t->begin->lead != NULL) {
         /* fields not set this turn keep their earlier values */
         Chat__Common__LeadState *old = t->begin->lead;
-        if (!lead.name || !lead.name[0])
-            lead.name = old->name;
-        if (!lead.email || !lead.email[0])
-            lead.email = old->email;
-        if (!lead.phone || !lead.phone[0])
-            lead.phone = old->phone;
-        if (!lead.company || !lead.company[0])
-            lead.company = old->company;
-        if (!lead.need || !lead.need[0])
-            lead.need = old->need;
-        if (!lead.team_size || !lead.team_size[0])
-            lead.team_size = old->team_size;
-        if (!lead.timeline || !lead.timeline[0])
-            lead.timeline = old->timeline;
+        char **now[LEAD_NSLOTS] = {&lead.name, &lead.email,     &lead.phone,    &lead.company,
+                                   &lead.need, &lead.team_size, &lead.timeline, &lead.budget};
+        char *was[LEAD_NSLOTS] = {old->name, old->email,     old->phone,    old->company,
+                                  old->need, old->team_size, old->timeline, old->budget};
+        for (int s = 0; s < LEAD_NSLOTS; s++) {
+            if (*now[s] == NULL || (*now[s])[0] == '\0') {
+                *now[s] = was[s];
+            }
+        }
+        if (!t->consent_set) {
+            lead.consent = old->consent;
+        }
+        lead.qualified = old->qualified;
+        lead.handed_off = old->handed_off;
     }
+    turn_qualify(t, &lead);
     rq.lead = &lead;
     rq.lead_changed = t->lead_changed;
     rq.handoff_requested = t->handoff_requested;

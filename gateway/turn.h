@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "backends.h"
+#include "lead_score.h"
 
 #define TURN_ID_MAX 32
 #define TURN_LOG_MAX (1u << 20)      /* bytes of events per turn */
@@ -57,6 +58,8 @@ typedef struct turn_cfg {
     int64_t disconnect_grace_ms; /* no reader this long: cancel the generation */
     unsigned max_turns;
     const char *locale;
+    lead_weights weights; /* LEAD_SCORE_WEIGHTS */
+    int handoff_score;    /* HANDOFF_SCORE: a lead this qualified is handed off at Commit */
 } turn_cfg;
 
 typedef enum {

@@ -2,7 +2,7 @@
  * is turn.h): the turn itself. turn.c runs the steps, turn_registry.c keeps
  * every turn by id and frees them, turn_log.c is the event log.
  *
- * Owns: a turn owns its message, log, answer, lead strings and the Begin
+ * Owns: a turn owns its message, log, answer, lead strings and extra, and the Begin
  * and Search replies; it is freed when its last reference goes
  * (turn_unref). t->mtx guards everything mutable. */
 #ifndef GW_TURN_INT_H
@@ -66,6 +66,9 @@ struct turn {
     Chat__Common__LeadState lead;
     int lead_changed;
     char *lead_strings[12];
+    int consent_set;       /* a record_lead call said yes or no */
+    int phone_raw;         /* this turn's phone: 0 none, 1 normalised, 2 kept as given (not E.164) */
+    char *lead_extra;      /* the lead's extra_json as committed (score, phone_raw, company_source) */
     int handoff_requested; /* a request_handoff tool call in this turn */
     char handoff_reason[TURN_HANDOFF_REASON_MAX];
     char handoff_urgency[8];

@@ -84,6 +84,7 @@ static void turn_free(turn *t)
     for (size_t i = 0; i < sizeof(t->lead_strings) / sizeof(t->lead_strings[0]); i++) {
         free(t->lead_strings[i]);
     }
+    free(t->lead_extra);
     if (t->begin) {
         protobuf_c_message_free_unpacked(&t->begin->base, NULL);
     }

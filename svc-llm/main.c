@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "generation.h"
 #include "http_client.h"
+#include "lead_slots.h"
 #include "llm.pb-c.h"
 #include "log.h"
 #include "offline.h"
@@ -318,6 +319,16 @@ static const cfg_var llm_vars[] = {
      .max = 1000000,
      .help = "estimated tokens of conversation history sent to the model"},
     {.name = "COMPANY_NAME", .type = CFG_STR, .def = "our company", .help = "the company the assistant speaks for"},
+    {.name = "LEAD_SLOTS",
+     .type = CFG_STR,
+     .def = LEAD_SLOTS_DEFAULT,
+     .help = "lead fields the assistant asks for and records (name, email, phone, company, need, team_size, "
+             "timeline, budget)"},
+    {.name = "LEAD_DEFAULT_COUNTRY",
+     .type = CFG_ENUM,
+     .def = LEAD_COUNTRY_DEFAULT,
+     .choices = LEAD_COUNTRIES,
+     .help = "country of phone numbers given without a country code (offline rules)"},
 };
 
 static const char *llm_str(const cfg *c, const char *name)
@@ -367,6 +378,11 @@ static void llm_fini(void *state)
 
 static int llm_init(const cfg *c, void **state)
 {
+    char err[CFG_ERR_MAX];
+    if (lead_conf_init(cfg_str(c, "LEAD_SLOTS"), cfg_str(c, "LEAD_DEFAULT_COUNTRY"), err, sizeof(err)) != 0) {
+        log_error("configuration error: %s", err);
+        return -1;
+    }
     llm_state *st = calloc(1, sizeof(*st));
     if (st == NULL) {
         return -1;

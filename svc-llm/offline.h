@@ -17,10 +17,15 @@
  * don't have that information in our documentation") and offers the team, mentioning business hours when it is closed.
  * Greetings and thanks get a short reply.
  *
- * Leads: an email address and/or phone number in the visitor's message
- * gives a record_lead tool call (with name, company, team size, timeline,
- * need and consent when the message says them); asking for a human, sales,
- * a call or a demo gives request_handoff.
+ * Leads: a name, email address, phone number or company in the visitor's
+ * message (English or German phrasings, signature blocks) gives a
+ * record_lead tool call with the configured slots (LEAD_SLOTS) it found,
+ * checked and normalised by lib/lead_slots.c; asking for a human, sales, a
+ * call, a quote, an appointment or a demo gives request_handoff. An answer
+ * that involves a lead thanks (or notes a correction) first, answers the
+ * question, and ends with one question for the next missing slot, in the
+ * visitor's language (English or German); an answer without a lead is as
+ * before.
  *
  * Owns: an offl_answer owns its text and its tools' input JSON, until
  * offl_answer_free. Thread-safe: no state. */
@@ -29,6 +34,8 @@
 
 #include <stddef.h>
 
+#include "dynbuf.h"
+#include "lead_slots.h"
 #include "llm.pb-c.h"
 
 #define OFFL_MODEL "extractive-v1"
@@ -76,6 +83,40 @@ int offl_find_email(const char *msg, char *out, size_t outlen);
 int offl_find_phone(const char *msg, char *out, size_t outlen);
 int offl_find_name(const char *msg, char *out, size_t outlen);
 int offl_find_company(const char *msg, char *out, size_t outlen);
+/* A lead read from one message: values by slot, all slots (the caller
+ * keeps the configured ones). */
+typedef struct offl_lead {
+    char v[LEAD_NSLOTS][OFFL_FIELD_MAX * 2];
+    unsigned found;      /* bits (1u << lead_slot) with a value */
+    int phone_raw;       /* the phone could not be normalised: as typed */
+    int company_guessed; /* v[LEAD_SLOT_COMPANY] is the email domain's */
+    int consent;         /* they asked to be contacted */
+    int correction;      /* the message corrects an earlier value */
+} offl_lead;
+
+/* Reads msg: every finder, then the email checked (a bad one dropped), the
+ * phone in E.164 (LEAD_DEFAULT_COUNTRY for national numbers; as typed with
+ * phone_raw when it cannot be read), a company guessed from a business
+ * email domain when none is named. With a correction ("actually",
+ * "Korrektur", "sondern") the last address or number wins. Returns found. */
+unsigned offl_extract_lead(const char *msg, offl_lead *l);
+/* 1 when l has a configured contact slot (name, email, phone, a company
+ * that was named). */
+int offl_lead_contact(const offl_lead *l);
+/* record_lead's input: the configured slots l has (not a guessed company)
+ * and consent; malloc'd JSON, NULL when out of memory. */
+char *offl_lead_json(const offl_lead *l);
+/* 1 when msg reads as German (more German than English function words;
+ * a tie goes to a "de" locale). */
+int offl_german(const char *msg, const char *locale);
+/* The sentences of a lead answer, appended to b: thanks (or "updated your
+ * email address" when old had another value), the hand-off, and one
+ * question for the first configured slot neither l nor old has (returns 1
+ * when it asked). */
+void offl_say_thanks(dynbuf *b, const offl_lead *l, const Chat__Common__LeadState *old, int de);
+void offl_say_handoff(dynbuf *b, const char *reason, int de);
+int offl_ask_next(dynbuf *b, const offl_lead *l, const Chat__Common__LeadState *old, int de);
+
 /* Whether the visitor asks for a person, sales, a call or a demo; reason
  * says which, *urgent when they say it is urgent. */
 int offl_wants_handoff(const char *msg, char *reason, size_t reasonlen, int *urgent);

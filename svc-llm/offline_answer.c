@@ -341,42 +341,27 @@ static void offl_compose(dynbuf *b, offl_pick *pick)
 
 /* ================================================================ build */
 
-typedef struct offl_lead {
-    char email[OFFL_FIELD_MAX], phone[OFFL_FIELD_MAX], name[OFFL_FIELD_MAX], company[OFFL_FIELD_MAX];
-    char team_size[OFFL_FIELD_MAX], timeline[OFFL_FIELD_MAX], need[OFFL_FIELD_MAX * 2];
-    int consent;
-} offl_lead;
-
-static char *offl_lead_json(const offl_lead *l)
-{
-    json_t *o = json_object();
-    const struct {
-        const char *k, *v;
-    } f[] = {{"name", l->name}, {"email", l->email},         {"phone", l->phone},      {"company", l->company},
-             {"need", l->need}, {"team_size", l->team_size}, {"timeline", l->timeline}};
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        if (f[i].v[0]) {
-            json_object_set_new(o, f[i].k, json_string(f[i].v));
-        }
-    }
-    json_object_set_new(o, "consent", json_boolean(l->consent));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
-
-static void offl_hours(dynbuf *b, const Chat__Llm__GenerateRequest *rq, const char *when_open, const char *when_closed)
+/* Whether the team is there now; closed_tail (NULL: "they will get back
+ * to you") ends the sentence when it is not. */
+static void offl_hours(dynbuf *b, const Chat__Llm__GenerateRequest *rq, int de, const char *closed_tail)
 {
     const char *h = rq->business_hours_text && rq->business_hours_text[0] ? rq->business_hours_text : NULL;
     if (rq->business_hours_open) {
-        dyn_adds(b, when_open);
-    } else {
-        dyn_adds(b, " Our team is not available right now");
-        if (h != NULL) {
-            dyn_printf(b, " (business hours: %s)", h);
-        }
-        dyn_adds(b, when_closed);
+        dyn_adds(b, de ? " Jemand aus dem Team ist gerade erreichbar und meldet sich in K\xC3\xBCrze bei Ihnen."
+                       : " Someone from the team is available now and will get back to you shortly.");
+        return;
     }
+    dyn_adds(b, de ? " Unser Team ist gerade nicht erreichbar" : " Our team is not available right now");
+    if (h != NULL) {
+        dyn_printf(b,
+                   de ? " (Gesch\xC3\xA4"
+                        "ftszeiten: %s)"
+                      : " (business hours: %s)",
+                   h);
+    }
+    dyn_adds(b, closed_tail != NULL ? closed_tail
+                : de                ? ", meldet sich aber, sobald es wieder da ist."
+                                    : ", so they will get back to you as soon as they are back.");
 }
 
 int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_answer *out)
@@ -403,21 +388,14 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
         free(cands);
         return -1;
     }
-    int has_email = offl_find_email(msg, lead->email, sizeof(lead->email));
-    int has_phone = offl_find_phone(msg, lead->phone, sizeof(lead->phone));
+    offl_extract_lead(msg, lead);
     char reason[96];
     int urgent = 0;
     int handoff = offl_wants_handoff(msg, reason, sizeof(reason), &urgent);
-    int is_lead = has_email || has_phone;
+    int is_lead = offl_lead_contact(lead);
+    int de = (is_lead || handoff) && offl_german(msg, rq->locale);
     if (is_lead) {
-        static const char *const ok[] = {"contact me", "reach me",       "call me", "email me",       "get in touch",
-                                         "reach out",  "get back to me", "send me", "you can contact"};
-        offl_find_name(msg, lead->name, sizeof(lead->name));
-        offl_find_company(msg, lead->company, sizeof(lead->company));
-        offl_find_team_size(msg, lead->team_size, sizeof(lead->team_size));
-        offl_find_timeline(msg, lead->timeline, sizeof(lead->timeline));
-        offl_find_need(msg, lead->need, sizeof(lead->need));
-        lead->consent = handoff || offl_any_phrase(msg, ok, sizeof(ok) / sizeof(ok[0]));
+        lead->consent |= handoff;
         out->tools[out->ntools].name = "record_lead";
         out->tools[out->ntools].input_json = offl_lead_json(lead);
         out->ntools += out->tools[out->ntools].input_json != NULL;
@@ -443,27 +421,14 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
         dyn_adds(&b, "You're welcome! Is there anything else I can help you with?");
     } else {
         if (is_lead) {
-            char first[OFFL_FIELD_MAX];
-            size_t fn = offl_take_words(lead->name, 1, 1, 0);
-            offl_copy(first, sizeof(first), lead->name, fn);
-            dyn_printf(&b, "Thank you%s%s! I've noted your contact details for our team.", first[0] ? ", " : "", first);
+            offl_say_thanks(&b, lead, rq->lead, de);
         }
         if (handoff) {
             if (b.len > 0) {
                 dyn_addc(&b, ' ');
             }
-            dyn_adds(&b, strstr(reason, "demo")    ? "I'll let our team know you'd like a demo."
-                         : strstr(reason, "sales") ? "I'll let our sales team know you'd like to talk to them."
-                         : strstr(reason, "call")  ? "I'll let our team know you'd like a call."
-                                                   : "I'll let our team know you'd like to talk to someone.");
-            offl_hours(&b, rq, " Someone from the team is available now and will get back to you shortly.",
-                       ", so they will get back to you as soon as they are back.");
-            int known =
-                is_lead ||
-                (rq->lead && ((rq->lead->email && rq->lead->email[0]) || (rq->lead->phone && rq->lead->phone[0])));
-            if (!known) {
-                dyn_adds(&b, " If you leave your email address or phone number, they can reach you directly.");
-            }
+            offl_say_handoff(&b, reason, de);
+            offl_hours(&b, rq, de, NULL);
         }
         int answer = relevant && (!(is_lead || handoff) || pick.best_cov >= OFFL_STRONG_COVERAGE);
         if (answer) {
@@ -481,10 +446,26 @@ int offl_build(const Chat__Llm__GenerateRequest *rq, const char *company, offl_a
             }
         } else if (!is_lead && !handoff) {
             dyn_adds(&b, "I'm sorry, I don't have that information in our documentation.");
-            offl_hours(&b, rq,
-                       " I'd be happy to connect you with our team, who can answer this directly. Would you like "
-                       "me to do that?",
-                       ", but if you leave your email address, they will get back to you with an answer.");
+            if (rq->business_hours_open) {
+                dyn_adds(&b, " I'd be happy to connect you with our team, who can answer this directly. Would you "
+                             "like me to do that?");
+            } else {
+                offl_hours(&b, rq, 0,
+                           ", but if you leave your email address, they will get back to you with an answer.");
+            }
+        }
+        /* After the answer: what the team still needs, one question. */
+        if (is_lead || handoff) {
+            int reachable =
+                (lead->found & ((1u << LEAD_SLOT_EMAIL) | (1u << LEAD_SLOT_PHONE))) ||
+                (rq->lead && ((rq->lead->email && rq->lead->email[0]) || (rq->lead->phone && rq->lead->phone[0])));
+            if (handoff && !reachable) {
+                dyn_adds(&b, de ? " Wenn Sie uns Ihre E-Mail-Adresse oder Telefonnummer hinterlassen, kann das Team "
+                                  "Sie direkt erreichen."
+                                : " If you leave your email address or phone number, they can reach you directly.");
+            } else {
+                offl_ask_next(&b, lead, rq->lead, de);
+            }
         }
     }
     if (offl_blank(dyn_str(&b))) {

@@ -223,7 +223,7 @@ static int session_start_handoffs(sess_state *st, const cfg *c)
     }
     const char *smtp = cfg_str(c, "SMTP_URL"), *from = cfg_str(c, "SMTP_FROM"), *to = cfg_str(c, "SALES_EMAIL");
     if (smtp != NULL && smtp[0] != '\0') {
-        if (from == NULL || !sess_lead_email_ok(from) || to == NULL || to[0] == '\0') {
+        if (from == NULL || !lead_email_ok(from) || to == NULL || to[0] == '\0') {
             log_error("configuration error: SMTP_URL is set, so SMTP_FROM (an email address) and SALES_EMAIL "
                       "(where hand-offs go) are needed too");
             return -1;

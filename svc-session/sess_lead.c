@@ -7,29 +7,11 @@
 #include <time.h>
 
 #include "db.h"
+#include "lead_slots.h"
 #include "log.h"
 #include "rpc_server.h"
 #include "token.h"
 #include "utf8.h"
-
-int sess_lead_email_ok(const char *s)
-{
-    size_t n = strlen(s);
-    const char *at = strchr(s, '@');
-    if (n < 3 || n > LEAD_EMAIL_MAX || at == NULL || at == s || strchr(at + 1, '@') != NULL) {
-        return 0;
-    }
-    const char *dot = strrchr(at + 1, '.');
-    if (dot == NULL || dot == at + 1 || dot[1] == '\0') {
-        return 0;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == ';') {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static int lead_text(void *cd, const char *field, const char *s, size_t max)
 {
@@ -70,7 +52,7 @@ void sess_rpc_submit_lead(sess_svc *svc, const Chat__Session__SubmitLeadRequest 
         done(NULL, cd);
         return;
     }
-    if (has_email && !sess_lead_email_ok(in->email)) {
+    if (has_email && !lead_email_ok(in->email)) {
         rpc_fail(cd, RPC_INVALID_ARGUMENT, "the email address does not look right");
         done(NULL, cd);
         return;

@@ -140,8 +140,8 @@ jt "offline: no sources at all -> no-info answer offering the team" "$out" '(.te
 
 out=$(cli run "$(req 'Hi, my name is Jane Doe from Acme Corp. Email jane.doe@acme.example or call +49 30 1234 5678. Can we book a demo next week?')")
 lead=$(grep '"record_lead"' <<<"$out" | head -1)
-jt "offline: email/phone -> TOOL_CALL record_lead with the fields" "${lead:-{\}}" \
-  '.kind=="TOOL_CALL" and .tool_input.email=="jane.doe@acme.example" and .tool_input.phone=="+49 30 1234 5678" and .tool_input.name=="Jane Doe" and .tool_input.company=="Acme Corp" and .tool_input.timeline=="next week"'
+jt "offline: email/phone -> TOOL_CALL record_lead with the fields (phone in E.164)" "${lead:-{\}}" \
+  '.kind=="TOOL_CALL" and .tool_input.email=="jane.doe@acme.example" and .tool_input.phone=="+493012345678" and .tool_input.name=="Jane Doe" and .tool_input.company=="Acme Corp" and .tool_input.timeline=="next week"'
 hand=$(grep '"request_handoff"' <<<"$out" | head -1)
 jt "offline: asking for a demo -> TOOL_CALL request_handoff" "${hand:-{\}}" '.kind=="TOOL_CALL" and (.tool_input.reason|test("demo"))'
 out=$(run "$(req 'Can I talk to a human please?')")
@@ -211,8 +211,8 @@ jt "anthropic request: system prompt holds every source in order, delimited" "$r
   '.body.system[0].text | (index("<source id=\"1\">") < index("<source id=\"2\">")) and (index("<source id=\"2\">") < index("<source id=\"3\">")) and contains("Single sign-on with SAML 2.0") and contains("Growth costs €299 per month") and contains("https://quorvia.example/pricing/plans#growth") and contains("</sources>")'
 jt "anthropic request: history (from the first user message) + the question" "$r" \
   '.body.messages==[{role:"user",content:"Do you have a free plan?"},{role:"assistant",content:"Yes, the Free plan costs nothing [1]."},{role:"user",content:"How much does the Growth plan cost?"}]'
-jt "anthropic request: tools record_lead and request_handoff, tool_choice auto" "$r" \
-  '([.body.tools[].name]==["record_lead","request_handoff"]) and .body.tool_choice.type=="auto" and (.body.tools[0].input_schema.properties|has("email") and has("consent") and has("team_size")) and (.body.tools[1].input_schema.properties|has("reason") and has("urgency"))'
+jt "anthropic request: tools record_lead (the LEAD_SLOTS default) and request_handoff, tool_choice auto" "$r" \
+  '([.body.tools[].name]==["record_lead","request_handoff"]) and .body.tool_choice.type=="auto" and (.body.tools[0].input_schema.properties|has("email") and has("consent") and has("timeline") and (has("team_size")|not)) and (.body.tools[1].input_schema.properties|has("reason") and has("urgency"))'
 
 BIG=$(head -c 30000 /dev/zero | tr '\0' b)
 HIST2=$(jq -nc --arg big "$BIG" '[{role:"user",content:$big},{role:"assistant",content:"That was long."},{role:"user",content:"Second question"},{role:"assistant",content:"Second answer"}]')

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lead_slots.h"
 #include "offline.h"
 
 /* ------------------------------------------------------------ fixtures */
@@ -177,6 +178,8 @@ Test(offline, greeting_and_thanks)
 
 Test(offline, lead_and_handoff_tool_calls)
 {
+    char err[256];
+    cr_assert_eq(lead_conf_init("name,email,phone,company,need,team_size,timeline", "DE", err, sizeof(err)), 0);
     fixture f;
     fx_init(&f, "I'm Anna Schmidt from Acme GmbH, we are a team of 25. Please call me at +49 30 5557 2140 or "
                 "write to anna.schmidt@acme.example, we want to start next month.");
@@ -186,7 +189,7 @@ Test(offline, lead_and_handoff_tool_calls)
     json_t *j = json_loads(a.tools[0].input_json, 0, NULL);
     cr_assert_not_null(j);
     cr_assert_str_eq(json_string_value(json_object_get(j, "email")), "anna.schmidt@acme.example");
-    cr_assert_str_eq(json_string_value(json_object_get(j, "phone")), "+49 30 5557 2140");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "phone")), "+493055572140");
     cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "Anna Schmidt");
     cr_assert_str_eq(json_string_value(json_object_get(j, "company")), "Acme GmbH");
     cr_assert_str_eq(json_string_value(json_object_get(j, "team_size")), "25");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lead_slots.h"
 #include "prompt.h"
 
 #define HMAX 8
@@ -88,6 +89,10 @@ Test(prompt, system_prompt_rules_sources_and_lead)
     cr_assert(strstr(s, "record_lead") != NULL && strstr(s, "request_handoff") != NULL);
     cr_assert(strstr(s, "offline right now (business hours: Mon-Fri 9-18 CET)") != NULL);
     cr_assert(strstr(s, "- email: a@b.example") != NULL);
+    cr_assert(
+        strstr(s, "ask for their name, email, phone number, company, what they need and timeline, one question") !=
+            NULL,
+        "the default LEAD_SLOTS");
     const char *s1 = strstr(s, "<source id=\"1\">\ntitle: Pricing\nurl: https://x.example/pricing");
     const char *s2 = strstr(s, "<source id=\"2\">");
     const char *s3 = strstr(s, "<source id=\"3\">");
@@ -147,6 +152,27 @@ static json_t *parse(char *body, size_t len)
     return j;
 }
 
+Test(prompt, only_configured_slots)
+{
+    char err[256];
+    cr_assert_eq(lead_conf_init("email,budget", NULL, err, sizeof(err)), 0, "%s", err);
+    fixture f;
+    fx_init(&f, "q");
+    char *s = prompt_system(&f.rq, "Quorvia");
+    cr_assert(strstr(s, "ask for their email and budget, one question") != NULL, "%s", s);
+    free(s);
+    size_t len = 0;
+    char *body = prompt_anthropic_body(&f.rq, &opts, &len);
+    json_t *j = parse(body, len);
+    json_t *props =
+        json_object_get(json_object_get(json_array_get(json_object_get(j, "tools"), 0), "input_schema"), "properties");
+    cr_assert_eq(json_object_size(props), 3, "email, budget, consent");
+    cr_assert_not_null(json_object_get(props, "budget"));
+    cr_assert_null(json_object_get(props, "name"));
+    json_decref(j);
+    cr_assert_eq(lead_conf_init(NULL, NULL, err, sizeof(err)), 0);
+}
+
 Test(prompt, anthropic_body)
 {
     fixture f;
@@ -182,10 +208,13 @@ Test(prompt, anthropic_body)
     cr_assert_eq(json_array_size(tools), 2);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")), "record_lead");
     json_t *props = json_object_get(json_object_get(json_array_get(tools, 0), "input_schema"), "properties");
-    const char *fields[] = {"name", "email", "phone", "company", "need", "team_size", "timeline", "consent"};
-    for (size_t i = 0; i < 8; i++) {
+    /* the configured slots (LEAD_SLOTS, here the default) and consent */
+    const char *fields[] = {"name", "email", "phone", "company", "need", "timeline", "consent"};
+    for (size_t i = 0; i < 7; i++) {
         cr_assert_not_null(json_object_get(props, fields[i]), "record_lead.%s", fields[i]);
     }
+    cr_assert_null(json_object_get(props, "team_size"), "team_size is not in the default LEAD_SLOTS");
+    cr_assert_eq(json_object_size(props), 7);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 1), "name")), "request_handoff");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "tool_choice"), "type")), "auto");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metadata"), "user_id")), "h123");
