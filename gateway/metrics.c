@@ -135,8 +135,9 @@ static void metrics_render_models(FILE *f)
         fprintf(f, "chat_model_tokens_total{provider=\"%s\",model=\"%s\",direction=\"output\"} %llu\n", p, m,
                 (unsigned long long)atomic_load(&s->out));
     }
-    fprintf(f, "# HELP chat_model_cost_total What committed turns cost by provider and model (svc-session's "
-               "MODEL_PRICES, in COST_CURRENCY).\n# TYPE chat_model_cost_total counter\n");
+    fprintf(
+        f, "# HELP chat_model_cost_total What committed turns cost by provider and model (MODEL_PRICES of svc-session, "
+           "in COST_CURRENCY).\n# TYPE chat_model_cost_total counter\n");
     for (size_t i = 0; i <= METRICS_MODELS_MAX; i++) {
         if (i >= n && i != METRICS_MODELS_MAX) {
             continue;

@@ -142,6 +142,7 @@ SESSION_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 export SESSION_SECRET EMBEDDING_PROVIDER=local
 # Every simulated visitor is 127.0.0.1: the per-IP limits would refuse the load.
 export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
+export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
 unset ANTHROPIC_API_KEY OPENAI_API_KEY INDEX_SOURCES INDEX_INTERVAL IP_HASH_SECRET LLM_PROVIDER
 
 # --- processes --------------------------------------------------------------------

@@ -84,6 +84,7 @@ SESSION_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
 export LOG_LEVEL=${LOG_LEVEL:-info} ALLOWED_ORIGINS='*' EMBEDDING_PROVIDER=local
 # Every conversation comes from 127.0.0.1: the per-IP limits would refuse most.
 export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
+export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
 export LLM_PROVIDER=${EVAL_LLM_PROVIDER:-offline}
 [ "$LLM_PROVIDER" = offline ] && unset ANTHROPIC_API_KEY OPENAI_API_KEY
 

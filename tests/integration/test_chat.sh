@@ -13,6 +13,7 @@ export HEARTBEAT_INTERVAL=500ms DISCONNECT_GRACE=300ms LOG_LEVEL=debug
 export OFFLINE_TOKENS_PER_SECOND=0 LLM_PROVIDER=offline
 # Every request here is 127.0.0.1: the per-IP limits are test_protect.sh's subject, not this one's.
 export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
+export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
 G="http://127.0.0.1:$HTTP_PORT"
 
 node "$IT_ROOT/tests/fakes/fake-apis.js" --port 0 > "$IT_TMP/fake.port" 2>"$IT_TMP/logs/fake.log" &
