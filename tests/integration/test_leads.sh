@@ -17,7 +17,14 @@ export ALLOWED_ORIGINS=https://www.quorvia.example
 export OFFLINE_TOKENS_PER_SECOND=0 LLM_PROVIDER=offline
 G="http://127.0.0.1:$HTTP_PORT"
 q() { psql "$DATABASE_URL" -qAtc "$1"; }
-jqe() { jq -e "$@" >/dev/null; }
+# jqe ARGS...: jq -e that also fails on empty input (jq alone exits 0 then).
+# With -n it reads no input; a last argument naming a file is the input.
+jqe() {
+  [ "${1:-}" = -n ] && { jq -e "$@" >/dev/null; return; }
+  local in
+  if [ $# -ge 2 ] && [ -f "${*: -1}" ]; then in=$(cat "${*: -1}"); set -- "${@:1:$#-1}"; else in=$(cat); fi
+  [ -n "$in" ] && jq -e "$@" >/dev/null <<<"$in"
+}
 check_eq() { if [ "$2" = "$3" ]; then it_ok "$1"; else it_fail "$1" "wanted [$2], got [$3]"; fi; }
 # wait_for SECONDS CMD...: until CMD succeeds (0) or the time is up (1).
 wait_for() {
@@ -86,8 +93,10 @@ chat() { curl -s -N -X POST "$G/v1/chat" -H 'content-type: application/json' \
 event_data() { awk -v e="$1" '/^event: /{n=$2} /^data: /{if (n==e) {sub(/^data: /,""); print}}'; }
 
 S=$(new_session); TOK=$(jq -r .token <<<"$S"); SID=$(jq -r .session_id <<<"$S")
+it_check "a session for the visitor" test -n "$TOK" -a "$TOK" != null
 out=$(chat "$TOK" "Can I talk to someone in sales? I am Tom from Acme, tom@acme.io")
 h=$(event_data handoff <<<"$out" | head -1)
+[ -n "$h" ] || printf '     (no handoff event; the session: %s; the stream:)\n%s\n' "$S" "$(head -c 2000 <<<"$out")"
 it_check "chat hand-off: a handoff event after it is stored, with its id" jqe '.id > 0' <<<"$h"
 it_check "open hours: the promise says within HANDOFF_RESPONSE_TIME" jqe '.promise == "A colleague will reply within 20 minutes."' <<<"$h"
 check_eq "the handoff event comes last before done" "event: handoff event: done " "$(grep '^event: ' <<<"$out" | tail -2 | tr '\n' ' ')"
