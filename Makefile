@@ -8,6 +8,7 @@
 #   make compose-test  images + docker-compose.yml end to end (skipped, saying so, without Docker)
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make SAN=thread ...  the same with ThreadSanitizer (build/tsan)
 #   make fmt        clang-format our C sources
 #   make fmt-check  fail when a C source is not clang-formatted (part of make test)
 #   make clean
@@ -19,6 +20,9 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 ifeq ($(SAN),1)
 BUILD := build/san
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SAN),thread)
+BUILD := build/tsan
+SANFLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD := build/release
 SANFLAGS := -O2

@@ -3,6 +3,7 @@
 #include "sse.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +43,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     sse_reader *r = cls;
     ssize_t n = turn_read(r->t, &r->tr, &r->off, buf, max, &r->tr.ping_due, &r->tr.parked);
     if (n > 0) {
-        r->tr.last_write_ms = clock_mono_ms();
+        atomic_store_explicit(&r->tr.last_write_ms, clock_mono_ms(), memory_order_relaxed);
         return n;
     }
     if (n < 0) {
@@ -79,7 +80,7 @@ enum MHD_Result sse_respond(struct MHD_Connection *conn, turn *t, size_t off, co
     r->t = t;
     r->conn = conn;
     r->off = off;
-    r->tr.last_write_ms = clock_mono_ms();
+    atomic_store_explicit(&r->tr.last_write_ms, clock_mono_ms(), memory_order_relaxed);
     r->tr.park = sse_park_reader;
     r->tr.wake = sse_wake_reader;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, r, sse_free);
@@ -143,7 +144,8 @@ static void *sse_heartbeat_main(void *arg)
          * reveals a vanished client). Resumed while holding sse_mtx: a
          * parked reader cannot be freed (its connection is suspended). */
         for (sse_reader *r = sse_all; r != NULL; r = r->next_all) {
-            if (now - r->tr.last_write_ms >= sse_every_ms && turn_heartbeat(r->t, &r->tr, now, sse_every_ms)) {
+            if (now - atomic_load_explicit(&r->tr.last_write_ms, memory_order_relaxed) >= sse_every_ms &&
+                turn_heartbeat(r->t, &r->tr, now, sse_every_ms)) {
                 sse_wake(r);
             }
         }

@@ -591,8 +591,10 @@ static void turn_on_poll(rpc_result *res, void *arg)
             snprintf(t->usage_model, sizeof(t->usage_model), "%s", p->usage->model);
         }
         int have_text = t->answer_len > 0;
+        int cancelled = strcmp(t->stop_reason, "cancelled") == 0;
+        uint64_t used_in = t->usage.input_tokens, used_out = t->usage.output_tokens;
         pthread_mutex_unlock(&t->mtx);
-        metrics_tokens(t->usage.input_tokens, t->usage.output_tokens);
+        metrics_tokens(used_in, used_out);
         if (p->error_code != CHAT__RPC__CODE__OK) {
             turn_emit(t, "error",
                       error_json("model_error",
@@ -604,8 +606,7 @@ static void turn_on_poll(rpc_result *res, void *arg)
         if (have_text) {
             turn_step_commit(t);
         } else {
-            turn_fail(t, strcmp(t->stop_reason, "cancelled") == 0 ? "cancelled" : "no_answer",
-                      "No answer could be produced.", 1, 1);
+            turn_fail(t, cancelled ? "cancelled" : "no_answer", "No answer could be produced.", 1, 1);
         }
         turn_unref(t);
         return;

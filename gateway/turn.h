@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -37,9 +38,9 @@ typedef struct turn turn;
  * next_in_turn are guarded by the turn's lock. */
 typedef struct turn_reader turn_reader;
 struct turn_reader {
-    int parked;   /* suspended, waiting for an event */
-    int ping_due; /* write ": ping" next */
-    int64_t last_write_ms;
+    int parked;                    /* suspended, waiting for an event */
+    int ping_due;                  /* write ": ping" next */
+    _Atomic int64_t last_write_ms; /* written by the HTTP thread, read by the heartbeat thread */
     turn_reader *next_in_turn;
     /* Suspends the reader's connection: called by turn_read under the turn
      * lock (so no event can slip between "nothing to read" and parking), on

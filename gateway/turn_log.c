@@ -193,7 +193,7 @@ int turn_heartbeat(turn *t, turn_reader *r, int64_t now_ms, int64_t every_ms)
 {
     int due = 0;
     pthread_mutex_lock(&t->mtx);
-    if (r->parked && now_ms - r->last_write_ms >= every_ms) {
+    if (r->parked && now_ms - atomic_load_explicit(&r->last_write_ms, memory_order_relaxed) >= every_ms) {
         r->parked = 0;
         r->ping_due = 1;
         due = 1;

@@ -128,7 +128,7 @@ it_wait_http() {
 it_summary() {
   # A sanitizer build reports into the programs' logs: any report fails.
   local san
-  san=$(grep -l -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$IT_TMP"/logs/*.log 2>/dev/null | head -3)
+  san=$(grep -l -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$IT_TMP"/logs/*.log 2>/dev/null | head -3)
   if [ -n "$san" ]; then it_fail "no sanitizer reports in the logs" "$san"; else it_ok "no sanitizer reports in the logs"; fi
   echo "integration: $IT_PASSED passed, $IT_FAILED failed"
   [ "$IT_FAILED" -eq 0 ]
