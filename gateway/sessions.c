@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
+#include "lead_slots.h"
 #include "log.h"
 #include "metrics.h"
 #include "respond.h"
@@ -200,8 +201,19 @@ enum MHD_Result sessions_lead(struct MHD_Connection *conn, const char *body, siz
     rq.session_id = (char *)(sid ? sid : "");
     rq.name = (char *)(v[0] ? v[0] : "");
     rq.email = (char *)(v[1] ? v[1] : "");
+    /* The same normalisation as the chat's lead slots: a phone in E.164
+     * when it can be read (else as typed: a person reads it), a company
+     * from a business email when none was given. */
+    char phone[LEAD_E164_MAX], company[LEAD_COMPANY_GUESS_MAX];
     rq.phone = (char *)(v[2] ? v[2] : "");
+    if (v[2] != NULL && lead_phone_e164(v[2], NULL, phone, sizeof(phone)) == 0) {
+        rq.phone = phone;
+    }
     rq.company = (char *)(v[3] ? v[3] : "");
+    if ((v[3] == NULL || v[3][0] == '\0') && v[1] != NULL &&
+        lead_company_from_email(v[1], company, sizeof(company)) == 1) {
+        rq.company = company;
+    }
     rq.message = (char *)(v[4] ? v[4] : "");
     rq.consent = json_is_true(json_object_get(j, "consent"));
     rq.ip_hash = (char *)ip_hash;

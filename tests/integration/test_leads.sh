@@ -183,6 +183,10 @@ it_check "contact form: the reply carries the promise" jqe '.promise == "A colle
 HF=$(q "SELECT id FROM handoff_records WHERE email='ada@example.com' AND source='form'")
 check_eq "contact form: a form row with consent" "form|t" "$(q "SELECT reason_kind, consent FROM handoff_records WHERE id=$HF")"
 it_check "contact form: sales is notified too" wait_for 15 delivered "$HF"
+curl -s -o /dev/null -X POST "$G/v1/leads" -H 'content-type: application/json' \
+  -d '{"name":"Grace","email":"grace@hopper-systems.de","phone":"0151 2345 678","message":"Call me","consent":true}'
+check_eq "contact form: the phone in E.164, the company from the business email" "+491512345678|Hopper Systems" \
+  "$(q "SELECT phone, company FROM handoff_records WHERE email='grace@hopper-systems.de'")"
 
 # --- STARTTLS required against a server without it: a clear error, retried ---------
 start_session SMTP_STARTTLS=true
