@@ -17,6 +17,26 @@ IT_STEP_FILE=
 curl() { command curl --max-time "${IT_CURL_MAX_TIME:-60}" "$@"; }
 export -f curl
 
+# it_check_eq NAME WANT GOT: passes when GOT is WANT, else says both.
+it_check_eq() { if [ "$2" = "$3" ]; then it_ok "$1"; else it_fail "$1" "wanted [$2], got [$3]"; fi; }
+# it_wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds (0) or
+# the time is up (1); the step says what is awaited.
+it_wait_for() {
+  local secs=$1; shift
+  it_step "waiting up to ${secs}s for: $*"
+  for _ in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+# it_jqe FILTER... [FILE]: jq -e on stdin or FILE (the last argument, when
+# it names a file) that also fails on empty input (jq -e alone passes it);
+# with -n it reads no input.
+it_jqe() {
+  [ "${1:-}" = -n ] && { jq -e "$@" >/dev/null; return; }
+  local in
+  if [ $# -ge 2 ] && [ -f "${*: -1}" ]; then in=$(cat "${*: -1}"); set -- "${@:1:$#-1}"; else in=$(cat); fi
+  [ -n "$in" ] && jq -e "$@" >/dev/null <<<"$in"
+}
+
 it_ok()   { IT_PASSED=$((IT_PASSED + 1)); printf 'ok   %s\n' "$1"; }
 it_fail() { IT_FAILED=$((IT_FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -n "${2:-}" ] && printf '     %s\n' "$2"; return 0; }
 it_step() { [ -n "$IT_STEP_FILE" ] && printf '%s\n' "$*" > "$IT_STEP_FILE"; return 0; }

@@ -18,19 +18,12 @@ export ADMIN_TOKEN=admin-token-0123456789abcdef
 export MODEL_PRICES="extractive-v1=1000/1000,*=1000000/1000000"
 G="http://127.0.0.1:$HTTP_PORT"
 q() { psql "$DATABASE_URL" -qAtc "$1"; }
-check_eq() { if [ "$2" = "$3" ]; then it_ok "$1"; else it_fail "$1" "wanted [$2], got [$3]"; fi; }
-wait_for() {
-  local secs=$1; shift
-  it_step "waiting up to ${secs}s for: $*"
-  for _ in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 ready() { curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; }
 start_session() { # start_session [VAR=VALUE...]: svc-session (again) with these limits
   { kill -KILL "$(it_pid svc-session)" && wait "$(it_pid svc-session)"; } 2>/dev/null
   env "$@" "$IT_BIN/svc-session" >>"$IT_TMP/logs/svc-session.log" 2>&1 &
   IT_PIDS+=($!); IT_PID_svc_session=$!
-  wait_for 10 ready
+  it_wait_for 10 ready
 }
 new_session() { curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d '{}' | jq -r .token; }
 # turn TOKEN [GATEWAY]: HTTP status of a chat turn; the body in $IT_TMP/turn.out
@@ -45,29 +38,29 @@ start_session SESSION_TURNS_PER_MINUTE=2
 
 # --- turns per minute: rate_limited, with when to try again ---------------------------
 T=$(new_session)
-check_eq "turn 1 of the minute: 200" 200 "$(turn "$T")"
-check_eq "turn 2 of the minute: 200" 200 "$(turn "$T")"
-check_eq "turn 3 within the minute: 429" 429 "$(turn "$T")"
-check_eq "... code rate_limited" rate_limited "$(err_code)"
+it_check_eq "turn 1 of the minute: 200" 200 "$(turn "$T")"
+it_check_eq "turn 2 of the minute: 200" 200 "$(turn "$T")"
+it_check_eq "turn 3 within the minute: 429" 429 "$(turn "$T")"
+it_check_eq "... code rate_limited" rate_limited "$(err_code)"
 ra=$(grep -i '^retry-after:' "$IT_TMP/turn.hdr" | tr -dc '0-9')
 it_check "... Retry-After 1-60 s (when the oldest turn of the minute ages out: $ra s)" bash -c "[ '${ra:-0}' -ge 1 ] && [ '${ra:-0}' -le 60 ]"
-check_eq "... and the refusal holds no turn lock" "" "$(q "SELECT coalesce(active_turn_id, '') FROM sessions WHERE id = '${T%%.*}'")"
-check_eq "another session is not limited by this one's rate" 200 "$(turn "$(new_session)")"
+it_check_eq "... and the refusal holds no turn lock" "" "$(q "SELECT coalesce(active_turn_id, '') FROM sessions WHERE id = '${T%%.*}'")"
+it_check_eq "another session is not limited by this one's rate" 200 "$(turn "$(new_session)")"
 
 # --- tokens per session ---------------------------------------------------------------
 start_session SESSION_MAX_TOKENS=50
 T=$(new_session)
-check_eq "session tokens: the first turn runs" 200 "$(turn "$T")"
-check_eq "session tokens: after SESSION_MAX_TOKENS the next turn is 429" 429 "$(turn "$T")"
-check_eq "... code budget_exhausted" budget_exhausted "$(err_code)"
+it_check_eq "session tokens: the first turn runs" 200 "$(turn "$T")"
+it_check_eq "session tokens: after SESSION_MAX_TOKENS the next turn is 429" 429 "$(turn "$T")"
+it_check_eq "... code budget_exhausted" budget_exhausted "$(err_code)"
 it_check "... with a sentence that offers a way on" grep -q "contact form" "$IT_TMP/turn.out"
 
 # --- prices: the cost of each turn, stored in usage and the sharded daily totals ------
 start_session
 T=$(new_session); turn "$T" >/dev/null
-check_eq "a turn's cost is its tokens x MODEL_PRICES (1,000 micro-units a token)" t \
+it_check_eq "a turn's cost is its tokens x MODEL_PRICES (1,000 micro-units a token)" t \
   "$(q "SELECT cost_micros = (input_tokens + output_tokens) * 1000 AND cost_micros > 0 FROM usage ORDER BY id DESC LIMIT 1")"
-check_eq "the daily totals (summed over shards) equal the usage rows" t \
+it_check_eq "the daily totals (summed over shards) equal the usage rows" t \
   "$(q "SELECT (SELECT sum(cost_micros) FROM usage WHERE day = (now() AT TIME ZONE 'UTC')::date) = (SELECT sum(cost_micros) FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date)")"
 it_check "usage_daily rows carry a shard" test "$(q "SELECT count(*) FROM usage_daily WHERE shard BETWEEN 0 AND 7")" -ge 1
 
@@ -76,9 +69,9 @@ spent=$(q "SELECT sum(cost_micros) FROM usage_daily WHERE day = (now() AT TIME Z
 cap=$(python3 -c "print('%.6f' % (($spent + 1) / 1e6))")
 start_session GLOBAL_DAILY_COST="$cap"
 T=$(new_session)
-check_eq "below the daily cost cap a turn runs" 200 "$(turn "$T")"
-check_eq "at the daily cost cap the next turn is 429 (another session too)" 429 "$(turn "$(new_session)")"
-check_eq "... code budget_exhausted" budget_exhausted "$(err_code)"
+it_check_eq "below the daily cost cap a turn runs" 200 "$(turn "$T")"
+it_check_eq "at the daily cost cap the next turn is 429 (another session too)" 429 "$(turn "$(new_session)")"
+it_check_eq "... code budget_exhausted" budget_exhausted "$(err_code)"
 it_check "... says when it is back (tomorrow, UTC) with Retry-After" bash -c "grep -q tomorrow '$IT_TMP/turn.out' && grep -qi '^retry-after: [1-9]' '$IT_TMP/turn.hdr'"
 
 # --- the monthly cost cap ----------------------------------------------------------------
@@ -86,7 +79,7 @@ month_spent=$(q "SELECT sum(cost_micros) FROM usage_daily WHERE day >= date_trun
 mcap=$(python3 -c "print('%.6f' % (($month_spent + 1) / 1e6))")
 q "INSERT INTO usage_daily (day, provider, model, shard, turns, cost_micros) VALUES (date_trunc('month', now() AT TIME ZONE 'UTC')::date, 'elsewhere', 'x', 9, 1, 2)" >/dev/null
 start_session GLOBAL_MONTHLY_COST="$mcap"
-check_eq "at the monthly cost cap a turn is 429 budget_exhausted" "429 budget_exhausted" "$(turn "$(new_session)") $(err_code)"
+it_check_eq "at the monthly cost cap a turn is 429 budget_exhausted" "429 budget_exhausted" "$(turn "$(new_session)") $(err_code)"
 it_check "... and the message says this month" grep -q "month" "$IT_TMP/turn.out"
 q "DELETE FROM usage_daily WHERE provider = 'elsewhere'" >/dev/null
 
@@ -95,7 +88,7 @@ G2_PORT=$("$IT_ROOT/scripts/free-port.sh" 18000 19999)
 HTTP_PORT=$G2_PORT "$IT_BIN/gateway" >>"$IT_TMP/logs/gateway-2.log" 2>&1 &
 IT_PIDS+=($!)
 G2="http://127.0.0.1:$G2_PORT"
-wait_for 10 bash -c "curl -s '$G2/readyz' | jq -e .ready >/dev/null 2>&1"
+it_wait_for 10 bash -c "curl -s '$G2/readyz' | jq -e .ready >/dev/null 2>&1"
 { kill -KILL "$(it_pid svc-llm)" && wait "$(it_pid svc-llm)"; } 2>/dev/null
 OFFLINE_TOKENS_PER_SECOND=15 it_start svc-llm   # slow answers: the turns overlap
 spent=$(q "SELECT sum(cost_micros) FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date")
@@ -115,9 +108,9 @@ it_step "waiting for the $N concurrent turns"
 wait "${cpids[@]}"
 ok=$(cat "$IT_TMP"/c*.code | grep -o 200 | wc -l)
 done_n=$(grep -l '^event: done' "$IT_TMP"/c*.out | wc -l)
-check_eq "concurrent turns started under the cap (through both gateways) all finish" "$N $N" "$ok $done_n"
-check_eq "... each charged" "$N" "$(($(q "SELECT count(*) FROM usage") - before))"
-check_eq "after them, the next turn is refused: the overshoot is exactly the $N turns in flight" "429 budget_exhausted" \
+it_check_eq "concurrent turns started under the cap (through both gateways) all finish" "$N $N" "$ok $done_n"
+it_check_eq "... each charged" "$N" "$(($(q "SELECT count(*) FROM usage") - before))"
+it_check_eq "after them, the next turn is refused: the overshoot is exactly the $N turns in flight" "429 budget_exhausted" \
   "$(turn "$(new_session)" "$G2") $(err_code)"
 
 # --- usage per model: /metrics and /admin/usage ------------------------------------------------
@@ -130,7 +123,7 @@ it_check "/metrics: tokens and cost by provider and model" model_metrics
 u=$(curl -s -H "authorization: Bearer $ADMIN_TOKEN" "$G/admin/usage?days=2")
 it_check "/admin/usage: today's cost against the cap, per day and model" jq -e \
   '.currency == "USD" and .today.cost > 0 and .today.cap > 0 and .month.cap > 0 and (.days | map(select(.model == "extractive-v1")) | length) >= 1 and .days[0].turns >= 1' <<<"$u"
-check_eq "/admin/usage?days=999: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $ADMIN_TOKEN" "$G/admin/usage?days=999")"
+it_check_eq "/admin/usage?days=999: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $ADMIN_TOKEN" "$G/admin/usage?days=999")"
 
 # --- configuration -------------------------------------------------------------------------------
 bad() { local out; out=$(env "$@" timeout 10 "$IT_BIN/svc-session" 2>&1); local rc=$?; [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "${1%%=*}" <<<"$out"; }

@@ -20,8 +20,6 @@ export BUSINESS_HOURS="Mon-Sun 00:00-24:00" BUSINESS_TIMEZONE=Europe/Berlin
 export LEAD_DEFAULT_COUNTRY=DE HANDOFF_SCORE=60
 G="http://127.0.0.1:$HTTP_PORT"
 q() { psql "$DATABASE_URL" -qAtc "$1"; }
-jqe() { jq -e "$@" >/dev/null; }
-check_eq() { if [ "$2" = "$3" ]; then it_ok "$1"; else it_fail "$1" "wanted [$2], got [$3]"; fi; }
 
 node "$IT_ROOT/tests/fakes/fake-apis.js" --port 0 > "$IT_TMP/fake.port" 2>"$IT_TMP/logs/fake.log" &
 IT_PIDS+=($!)
@@ -51,41 +49,41 @@ script "Nice to meet you, Jana! What is your email address?" \
   '[{"name":"record_lead","input":{"name":"Jana Novak","email":"jana.novak@","team_size":"40"}}]'
 out=$(chat "$TOK" "Hi, I'm Jana Novak, my email is jana.novak@")
 lev=$(event_data lead <<<"$out" | head -1)
-it_check "turn 1: the lead event carries the name" jqe '.fields.name=="Jana Novak"' <<<"$lev"
-it_check "turn 1: ... and not the bad email, nor team_size (not in LEAD_SLOTS)" jqe '(.fields|has("email")|not) and (.fields|has("team_size")|not)' <<<"$lev"
-check_eq "turn 1: sessions.lead has the name" "Jana Novak" "$(lead "$SID" name)"
-check_eq "turn 1: ... and no email (a bad email is dropped, not stored)" "" "$(lead "$SID" email)"
-check_eq "turn 1: ... the score is name's 10" 10 "$(extra "$SID" score)"
+it_check "turn 1: the lead event carries the name" it_jqe '.fields.name=="Jana Novak"' <<<"$lev"
+it_check "turn 1: ... and not the bad email, nor team_size (not in LEAD_SLOTS)" it_jqe '(.fields|has("email")|not) and (.fields|has("team_size")|not)' <<<"$lev"
+it_check_eq "turn 1: sessions.lead has the name" "Jana Novak" "$(lead "$SID" name)"
+it_check_eq "turn 1: ... and no email (a bad email is dropped, not stored)" "" "$(lead "$SID" email)"
+it_check_eq "turn 1: ... the score is name's 10" 10 "$(extra "$SID" score)"
 it_check "turn 1: no hand-off yet" test "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")" = 0
 
 script "Thanks! And a phone number?" \
   '[{"name":"record_lead","input":{"email":"jana.novak@kettlebell-labs.com","phone":"call 555-CATS"}}]'
 out=$(chat "$TOK" "It is jana.novak@kettlebell-labs.com, phone 555-CATS")
-check_eq "turn 2: the email is stored" "jana.novak@kettlebell-labs.com" "$(lead "$SID" email)"
-check_eq "turn 2: the name is kept from turn 1" "Jana Novak" "$(lead "$SID" name)"
-check_eq "turn 2: a company guessed from the business domain" "Kettlebell Labs" "$(lead "$SID" company)"
-check_eq "turn 2: ... marked as guessed" "email_domain" "$(extra "$SID" company_source)"
-check_eq "turn 2: a number that cannot be read is kept as given" "call 555-CATS" "$(lead "$SID" phone)"
-check_eq "turn 2: ... and flagged (phone_raw)" "call 555-CATS" "$(extra "$SID" phone_raw)"
-check_eq "turn 2: score = email 30 + name 10 + company 10 (a flagged phone does not count)" 50 "$(extra "$SID" score)"
+it_check_eq "turn 2: the email is stored" "jana.novak@kettlebell-labs.com" "$(lead "$SID" email)"
+it_check_eq "turn 2: the name is kept from turn 1" "Jana Novak" "$(lead "$SID" name)"
+it_check_eq "turn 2: a company guessed from the business domain" "Kettlebell Labs" "$(lead "$SID" company)"
+it_check_eq "turn 2: ... marked as guessed" "email_domain" "$(extra "$SID" company_source)"
+it_check_eq "turn 2: a number that cannot be read is kept as given" "call 555-CATS" "$(lead "$SID" phone)"
+it_check_eq "turn 2: ... and flagged (phone_raw)" "call 555-CATS" "$(extra "$SID" phone_raw)"
+it_check_eq "turn 2: score = email 30 + name 10 + company 10 (a flagged phone does not count)" 50 "$(extra "$SID" score)"
 it_check "turn 2: under HANDOFF_SCORE: no hand-off" test "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")" = 0
 
 script "Thanks, I will pass this to our team." \
   '[{"name":"record_lead","input":{"phone":"0151 2345678","company":"Kettlebell Labs GmbH","consent":true}},{"name":"request_handoff","input":{"reason":"wants a demo for 40 people","urgency":"high"}}]'
 out=$(chat "$TOK" "Sorry, my number is 0151 2345678, and we are Kettlebell Labs GmbH. Can we get a demo?")
-check_eq "turn 3: the German number is stored in E.164" "+491512345678" "$(lead "$SID" phone)"
-check_eq "turn 3: ... and is no longer flagged" "" "$(extra "$SID" phone_raw)"
-check_eq "turn 3: the named company replaces the guess" "Kettlebell Labs GmbH" "$(lead "$SID" company)"
-check_eq "turn 3: ... no longer marked as guessed" "" "$(extra "$SID" company_source)"
-check_eq "turn 3: score 70 + intent 25 (demo)" 95 "$(extra "$SID" score)"
-it_check "turn 3: the lead event has the E.164 number" jqe '.fields.phone=="+491512345678"' <<<"$(event_data lead <<<"$out" | head -1)"
+it_check_eq "turn 3: the German number is stored in E.164" "+491512345678" "$(lead "$SID" phone)"
+it_check_eq "turn 3: ... and is no longer flagged" "" "$(extra "$SID" phone_raw)"
+it_check_eq "turn 3: the named company replaces the guess" "Kettlebell Labs GmbH" "$(lead "$SID" company)"
+it_check_eq "turn 3: ... no longer marked as guessed" "" "$(extra "$SID" company_source)"
+it_check_eq "turn 3: score 70 + intent 25 (demo)" 95 "$(extra "$SID" score)"
+it_check "turn 3: the lead event has the E.164 number" it_jqe '.fields.phone=="+491512345678"' <<<"$(event_data lead <<<"$out" | head -1)"
 h=$(event_data handoff <<<"$out" | head -1)
-it_check "turn 3: the handoff SSE event with the model's reason" jqe '.id > 0 and .request.reason=="wants a demo for 40 people" and .request.urgency=="high"' <<<"$h"
+it_check "turn 3: the handoff SSE event with the model's reason" it_jqe '.id > 0 and .request.reason=="wants a demo for 40 people" and .request.urgency=="high"' <<<"$h"
 row=$(q "SELECT name, email, phone, company, consent FROM handoff_records WHERE id=$(jq -r .id <<<"$h")")
-check_eq "the handoff_records row: name, email, phone in E.164, company, consent" \
+it_check_eq "the handoff_records row: name, email, phone in E.164, company, consent" \
   "Jana Novak|jana.novak@kettlebell-labs.com|+491512345678|Kettlebell Labs GmbH|t" "$row"
-check_eq "one hand-off for the session" 1 "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")"
-check_eq "the lead is marked qualified (score 95 >= 60)" true "$(lead "$SID" qualified)"
+it_check_eq "one hand-off for the session" 1 "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")"
+it_check_eq "the lead is marked qualified (score 95 >= 60)" true "$(lead "$SID" qualified)"
 
 # --- offline, in German: a hand-off from the score alone ----------------------------------
 { kill -KILL "$(it_pid svc-llm)"; wait "$(it_pid svc-llm)"; } 2>/dev/null
@@ -94,26 +92,26 @@ for _ in $(seq 1 100); do ready && break; sleep 0.1; done
 S=$(new_session '{"locale":"de-DE"}'); TOK=$(jq -r .token <<<"$S"); SID=$(jq -r .session_id <<<"$S")
 out=$(chat "$TOK" "Hallo, mein Name ist Anna Schmidt.")
 a=$(answer <<<"$out")
-check_eq "de turn 1: the name is stored" "Anna Schmidt" "$(lead "$SID" name)"
+it_check_eq "de turn 1: the name is stored" "Anna Schmidt" "$(lead "$SID" name)"
 it_check "de turn 1: the answer asks for the email, in German" grep -q "E-Mail-Adresse" <<<"$a"
 it_check "de turn 1: no hand-off" test "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")" = 0
 out=$(chat "$TOK" "Meine E-Mail ist anna.schmidt@holzbau-weber.de")
 a=$(answer <<<"$out")
-check_eq "de turn 2: the email is stored" "anna.schmidt@holzbau-weber.de" "$(lead "$SID" email)"
-check_eq "de turn 2: the company guessed from the domain" "Holzbau Weber" "$(lead "$SID" company)"
-check_eq "de turn 2: score 50, under HANDOFF_SCORE" 50 "$(extra "$SID" score)"
+it_check_eq "de turn 2: the email is stored" "anna.schmidt@holzbau-weber.de" "$(lead "$SID" email)"
+it_check_eq "de turn 2: the company guessed from the domain" "Holzbau Weber" "$(lead "$SID" company)"
+it_check_eq "de turn 2: score 50, under HANDOFF_SCORE" 50 "$(extra "$SID" score)"
 it_check "de turn 2: the answer asks for the phone (not the email again)" bash -c "grep -q Telefonnummer <<<'$a' && ! grep -q 'E-Mail-Adresse erreichen' <<<'$a'"
 it_check "de turn 2: still no hand-off" test "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")" = 0
 out=$(chat "$TOK" "Sie erreichen mich unter 0151 2345678.")
-check_eq "de turn 3: the phone in E.164" "+491512345678" "$(lead "$SID" phone)"
-check_eq "de turn 3: score 70" 70 "$(extra "$SID" score)"
-it_check "de turn 3: the handoff SSE event, nobody asked" jqe '.id > 0 and .request.reason=="qualified lead (score 70)"' <<<"$(event_data handoff <<<"$out" | head -1)"
+it_check_eq "de turn 3: the phone in E.164" "+491512345678" "$(lead "$SID" phone)"
+it_check_eq "de turn 3: score 70" 70 "$(extra "$SID" score)"
+it_check "de turn 3: the handoff SSE event, nobody asked" it_jqe '.id > 0 and .request.reason=="qualified lead (score 70)"' <<<"$(event_data handoff <<<"$out" | head -1)"
 row=$(q "SELECT name, email, phone, company, reason FROM handoff_records WHERE session_id='$SID'")
-check_eq "de: one handoff_records row with the lead and the score as its reason" \
+it_check_eq "de: one handoff_records row with the lead and the score as its reason" \
   "Anna Schmidt|anna.schmidt@holzbau-weber.de|+491512345678|Holzbau Weber|qualified lead (score 70)" "$row"
 it_check "de: the promise is in German" grep -q "meldet sich" <<<"$(q "SELECT promised_response FROM handoff_records WHERE session_id='$SID'")"
 out=$(chat "$TOK" "Wie lange dauert die Testphase?")
-check_eq "de turn 4: a qualified lead is not handed off a second time" 1 "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")"
+it_check_eq "de turn 4: a qualified lead is not handed off a second time" 1 "$(q "SELECT count(*) FROM handoff_records WHERE session_id='$SID'")"
 
 # --- bad configuration is refused with a sentence -------------------------------------
 msg=$(LEAD_SLOTS=name,shoe_size HTTP_PORT=1 timeout 10 "$IT_BIN/gateway" 2>&1 | head -3)

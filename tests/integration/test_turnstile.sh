@@ -52,7 +52,6 @@ refused() { [ "$1" = "$2" ] && code_is "$3"; } # refused STATUS WANT CODE
 retry_after() { tr -d '\r' < "$IT_TMP/h" | awk -F': ' 'tolower($1)=="retry-after"{print $2}'; }
 healthy() { it_check "$1: /healthz still answers 200" it_wait_http 200 /healthz 2; }
 seen() { fake GET requests; }
-jqe() { jq -e "$@" >/dev/null; }
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 TS=(TURNSTILE_SITE_KEY=$SITE TURNSTILE_VERIFY_URL=$VERIFY)
 
@@ -78,10 +77,10 @@ it_check "... the session was created with its locale" \
   test "$(psql "$DATABASE_URL" -qAtc "SELECT locale FROM sessions WHERE id='$SID'")" = de
 last=$(seen | jq '.[-1]')
 it_check "the fake saw the token, the secret and JSON" \
-  jqe '.response == "tok-pass-1" and .secret_kind == "pass" and (.content_type | startswith("application/json"))' <<<"$last"
+  it_jqe '.response == "tok-pass-1" and .secret_kind == "pass" and (.content_type | startswith("application/json"))' <<<"$last"
 it_check "... remoteip is the client the gateway computed (CF-Connecting-IP from a trusted peer)" \
-  jqe '.remoteip == "203.0.113.7"' <<<"$last"
-it_check "... idempotency_key is a version-4 UUID" jqe --arg re "$uuid_re" '.idempotency_key | test($re)' <<<"$last"
+  it_jqe '.remoteip == "203.0.113.7"' <<<"$last"
+it_check "... idempotency_key is a version-4 UUID" it_jqe --arg re "$uuid_re" '.idempotency_key | test($re)' <<<"$last"
 st=$(post /v1/sessions '{}' -H 'CF-Turnstile-Response: tok-pass-2')
 it_check "a passing token in the CF-Turnstile-Response header: 201" test "$st" = 201
 k1=$(seen | jq -r '.[-2].idempotency_key'); k2=$(seen | jq -r '.[-1].idempotency_key')
@@ -209,7 +208,7 @@ chat() { curl -s -N -X POST "$G/v1/chat" -H 'content-type: application/json' -H 
 start_gw BOT_SCORE_HEADER=CF-Bot-Score TRUSTED_PROXIES=127.0.0.1/32
 st=$(post /v1/sessions '{}' -H 'CF-Bot-Score: 5')
 it_check "trusted peer, score 5 < 30: POST /v1/sessions 403 bot_suspected" refused "$st" 403 bot_suspected
-it_check "... the message offers the contact form" jqe '.error.message | test("contact form")' "$IT_TMP/b"
+it_check "... the message offers the contact form" it_jqe '.error.message | test("contact form")' "$IT_TMP/b"
 it_check "score 29: refused" test "$(post /v1/sessions '{}' -H 'CF-Bot-Score: 29')" = 403
 it_check "score 30 (= BOT_SCORE_MIN): allowed" test "$(post /v1/sessions '{}' -H 'CF-Bot-Score: 30')" = 201
 TOK=$(jq -r .token "$IT_TMP/b")
