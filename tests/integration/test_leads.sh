@@ -115,6 +115,25 @@ text=$(jq -r .data <<<"$mail" | python3 -c 'import sys, email; m = email.message
 mail_ok() { grep -q '^New lead: Tom' <<<"$text" && grep -q 'Email: tom@acme.io' <<<"$text" && grep -q '^Transcript:' <<<"$text" && grep -q 'talk to someone in sales' <<<"$text"; }
 it_check "email: subject names the lead, body has the summary and the transcript" mail_ok
 
+# --- a retried Commit of a turn (the gateway lost the reply): the same hand-off -------------
+CLI="$IT_ROOT/$IT_BUILD/tools/session_cli"
+c=$("$CLI" Create); CS=$(jq -r .session_id <<<"$c"); CT=$(jq -r .token <<<"$c")
+RT=t_retried-turn-0123456789
+b=$("$CLI" Begin session_id="$CS" token="$CT" turn_id="$RT" user_message="I want a demo")
+commit_once() {
+  "$CLI" Commit session_id="$CS" turn_id="$RT" parent_checkpoint_id="$(jq -r .checkpoint_id <<<"$b")" \
+    user="I want a demo, kim@example.org" assistant="Noted." lead.email=kim@example.org lead_changed=true \
+    handoff_requested=true handoff_reason="The visitor asked for a demo" handoff_urgency=high
+}
+r1=$(commit_once); r2=$(commit_once)
+it_check "Commit with a hand-off answers its id and the promise" it_jqe '(.handoff_id | tonumber) > 0 and (.handoff_promise | length) > 0' <<<"$r1"
+it_check_eq "a retried Commit answers the same hand-off" "$(jq -r .handoff_id <<<"$r1")" "$(jq -r .handoff_id <<<"$r2")"
+it_check_eq "... and stores one row with its notifications" "1|2|high|demo" \
+  "$(q "SELECT count(*), (SELECT count(*) FROM handoff_outbox o JOIN handoff_records h ON h.id = o.handoff_id WHERE h.session_id = '$CS'), max(urgency), max(reason_kind) FROM handoff_records WHERE session_id = '$CS'")"
+# (delivered before the webhook is told to fail below, so it cannot use up those failures)
+it_check "... which is delivered too" it_wait_for 15 delivered "$(jq -r .handoff_id <<<"$r1")"
+it_check_eq "a bad urgency is refused" INVALID_ARGUMENT "$("$CLI" Commit session_id="$CS" turn_id=t_other parent_checkpoint_id= user=x handoff_requested=true handoff_urgency=whenever | jq -r .error.code)"
+
 # --- retries and dead letters ------------------------------------------------------
 sink_mode '{"webhook":"fail:2"}'
 S2=$(new_session); TOK2=$(jq -r .token <<<"$S2"); SID2=$(jq -r .session_id <<<"$S2")
