@@ -148,7 +148,7 @@ say "waiting for every gateway to be ready"
 for url in $(grep -o '"url":"[^"]*"' "$dir/stack.json" | cut -d'"' -f4); do
   ok=0
   for _ in $(seq 1 150); do
-    if curl -s --max-time 2 "$url/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; then ok=1; break; fi
+    if curl -s --max-time 2 "$url/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.1
   done
   [ $ok -eq 1 ] || fail "$url is not ready after 15 s: $(curl -s --max-time 2 "$url/readyz")"

@@ -18,7 +18,7 @@ export ADMIN_TOKEN=admin-token-0123456789abcdef
 export MODEL_PRICES="extractive-v1=1000/1000,*=1000000/1000000"
 G="http://127.0.0.1:$HTTP_PORT"
 q() { psql "$DATABASE_URL" -qAtc "$1"; }
-ready() { curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; }
+ready() { curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; }
 start_session() { # start_session [VAR=VALUE...]: svc-session (again) with these limits
   { kill -KILL "$(it_pid svc-session)" && wait "$(it_pid svc-session)"; } 2>/dev/null
   env "$@" "$IT_BIN/svc-session" >>"$IT_TMP/logs/svc-session.log" 2>&1 &
@@ -88,7 +88,7 @@ G2_PORT=$("$IT_ROOT/scripts/free-port.sh" 18000 19999)
 HTTP_PORT=$G2_PORT "$IT_BIN/gateway" >>"$IT_TMP/logs/gateway-2.log" 2>&1 &
 IT_PIDS+=($!)
 G2="http://127.0.0.1:$G2_PORT"
-it_wait_for 10 bash -c "curl -s '$G2/readyz' | jq -e .ready >/dev/null 2>&1"
+it_wait_for 10 bash -c "curl -s '$G2/readyz' | jq -ne 'input | .ready' >/dev/null 2>&1"
 { kill -KILL "$(it_pid svc-llm)" && wait "$(it_pid svc-llm)"; } 2>/dev/null
 OFFLINE_TOKENS_PER_SECOND=15 it_start svc-llm   # slow answers: the turns overlap
 spent=$(q "SELECT sum(cost_micros) FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date")

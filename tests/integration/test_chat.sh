@@ -24,7 +24,7 @@ fake() { curl -s -X "$1" "$FAKE$2" -H 'content-type: application/json' ${3:+-d "
 
 for p in svc-session svc-retrieval svc-llm gateway; do it_start "$p"; done
 it_wait_http 503 /readyz 10 >/dev/null 2>&1 || true   # the indexer is not started: readyz says so
-for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
 
 new_session() { curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d '{}'; }
 # chat TOKEN MESSAGE [curl args...] -> raw SSE on stdout
@@ -83,7 +83,7 @@ restart_llm() {
   { kill -KILL "$(it_pid svc-llm)"; wait "$(it_pid svc-llm)"; } 2>/dev/null
   env "$@" "$IT_BIN/svc-llm" >>"$IT_TMP/logs/svc-llm.log" 2>&1 &
   IT_PIDS+=($!); IT_PID_svc_llm=$!
-  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.llm.ready' >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -ne 'input | .services.llm.ready' >/dev/null 2>&1 && break; sleep 0.05; done
 }
 restart_llm LLM_PROVIDER=anthropic ANTHROPIC_API_KEY=sk-ant-test ANTHROPIC_BASE_URL="$FAKE"
 fake POST /_fake/config '{"anthropic":{"text":"The Growth plan costs 299 euros per month [1].","first_token_delay_ms":0,"tokens_per_second":0}}' >/dev/null
@@ -156,7 +156,7 @@ for svc in svc-session svc-llm svc-retrieval; do
     it_check "$svc down: a clear retryable error event" bash -c "grep -q 'event: error' <<<'$out' && grep -q '\"retryable\":true' <<<'$out'"
   fi
   it_start "$svc"
-  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.05; done
   out=$(chat "$TOK" "How long is the free trial?")
   it_check "after $svc restarts the next turn works" grep -q 'event: done' <<<"$out"
 done
@@ -168,7 +168,7 @@ it_check "nothing lost across the outages (earlier messages all there)" test "$n
 restart_session() {
   { kill -KILL "$(it_pid svc-session)"; wait "$(it_pid svc-session)"; } 2>/dev/null
   BUSINESS_HOURS=$1 BUSINESS_TIMEZONE=Europe/Berlin it_start svc-session
-  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.session.ready' >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -ne 'input | .services.session.ready' >/dev/null 2>&1 && break; sleep 0.05; done
 }
 stored_last() { curl -s "$G/v1/sessions/$1/messages" -H "authorization: Bearer $2" | jq -r '.messages[-1].content'; }
 restart_session "Mon-Sun 00:00-23:59"

@@ -30,7 +30,7 @@ fake() { curl -s -X "$1" "$FAKE$2" -H 'content-type: application/json' ${3:+-d "
 for p in svc-session svc-retrieval; do it_start "$p"; done
 LLM_PROVIDER=anthropic ANTHROPIC_API_KEY=sk-ant-test ANTHROPIC_BASE_URL="$FAKE" it_start svc-llm
 it_start gateway
-ready() { curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; }
+ready() { curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1; }
 for _ in $(seq 1 100); do ready && break; sleep 0.1; done
 
 new_session() { curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d "${1:-{\}}"; }

@@ -61,7 +61,7 @@ start_session() { # start_session [ENV...]: svc-session (again) with ENV
   local kv
   for kv in "$@"; do export "${kv?}"; done
   it_start svc-session
-  it_wait_for 10 bash -c "curl -s '$G/readyz' | jq -e '.services.session.ready' >/dev/null 2>&1"
+  it_wait_for 10 bash -c "curl -s '$G/readyz' | jq -ne 'input | .services.session.ready' >/dev/null 2>&1"
 }
 export BUSINESS_HOURS="Mon-Sun 00:00-24:00"
 ADMIN=admin-token-0123456789abcdef
@@ -69,9 +69,9 @@ it_check "a short ADMIN_TOKEN stops the gateway, naming it" bad_gateway
 export ADMIN_TOKEN=$ADMIN INDEX_SOURCES="$IT_ROOT/kb" KB_BASE_URL=https://quorvia.example
 it_start svc-session
 for p in svc-retrieval svc-llm svc-indexer gateway; do it_start "$p"; done
-it_wait_for 20 bash -c "curl -s '$G/readyz' | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1"
+it_check "the stack is ready" it_wait_for 60 bash -c "curl -s '$G/readyz' | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1"
 
-new_session() { curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d "${1:-{\}}"; }
+new_session() { curl -sS -X POST "$G/v1/sessions" -H "content-type: application/json" -d "${1:-{\}}" -w "%{stderr}[POST /v1/sessions: %{http_code}]\\n" 2>>"$IT_TMP/logs/curl.log"; }
 chat() { curl -s -N -X POST "$G/v1/chat" -H 'content-type: application/json' \
   -H "authorization: Bearer $1" -d "$(jq -nc --arg m "$2" '{message:$m}')"; }
 event_data() { awk -v e="$1" '/^event: /{n=$2} /^data: /{if (n==e) {sub(/^data: /,""); print}}'; }
@@ -266,7 +266,7 @@ SR=$(new_session); TOKR=$(jq -r .token <<<"$SR"); SIDR=$(jq -r .session_id <<<"$
 restart_gw() {
   { kill -KILL "$(it_pid gateway)" && wait "$(it_pid gateway)"; } 2>/dev/null
   it_start gateway
-  it_wait_for 10 bash -c "curl -s '$G/readyz' | jq -e '.ready' >/dev/null 2>&1"
+  it_wait_for 10 bash -c "curl -s '$G/readyz' | jq -ne 'input | .ready' >/dev/null 2>&1"
 }
 export SESSION_SECRET=it-secret-rotated-0123456789-0123456789 SESSION_SECRET_PREVIOUS=$OLD_SECRET
 start_session; restart_gw

@@ -36,7 +36,7 @@ start_gw() { # start_gw VAR=VALUE...: (re)starts the gateway with these settings
   IT_PIDS+=($!); IT_PID_gateway=$!
   it_wait_http 200 /healthz 10 || return 1
   for _ in $(seq 1 200); do
-    curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready' >/dev/null 2>&1 && return 0
+    curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready' >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   return 1
@@ -59,13 +59,13 @@ TS=(TURNSTILE_SITE_KEY=$SITE TURNSTILE_VERIFY_URL=$VERIFY)
 start_gw
 it_check "off: POST /v1/sessions without a token is 201" test "$(post /v1/sessions '{}')" = 201
 it_check "off: GET /v1/config says no site key" \
-  bash -c "curl -s '$G/v1/config' | jq -e '. == {\"turnstile_site_key\": null}' >/dev/null"
+  bash -c "curl -s '$G/v1/config' | jq -ne 'input | . == {\"turnstile_site_key\": null}' >/dev/null"
 it_check "off: the fake was never called" test "$(seen | jq length)" = 0
 
 # --- on, with the always-passing dummy secret --------------------------------------------
 start_gw TURNSTILE_SECRET=$PASS "${TS[@]}" TRUSTED_PROXIES=127.0.0.1/32
 it_check "on: GET /v1/config gives the site key" \
-  bash -c "curl -s '$G/v1/config' | jq -e '.turnstile_site_key == \"$SITE\"' >/dev/null"
+  bash -c "curl -s '$G/v1/config' | jq -ne 'input | .turnstile_site_key == \"$SITE\"' >/dev/null"
 st=$(post /v1/sessions '{}')
 it_check "no token: 403 bot_check_required" refused "$st" 403 bot_check_required
 it_check "... and Siteverify was not called" test "$(seen | jq length)" = 0
@@ -104,7 +104,7 @@ fake POST config '{"fail_first":1}' >/dev/null
 st=$(post /v1/sessions '{"turnstile_token":"tok-retry"}')
 it_check "Siteverify 500 once: the retry passes (201)" test "$st" = 201
 it_check "... two calls for the token, with the same idempotency_key" \
-  bash -c "curl -s $F/_fake/requests | jq -e '[.[] | select(.response == \"tok-retry\")] | length == 2 and .[0].idempotency_key == .[1].idempotency_key and .[0].status == 500 and .[1].status == 200' >/dev/null"
+  bash -c "curl -s $F/_fake/requests | jq -ne 'input | [.[] | select(.response == \"tok-retry\")] | length == 2 and .[0].idempotency_key == .[1].idempotency_key and .[0].status == 500 and .[1].status == 200' >/dev/null"
 
 # --- slow and unreachable Siteverify: fail closed (503) and fail open ---------------------
 start_gw TURNSTILE_SECRET=$PASS "${TS[@]}" TURNSTILE_TIMEOUT=1s

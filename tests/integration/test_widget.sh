@@ -26,7 +26,7 @@ export HEARTBEAT_INTERVAL=2s DISCONNECT_GRACE=5s
 export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
 export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
 for p in svc-session svc-retrieval svc-llm gateway; do it_start "$p"; done
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
 it_check "gateway serves /demo and /widget/chat.js" bash -c "curl -sf http://127.0.0.1:$HTTP_PORT/demo | grep -q 'chat.' && curl -sf http://127.0.0.1:$HTTP_PORT/widget/chat.js >/dev/null"
 out=$(cd "$IT_ROOT" && WIDGET_BASE_URL="http://127.0.0.1:$HTTP_PORT" timeout 600 node widget/test/run.mjs 2>&1); rc=$?
 echo "$out" | sed 's/^/     /'
