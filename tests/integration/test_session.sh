@@ -40,7 +40,9 @@ sess_start() {
   for v in SESSION_SECRET TURN_LOCK_TTL RETENTION_INTERVAL SESSION_DAILY_TOKENS GLOBAL_DAILY_TOKENS SESSION_MAX_TURNS; do
     unset "$v"
   done
-  export SESSION_SECRET=$SECRET TURN_LOCK_TTL=1s RETENTION_INTERVAL=1s
+  # TURN_LOCK_TTL: long enough that a loaded machine (or a sanitizer build)
+  # cannot let a lock expire between the calls of the lock checks below.
+  export SESSION_SECRET=$SECRET TURN_LOCK_TTL=4s RETENTION_INTERVAL=1s
   for v in "$@"; do export "${v?}"; done
   it_start svc-session
   for _ in $(seq 1 100); do
@@ -191,10 +193,10 @@ done
 it_check_eq "lock: 8 concurrent Begins: one OK, seven ALREADY_EXISTS" "1|7" "$ok|$busy"
 cli Release session_id="$S" turn_id="$(q "SELECT active_turn_id FROM sessions WHERE id='$S'")" >/dev/null
 
-# Expiry: TURN_LOCK_TTL=1s.
+# Expiry: TURN_LOCK_TTL=4s.
 TC=$(tid); TD=$(tid)
 b=$(cli Begin session_id="$S" token="$TOK" turn_id="$TC"); PC=$(jq -r .checkpoint_id <<<"$b")
-sleep 1.3
+sleep 4.3
 b=$(cli Begin session_id="$S" token="$TOK" turn_id="$TD")
 check_code "lock: after TURN_LOCK_TTL another turn may begin" OK "$b"
 nmsg=$(q "SELECT count(*) FROM messages WHERE session_id='$S'")
