@@ -15,7 +15,8 @@
 #include "lead_slots.h"
 #include "offline.h"
 
-#define LEAD_FLOOR 0.9 /* precision and recall per slot, per language */
+#define LEAD_FLOOR 0.9         /* precision and recall per slot, per language (in-sample) */
+#define LEAD_HELDOUT_FLOOR 0.5 /* the same on the held-out phrasings */
 #define CORPUS_LINE_MAX 2048
 #define CORPUS_DIR_MAX 1024
 
@@ -219,25 +220,28 @@ static char *trim(char *s)
     return s;
 }
 
-static FILE *open_corpus(void)
+static FILE *open_corpus(const char *name)
 {
     /* from the repository root (make unit) or from build/release/tests */
-    static const char *const paths[] = {"tests/leads/phrasings.tsv", "../../../tests/leads/phrasings.tsv"};
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        FILE *f = fopen(paths[i], "r");
-        if (f != NULL) {
-            return f;
-        }
+    char path[256];
+    snprintf(path, sizeof(path), "tests/leads/%s", name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(path, sizeof(path), "../../../tests/leads/%s", name);
+        f = fopen(path, "r");
     }
-    return NULL;
+    return f;
 }
 
-Test(lead_corpus, precision_and_recall_per_slot)
+/* Runs every line of the corpus file through the offline finders and
+ * prints precision and recall per slot and language; each must reach
+ * floor, and each language needs min_lines lines. */
+static void corpus_measure(const char *name, double floor, unsigned min_lines)
 {
     char err[256];
     cr_assert_eq(lead_conf_init(NULL, "DE", err, sizeof(err)), 0);
-    FILE *f = open_corpus();
-    cr_assert_not_null(f, "tests/leads/phrasings.tsv not found (run from the repository root)");
+    FILE *f = open_corpus(name);
+    cr_assert_not_null(f, "tests/leads/%s not found (run from the repository root)", name);
     tally t[2][C_NCOLS];
     memset(t, 0, sizeof(t));
     unsigned lines[2] = {0, 0};
@@ -283,9 +287,9 @@ Test(lead_corpus, precision_and_recall_per_slot)
         }
     }
     fclose(f);
-    cr_expect_geq(lines[0], 40, "at least 40 English lines (%u)", lines[0]);
-    cr_expect_geq(lines[1], 40, "at least 40 German lines (%u)", lines[1]);
-    printf("lead corpus: %u English and %u German lines\n", lines[0], lines[1]);
+    cr_expect_geq(lines[0], min_lines, "at least %u English lines (%u)", min_lines, lines[0]);
+    cr_expect_geq(lines[1], min_lines, "at least %u German lines (%u)", min_lines, lines[1]);
+    printf("lead corpus %s: %u English and %u German lines\n", name, lines[0], lines[1]);
     for (int de = 0; de < 2; de++) {
         for (int k = 0; k < C_NCOLS; k++) {
             const tally *x = &t[de][k];
@@ -293,11 +297,24 @@ Test(lead_corpus, precision_and_recall_per_slot)
             double r = x->tp + x->fn ? (double)x->tp / (x->tp + x->fn) : 1.0;
             printf("  %s %-7s precision %.3f recall %.3f (tp %u, fp %u, fn %u)\n", de ? "de" : "en",
                    lead_slot_name(corpus_slot[k]), p, r, x->tp, x->fp, x->fn);
-            cr_expect_geq(p, LEAD_FLOOR, "%s %s precision %.3f", de ? "de" : "en", lead_slot_name(corpus_slot[k]), p);
-            cr_expect_geq(r, LEAD_FLOOR, "%s %s recall %.3f", de ? "de" : "en", lead_slot_name(corpus_slot[k]), r);
+            cr_expect_geq(p, floor, "%s %s precision %.3f", de ? "de" : "en", lead_slot_name(corpus_slot[k]), p);
+            cr_expect_geq(r, floor, "%s %s recall %.3f", de ? "de" : "en", lead_slot_name(corpus_slot[k]), r);
         }
     }
     fflush(stdout);
+}
+
+/* The corpus the rules were written against (in-sample). */
+Test(lead_corpus, precision_and_recall_per_slot)
+{
+    corpus_measure("phrasings.tsv", LEAD_FLOOR, 40);
+}
+
+/* Phrasings written afterwards by someone else, never tuned for: the
+ * honest figure. Its floor only guards against a collapse. */
+Test(lead_corpus, held_out_precision_and_recall)
+{
+    corpus_measure("heldout.tsv", LEAD_HELDOUT_FLOOR, 15);
 }
 
 /* ------------------------------------------------------------ offline turns */
