@@ -7,6 +7,7 @@
  * SEND to nng, WORK to the queue and then one worker, DEFERRED to the
  * handler that deferred it until it calls the closure. */
 #include "rpc_server.h"
+#include "svc_metrics.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -206,6 +207,7 @@ static void slot_reply_status(rpc_slot *slot)
 static void call_log_done(const rpc_call *call)
 {
     int64_t us = clock_mono_us() - call->start_us;
+    svc_metrics_rpc(call->method ? call->method->name : "?", call->code, us);
     char took[32];
     snprintf(took, sizeof(took), "%lld", (long long)us);
     log_level lvl = call->code == RPC_INTERNAL ? LOG_ERROR : LOG_DEBUG;
@@ -710,6 +712,12 @@ void rpc_fail(void *closure_data, rpc_code code, const char *fmt, ...)
     va_start(ap, fmt);
     call_set_status(call, code, fmt, ap);
     va_end(ap);
+}
+
+const char *rpc_call_method_name(const void *closure_data)
+{
+    const rpc_call *call = closure_data;
+    return call->method ? call->method->name : "?";
 }
 
 void rpc_set_reason(void *closure_data, const char *reason)

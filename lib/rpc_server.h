@@ -88,6 +88,8 @@ void rpc_fail(void *closure_data, rpc_code code, const char *fmt, ...) __attribu
 void rpc_set_reason(void *closure_data, const char *reason);
 /* A hint sent with UNAVAILABLE or RESOURCE_EXHAUSTED. */
 void rpc_set_retry_after(void *closure_data, uint32_t ms);
+/* The called method's name ("Begin"), valid for the process's life. */
+const char *rpc_call_method_name(const void *closure_data);
 /* The call's request id ("" if none). Valid until the closure is called. */
 const char *rpc_call_request_id(const void *closure_data);
 /* Milliseconds left before the caller gives up (<= 0: already expired). */

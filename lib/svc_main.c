@@ -1,5 +1,6 @@
 /* svc_main.c: see svc_main.h. */
 #include "svc_main.h"
+#include "svc_metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@ static const cfg_var svc_common_vars[] = {
      .min = 1024,
      .max = 268435456,
      .help = "largest request in bytes; bigger ones drop the connection"},
+    {.name = "METRICS_ADDR",
+     .type = CFG_STR,
+     .help = "serve GET /metrics (Prometheus) on this IPv4 address and port, e.g. 127.0.0.1:9464 (unset = off)"},
     {.name = "DRAIN_TIMEOUT",
      .type = CFG_DURATION_MS,
      .def = "10s",
@@ -173,9 +177,18 @@ int svc_main(const svc_def *def, int argc, char **argv)
         .ready = def->ready,
         .arg = state,
     };
+    if (svc_metrics_http_start(def->name, cfg_str(c, "METRICS_ADDR"), err, sizeof(err)) != 0) {
+        log_error("cannot start: %s", err);
+        if (def->fini != NULL) {
+            def->fini(state);
+        }
+        cfg_free(c);
+        return 2;
+    }
     rpc_server *srv = NULL;
     if (rpc_server_start(&srv, def->service, &o, err, sizeof(err)) != 0) {
         log_error("cannot start: %s", err);
+        svc_metrics_http_stop();
         if (def->fini != NULL) {
             def->fini(state);
         }
@@ -196,6 +209,7 @@ int svc_main(const svc_def *def, int argc, char **argv)
         log_warn("stopping with %u calls still in flight", left);
     }
     rpc_server_stop(srv);
+    svc_metrics_http_stop();
     if (def->fini != NULL) {
         def->fini(state);
     }

@@ -31,6 +31,7 @@
 #include "rpc.pb-c.h"
 #include "rpc_server.h"
 #include "svc_main.h"
+#include "svc_metrics.h"
 #include "utf8.h"
 
 #define LLM_MESSAGE_MAX 16384u /* bytes of user_message */
@@ -376,6 +377,17 @@ static void llm_fini(void *state)
     free(st);
 }
 
+/* svc-llm's own /metrics lines: generations held (running, or finished
+ * and waiting for their last Poll) against MAX_GENERATIONS. */
+static void llm_metrics(FILE *f, void *arg)
+{
+    llm_state *st = arg;
+    fprintf(f,
+            "# HELP chat_llm_generations Generations held now (running or awaiting their last Poll).\n"
+            "# TYPE chat_llm_generations gauge\nchat_llm_generations{service=\"svc-llm\"} %zu\n",
+            gen_table_count(st->table));
+}
+
 static int llm_init(const cfg *c, void **state)
 {
     char err[CFG_ERR_MAX];
@@ -433,6 +445,7 @@ static int llm_init(const cfg *c, void **state)
     }
     log_fields(LOG_INFO, "providers", "default", eng_provider_name(st->default_kind), "anthropic_model",
                st->ec.anthropic_model, "openai_model", st->ec.openai_model, NULL);
+    svc_metrics_source(llm_metrics, st);
     *state = st;
     return 0;
 }

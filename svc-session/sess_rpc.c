@@ -13,6 +13,7 @@
 #include "sess_ckpt.h"
 #include "sess_handoff.h"
 #include "svc_main.h"
+#include "svc_metrics.h"
 #include "token.h"
 #include "utf8.h"
 
@@ -89,7 +90,9 @@ rpc_code sess_with_db(void *cd, sess_op op, void *arg, sess_err *e)
             e->retry_after_ms = 1000;
             return RPC_UNAVAILABLE;
         }
+        int64_t t0 = clock_mono_us();
         rpc_code code = op(pg, arg, e);
+        svc_metrics_db(rpc_call_method_name(cd), clock_mono_us() - t0);
         if (code != RPC_UNAVAILABLE || !e->conn_lost || attempt > 0) {
             return code;
         }
