@@ -53,6 +53,10 @@ static enum MHD_Result route_healthz(struct MHD_Connection *conn, gw_request *rq
 static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
     (void)param;
+    enum MHD_Result refused;
+    if (admin_token_set() && !admin_allowed(conn, rq, &refused)) {
+        return refused; /* the admin API's limit and brute-force guard */
+    }
     if (!admin_privileged(conn)) {
         metrics_request(MR_HEALTH, 401);
         return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
@@ -72,6 +76,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    gw_security_headers(r, NULL);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
