@@ -17,6 +17,7 @@
 #include "log.h"
 #include "respond.h"
 #include "session.pb-c.h"
+#include "throttle.h"
 #include "turn.h"
 
 #define ADMIN_TIMEOUT_MS 10000
@@ -78,18 +79,23 @@ int admin_privileged(struct MHD_Connection *conn)
     return auth_peer(conn, &peer) == 0 && admin_loopback(&peer);
 }
 
-/* 1 when the request carries the admin token; else the 404 (disabled) or
- * 401 is queued in *ret. Digests are compared, so neither the token's
- * bytes nor its length show in the time taken. */
-static int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_Result *ret)
+int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_Result *ret)
 {
     if (!admin_enabled) {
         *ret = gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
                              "no such endpoint (the admin API is off: set ADMIN_TOKEN)", rq->origin);
         return 0;
     }
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    if (throttle_refuse(conn, RL_ADMIN, &client, rq->origin, MR_OTHER, ret)) {
+        return 0;
+    }
     if (!admin_token_ok(conn)) {
-        log_warn("admin API: refused a request without the right token");
+        char iph[AUTH_IP_HASH_LEN + 1];
+        auth_client_hash(&client, iph);
+        throttle_charge(RL_ADMIN, &client, ADMIN_FAIL_COST);
+        log_fields(LOG_WARN, "admin API: refused a request without the right token", "ip_hash", iph, NULL);
         *ret = gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                              "the admin token is required (Authorization: Bearer ...)", rq->origin);
         return 0;

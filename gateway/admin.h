@@ -24,6 +24,7 @@
 #include "request.h"
 
 #define ADMIN_TOKEN_MIN 16
+#define ADMIN_FAIL_COST 10 /* a wrong admin token counts as this many requests against RATE_ADMIN */
 
 /* token may be NULL or "" (the API is then disabled). 0, or -1 with the
  * reason in err (too short). */
@@ -34,6 +35,12 @@ int admin_init(backends *b, const char *token, char *err, size_t errlen);
  * the TCP peer is loopback (a developer's machine, a sidecar). Everything
  * else gets the public minimum. */
 int admin_privileged(struct MHD_Connection *conn);
+
+/* 1 when the request may use the admin API; else the 404 (API off), 429
+ * (RATE_ADMIN spent) or 401 (wrong token, which costs ADMIN_FAIL_COST
+ * requests: a brute-force guard) is queued in *ret. Digests are compared,
+ * so neither the token's bytes nor its length show in the time taken. */
+int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_Result *ret);
 
 /* 1 when ADMIN_TOKEN is set. */
 int admin_token_set(void);

@@ -82,6 +82,7 @@ enum MHD_Result cors_preflight(struct MHD_Connection *conn)
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization, Last-Event-ID");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    gw_security_headers(r, NULL);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
     MHD_destroy_response(r);
     return ret;

@@ -12,6 +12,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "auth.h"
+#include "conn_guard.h"
+#include "json_shape.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
@@ -31,6 +34,62 @@ static int is_method(const char *m, const char *want)
     return strcmp(m, want) == 0;
 }
 
+/* The checks that need only the request line and headers, at the first
+ * call: 1 with the refusal queued in *ret. The request's bytes are never
+ * put into a message. */
+static int gw_refuse_headers(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    int n = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    size_t bytes = ci != NULL ? ci->header_size : 0;
+    if (n > HTTP_HEADERS_MAX || bytes > HTTP_HEADER_BYTES_MAX) {
+        metrics_request(MR_OTHER, 431);
+        *ret = gw_send_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
+                             n > HTTP_HEADERS_MAX ? "the request has more than " HTTP_HEADERS_MAX_TEXT " header lines"
+                                                  : "the request headers are over 8 KB",
+                             NULL);
+        return 1;
+    }
+    /* Both framings at once is how requests are smuggled past a proxy
+     * that reads the other one (RFC 9112 6.1): refused, not guessed. */
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL &&
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL) {
+        metrics_request(MR_OTHER, 400);
+        *ret = gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "ambiguous_length",
+                             "a request may carry Content-Length or Transfer-Encoding, not both", NULL);
+        return 1;
+    }
+    ip_addr client;
+    auth_client_ip(conn, &client);
+    if (cg_client_enter(conn, &client)) {
+        metrics_request(MR_OTHER, 429);
+        *ret = gw_send_json_full(conn, MHD_HTTP_TOO_MANY_REQUESTS,
+                                 "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"Too many "
+                                 "connections are open from your network. Please close some and try again.\"}}",
+                                 NULL, HTTP_CONN_RETRY_S);
+        return 1;
+    }
+    return 0;
+}
+
+/* The body's shape, before any route parses it: 1 with a 400 queued. */
+static int gw_refuse_shape(struct MHD_Connection *conn, const gw_request *rq, enum MHD_Result *ret)
+{
+    if (rq->body_len == 0) {
+        return 0;
+    }
+    json_shape_status st = json_shape_check(rq->body, rq->body_len, JSON_SHAPE_DEPTH_MAX, JSON_SHAPE_KEYS_MAX, NULL);
+    if (st == JSON_SHAPE_OK) {
+        return 0;
+    }
+    metrics_request(MR_OTHER, 400);
+    *ret = gw_send_error(conn, MHD_HTTP_BAD_REQUEST, st == JSON_SHAPE_TOO_DEEP ? "json_too_deep" : "json_too_many_keys",
+                         st == JSON_SHAPE_TOO_DEEP ? "the JSON body nests more than 8 levels deep"
+                                                   : "the JSON body has more than 64 keys",
+                         rq->origin);
+    return 1;
+}
+
 static enum MHD_Result gw_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -44,6 +103,11 @@ static enum MHD_Result gw_access(void *cls, struct MHD_Connection *conn, const c
         }
         *con_cls = rq;
         rq->b = g->b;
+        enum MHD_Result refused;
+        if (gw_refuse_headers(conn, &refused)) {
+            rq->handled = 1;
+            return refused;
+        }
         /* A body announced too big is refused before it is read. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
@@ -73,6 +137,7 @@ static enum MHD_Result gw_access(void *cls, struct MHD_Connection *conn, const c
         return rq->resume != NULL ? rq->resume(conn, rq) : MHD_NO;
     }
     rq->handled = 1;
+    cg_received(conn);
 
     if (is_method(method, MHD_HTTP_METHOD_OPTIONS)) {
         return cors_preflight(conn);
@@ -87,14 +152,18 @@ static enum MHD_Result gw_access(void *cls, struct MHD_Connection *conn, const c
         return gw_send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", "the request body is over 16 KB",
                              rq->origin);
     }
+    enum MHD_Result refused;
+    if (gw_refuse_shape(conn, rq, &refused)) {
+        return refused;
+    }
     return routes_dispatch(conn, rq, url, method);
 }
 
 static void gw_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     (void)toe;
+    cg_request_done(conn);
     gw_request *rq = *con_cls;
     if (rq == NULL) {
         return;
@@ -149,15 +218,22 @@ int gw_start(gw_server **out, const cfg *c, backends *b, char *err, size_t errle
         free(g);
         return -1;
     }
+    if (cg_init((unsigned)cfg_int(c, "HTTP_REQUEST_TIMEOUT"), (unsigned)cfg_int(c, "HTTP_MAX_CONNECTIONS_PER_IP"),
+                (unsigned)cfg_int(c, "RATE_IPV6_PREFIX"), (unsigned)cfg_int(c, "HTTP_MAX_CONNECTIONS"), err,
+                errlen) != 0) {
+        free(g);
+        return -1;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     g->d = MHD_start_daemon(flags, 0, NULL, NULL, gw_access, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_int(c, "HTTP_MAX_CONNECTIONS"),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg_int(c, "HTTP_IDLE_TIMEOUT") / 1000),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                            (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_EXTERNAL_LOGGER,
-                            gw_mhd_log, NULL, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MHD_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                            (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_NOTIFY_CONNECTION,
+                            cg_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL, MHD_OPTION_END);
     if (g->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%lld (in use?)", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
+        cg_stop();
         free(g);
         return -1;
     }
@@ -183,5 +259,6 @@ void gw_stop(gw_server *g)
     }
     turns_finish_all();
     MHD_stop_daemon(g->d);
+    cg_stop();
     free(g);
 }

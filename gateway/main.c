@@ -16,6 +16,7 @@
 #include "lead_score.h"
 #include "lead_slots.h"
 #include "log.h"
+#include "respond.h"
 #include "sessions.h"
 #include "shutdown.h"
 #include "sse.h"
@@ -48,6 +49,24 @@ static const cfg_var gw_vars[] = {
      .min = 1000,
      .max = 3600000,
      .help = "close a connection idle this long (streams send heartbeats)"},
+    {.name = "HTTP_REQUEST_TIMEOUT",
+     .type = CFG_DURATION_MS,
+     .def = "10s",
+     .min = 1000,
+     .max = 600000,
+     .help = "a request's headers and body must arrive within this (slow clients are cut; streams are not)"},
+    {.name = "HTTP_MAX_CONNECTIONS_PER_IP",
+     .type = CFG_INT,
+     .def = "64",
+     .min = 0,
+     .max = 1000000,
+     .help = "open connections per client IP (behind a trusted proxy: requests in progress per client); 0 = no cap"},
+    {.name = "HSTS_MAX_AGE",
+     .type = CFG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 63072000,
+     .help = "Strict-Transport-Security max-age in seconds on every response (0 = no header; set it behind HTTPS)"},
     {.name = "SESSION_URL",
      .type = CFG_URL,
      .def = "tcp://127.0.0.1:7101",
@@ -116,12 +135,17 @@ static const cfg_var gw_vars[] = {
      .type = CFG_STR,
      .def = "5/10m",
      .help = "contact-form submissions per client IP: COUNT/PERIOD [burst N], or off"},
+    {.name = "RATE_ADMIN",
+     .type = CFG_STR,
+     .def = "60/1m",
+     .help = "admin API requests per client IP: COUNT/PERIOD [burst N], or off; a wrong token costs "
+             "ADMIN_FAIL_COST of them"},
     {.name = "RATE_TABLE_SIZE",
      .type = CFG_INT,
      .def = "65536",
      .min = RL_TABLE_MIN,
      .max = RL_TABLE_MAX,
-     .help = "client IPs the rate limiter tracks at once (40 bytes each; the least indebted is forgotten first)"},
+     .help = "client IPs the rate limiter tracks at once (48 bytes each; the least indebted is forgotten first)"},
     {.name = "RATE_IPV6_PREFIX",
      .type = CFG_INT,
      .def = "64",
@@ -270,6 +294,7 @@ int main(int argc, char **argv)
         cfg_free(c);
         return 1;
     }
+    gw_respond_init(cfg_int(c, "HSTS_MAX_AGE"));
     static_init(cfg_str(c, "WIDGET_DIR"), err, sizeof(err));
     sessions_init(&b);
     if (admin_init(&b, cfg_str(c, "ADMIN_TOKEN"), err, sizeof(err)) != 0) {

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RL_KEY_LEN 16
 #define RL_US_PER_S 1000000LL
 
 typedef struct rl_entry {
@@ -146,7 +145,7 @@ void rl_free(ratelimit *rl)
     free(rl);
 }
 
-static void rl_key(const ratelimit *rl, const ip_addr *a, unsigned char key[RL_KEY_LEN])
+void rl_client_key(unsigned ipv6_prefix, const ip_addr *a, unsigned char key[RL_KEY_LEN])
 {
     memset(key, 0, RL_KEY_LEN);
     if (a->family == AF_INET) {
@@ -157,7 +156,7 @@ static void rl_key(const ratelimit *rl, const ip_addr *a, unsigned char key[RL_K
     if (a->family != AF_INET6) {
         return; /* no address: one shared key, all zero */
     }
-    unsigned bits = rl->ipv6_prefix;
+    unsigned bits = ipv6_prefix;
     for (unsigned i = 0; i < RL_KEY_LEN && bits > 0; i++) {
         key[i] = bits >= 8 ? a->b[i] : (unsigned char)(a->b[i] & (0xff << (8 - bits)));
         bits = bits >= 8 ? bits - 8 : 0;
@@ -232,7 +231,7 @@ uint32_t rl_take(ratelimit *rl, rl_class cls, const ip_addr *a, int64_t now_us)
         return 0;
     }
     unsigned char key[RL_KEY_LEN];
-    rl_key(rl, a, key);
+    rl_client_key(rl->ipv6_prefix, a, key);
     pthread_mutex_lock(&rl->mtx);
     rl_entry *e = rl_slot(rl, key, now_us);
     int64_t tat = e->full_at[cls] > now_us ? e->full_at[cls] : now_us;
@@ -246,6 +245,20 @@ uint32_t rl_take(ratelimit *rl, rl_class cls, const ip_addr *a, int64_t now_us)
     }
     pthread_mutex_unlock(&rl->mtx);
     return wait_s;
+}
+
+void rl_charge(ratelimit *rl, rl_class cls, const ip_addr *a, unsigned n, int64_t now_us)
+{
+    if (rl == NULL || cls >= RL_CLASSES || rl->rate[cls].count == 0 || n < 2) {
+        return;
+    }
+    unsigned char key[RL_KEY_LEN];
+    rl_client_key(rl->ipv6_prefix, a, key);
+    pthread_mutex_lock(&rl->mtx);
+    rl_entry *e = rl_slot(rl, key, now_us);
+    int64_t tat = e->full_at[cls] > now_us ? e->full_at[cls] : now_us;
+    e->full_at[cls] = tat + (int64_t)(n - 1) * rl->interval_us[cls];
+    pthread_mutex_unlock(&rl->mtx);
 }
 
 size_t rl_entry_size(void)

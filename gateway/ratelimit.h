@@ -2,7 +2,7 @@
  *
  * Each client key (an IPv4 address, or an IPv6 address cut to its first
  * `ipv6_prefix` bits, /64 by default) has one bucket per class (session
- * creation, chat turns, the contact form). A bucket holds up to `burst`
+ * creation, chat turns, the contact form, the admin API). A bucket holds up to `burst`
  * tokens and gains `count` tokens per `period`; a request takes one token or
  * is refused with the seconds until one is there (Retry-After).
  *
@@ -36,8 +36,9 @@
 #define RL_COUNT_MAX 1000000        /* tokens per period, and burst, at most */
 #define RL_PERIOD_MAX_S (7 * 86400) /* a week */
 #define RL_RATE_TEXT_MAX 64         /* longest rate text ("30/10m burst 10") */
+#define RL_KEY_LEN 16               /* a client key: IPv4 as ::ffff:a.b.c.d, IPv6 masked */
 
-typedef enum { RL_SESSIONS, RL_CHAT, RL_LEADS, RL_CLASSES } rl_class;
+typedef enum { RL_SESSIONS, RL_CHAT, RL_LEADS, RL_ADMIN, RL_CLASSES } rl_class;
 
 typedef struct rl_rate {
     uint32_t count;    /* tokens per period; 0 = no limit */
@@ -61,6 +62,15 @@ void rl_free(ratelimit *rl);
 /* Takes a token of class cls for client a at now_us: 0 when allowed, else
  * the whole seconds (>= 1, rounded up) until a token is there. */
 uint32_t rl_take(ratelimit *rl, rl_class cls, const ip_addr *a, int64_t now_us);
+
+/* The key of client a: IPv4 as ::ffff:a.b.c.d, IPv6 cut to ipv6_prefix
+ * bits, all zero for no address (ip_count.c keys by it too). */
+void rl_client_key(unsigned ipv6_prefix, const ip_addr *a, unsigned char key[RL_KEY_LEN]);
+
+/* Takes n - 1 more tokens of cls from a at once, whatever the bucket holds
+ * (a penalty: a wrong admin token). Its debt makes the next rl_take wait
+ * longer; it is bounded like any other bucket by rl_take refusing. */
+void rl_charge(ratelimit *rl, rl_class cls, const ip_addr *a, unsigned n, int64_t now_us);
 
 size_t rl_entry_size(void);
 /* The table's memory in bytes (entries * rl_entry_size()). */

@@ -8,6 +8,29 @@
 
 #include "cors.h"
 
+#define GW_HSTS_MAX 64 /* "max-age=<seconds>; includeSubDomains" */
+
+static char gw_hsts[GW_HSTS_MAX];
+
+void gw_respond_init(long long hsts_max_age_s)
+{
+    gw_hsts[0] = '\0';
+    if (hsts_max_age_s > 0) {
+        snprintf(gw_hsts, sizeof(gw_hsts), "max-age=%lld; includeSubDomains", hsts_max_age_s);
+    }
+}
+
+void gw_security_headers(struct MHD_Response *r, const char *csp)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy", csp != NULL ? csp : GW_CSP_API);
+    if (gw_hsts[0] != '\0') {
+        MHD_add_response_header(r, "Strict-Transport-Security", gw_hsts);
+    }
+}
+
 enum MHD_Result gw_send_json_full(struct MHD_Connection *conn, unsigned status, const char *json, const char *origin,
                                   uint32_t retry_after_s)
 {
@@ -23,6 +46,7 @@ enum MHD_Result gw_send_json_full(struct MHD_Connection *conn, unsigned status, 
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     cors_headers(r, origin);
+    gw_security_headers(r, NULL);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;

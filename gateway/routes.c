@@ -53,6 +53,10 @@ static enum MHD_Result route_healthz(struct MHD_Connection *conn, gw_request *rq
 static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq, const char *param)
 {
     (void)param;
+    enum MHD_Result refused;
+    if (admin_token_set() && !admin_allowed(conn, rq, &refused)) {
+        return refused; /* the admin API's limit and brute-force guard */
+    }
     if (!admin_privileged(conn)) {
         metrics_request(MR_HEALTH, 401);
         return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
@@ -72,6 +76,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *conn, gw_request *rq
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    gw_security_headers(r, NULL);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
@@ -323,9 +328,41 @@ static enum MHD_Result route_session_erase(struct MHD_Connection *conn, gw_reque
     return route_session_call(conn, rq, id, SOP_ERASE, MR_ERASE);
 }
 
+/* A positive decimal number of at most 18 digits; 0 when s is not one. */
+static int64_t route_count(const char *s)
+{
+    if (s == NULL || s[0] < '1' || s[0] > '9' || strlen(s) > 18) {
+        return 0;
+    }
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+/* GET /v1/sessions/{id}/messages?limit=&before=: one page of the transcript. */
 static enum MHD_Result route_session_messages(struct MHD_Connection *conn, gw_request *rq, const char *id)
 {
-    return route_session_call(conn, rq, id, SOP_LOAD, MR_MESSAGES);
+    const char *ls = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *bs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "before");
+    int64_t limit = ls != NULL ? route_count(ls) : 0, before = bs != NULL ? route_count(bs) : 0;
+    if ((ls != NULL && (limit == 0 || limit > SESSIONS_PAGE_MAX)) || (bs != NULL && before == 0)) {
+        metrics_request(MR_MESSAGES, 400);
+        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_page",
+                             "limit is a number from 1 to 1000 and before a message id (the \"before\" of the "
+                             "previous page)",
+                             rq->origin);
+    }
+    enum MHD_Result ret;
+    const char *token = route_session_token(conn, rq, id, MR_MESSAGES, &ret);
+    if (token == NULL) {
+        return ret;
+    }
+    return route_session_op(conn, rq, sessions_start_load(conn, id, token, (unsigned)limit, before));
 }
 
 static enum MHD_Result route_chat(struct MHD_Connection *conn, gw_request *rq, const char *param)

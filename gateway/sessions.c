@@ -27,6 +27,8 @@ struct session_op {
     unsigned status;
     char *body; /* JSON answer */
     uint32_t retry_after_s;
+    unsigned load_limit; /* Load's page */
+    int64_t load_before;
 };
 
 void sessions_init(backends *b)
@@ -49,8 +51,9 @@ static json_t *message_json(const Chat__Common__ChatMessage *m)
         json_array_append_new(src, json_pack("{s:i, s:s, s:s}", "n", (int)i + 1, "title", m->sources[i]->title, "url",
                                              m->sources[i]->url));
     }
-    return json_pack("{s:s, s:s, s:I, s:s, s:b, s:o}", "role", m->role, "content", m->content, "created_at_ms",
-                     (json_int_t)m->created_at_ms, "turn_id", m->turn_id, "partial", m->partial, "sources", src);
+    return json_pack("{s:I, s:s, s:s, s:I, s:s, s:b, s:o}", "id", (json_int_t)m->id, "role", m->role, "content",
+                     m->content, "created_at_ms", (json_int_t)m->created_at_ms, "turn_id", m->turn_id, "partial",
+                     m->partial, "sources", src);
 }
 
 static void op_done(rpc_result *res, void *arg)
@@ -92,7 +95,11 @@ static void op_done(rpc_result *res, void *arg)
         for (size_t i = 0; i < r->n_messages; i++) {
             json_array_append_new(msgs, message_json(r->messages[i]));
         }
-        json_t *j = json_pack("{s:o, s:I}", "messages", msgs, "expires_at", (json_int_t)(r->expires_at_ms / 1000));
+        json_t *j = json_pack("{s:o, s:I, s:b}", "messages", msgs, "expires_at", (json_int_t)(r->expires_at_ms / 1000),
+                              "more", r->more);
+        if (j != NULL && r->more) {
+            json_object_set_new(j, "before", json_integer((json_int_t)r->next_before_id));
+        }
         op->body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         op->status = 200;
@@ -115,13 +122,16 @@ static void op_done(rpc_result *res, void *arg)
     gw_suspended_add(-1);
 }
 
-session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
-                           const char *ip_hash, const char *origin, const char *locale)
+static session_op *sessions_call(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
+                                 const char *ip_hash, const char *origin, const char *locale, unsigned limit,
+                                 int64_t before_id)
 {
     session_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         return NULL;
     }
+    op->load_limit = limit;
+    op->load_before = before_id;
     op->kind = kind;
     op->conn = conn;
     gw_suspended_add(1);
@@ -137,6 +147,8 @@ session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, co
         Chat__Session__LoadRequest rq = CHAT__SESSION__LOAD_REQUEST__INIT;
         rq.session_id = (char *)sid;
         rq.token = (char *)token;
+        rq.limit = op->load_limit;
+        rq.before_id = op->load_before;
         bk_call(sess_b->client[BK_SESSION], "Load", &rq.base, SESSIONS_TIMEOUT_MS, NULL, op_done, op,
                 SESSIONS_UNREACHABLE);
     } else {
@@ -147,6 +159,18 @@ session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, co
                 SESSIONS_UNREACHABLE);
     }
     return op;
+}
+
+session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
+                           const char *ip_hash, const char *origin, const char *locale)
+{
+    return sessions_call(conn, kind, sid, token, ip_hash, origin, locale, 0, 0);
+}
+
+session_op *sessions_start_load(struct MHD_Connection *conn, const char *sid, const char *token, unsigned limit,
+                                int64_t before_id)
+{
+    return sessions_call(conn, SOP_LOAD, sid, token, NULL, NULL, NULL, limit, before_id);
 }
 
 enum MHD_Result sessions_respond(session_op *op, struct MHD_Connection *conn, const char *cors_origin)

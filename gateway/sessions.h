@@ -1,6 +1,6 @@
 /* sessions.h: the session endpoints, each one async RPC to svc-session:
  *   POST /v1/sessions                -> Create
- *   GET /v1/sessions/{id}/messages   -> Load
+ *   GET /v1/sessions/{id}/messages   -> Load (?limit=&before=, paged)
  *   DELETE /v1/sessions/{id}         -> Erase
  *   POST /v1/leads                   -> SubmitLead (the contact form)
  * The HTTP connection is suspended while the call runs; the callback (nng
@@ -11,6 +11,7 @@
 #define GW_SESSIONS_H
 
 #include <microhttpd.h>
+#include <stdint.h>
 
 #include "backends.h"
 
@@ -22,6 +23,11 @@ void sessions_init(backends *b);
 /* Starts the call and suspends conn. sid/token may be NULL for CREATE. */
 session_op *sessions_start(struct MHD_Connection *conn, session_op_kind kind, const char *sid, const char *token,
                            const char *ip_hash, const char *origin, const char *locale);
+#define SESSIONS_PAGE_MAX 1000 /* ?limit= of the messages route at most (svc-session's SESS_MAX_HISTORY) */
+/* Starts Load of one page: the newest `limit` messages (0 = up to
+ * SESSIONS_PAGE_MAX) with an id below before_id (0 = the newest). */
+session_op *sessions_start_load(struct MHD_Connection *conn, const char *sid, const char *token, unsigned limit,
+                                int64_t before_id);
 #define SESSIONS_HONEYPOT_FIELD "website" /* the contact form's hidden field */
 
 /* POST /v1/leads with its JSON body (validated here first: bad input gets

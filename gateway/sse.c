@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "respond.h"
 
 #define SSE_BLOCK 4096 /* bytes copied per write; a per-stream buffer, so kept small */
 
@@ -101,6 +102,7 @@ enum MHD_Result sse_respond(struct MHD_Connection *conn, turn *t, size_t off, co
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     MHD_add_response_header(resp, "X-Turn-Id", turn_id(t));
+    gw_security_headers(resp, NULL);
     if (origin != NULL) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Turn-Id");

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "log.h"
+#include "respond.h"
 
 typedef struct static_file {
     char *data;
@@ -135,7 +136,7 @@ static int static_accepts_gzip(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result static_send(struct MHD_Connection *conn, const static_file *f, const char *type,
-                                   const char *cache)
+                                   const char *cache, const char *csp)
 {
     const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     struct MHD_Response *r;
@@ -162,7 +163,7 @@ static enum MHD_Result static_send(struct MHD_Connection *conn, const static_fil
     }
     /* The widget runs on other sites' pages. */
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    gw_security_headers(r, csp);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -178,6 +179,7 @@ static enum MHD_Result static_missing(struct MHD_Connection *conn, const char *w
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    gw_security_headers(r, NULL);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, r);
     MHD_destroy_response(r);
     return ret;
@@ -186,14 +188,14 @@ static enum MHD_Result static_missing(struct MHD_Connection *conn, const char *w
 int static_serve(struct MHD_Connection *conn, const char *url)
 {
     if (strcmp(url, "/widget/chat.js") == 0) {
-        return st_js.data ? static_send(conn, &st_js, "text/javascript; charset=utf-8", "public, max-age=300")
+        return st_js.data ? static_send(conn, &st_js, "text/javascript; charset=utf-8", "public, max-age=300", NULL)
                           : static_missing(conn, "chat.js");
     }
     if (st_js.data != NULL && strcmp(url, st_js.versioned) == 0) {
-        return static_send(conn, &st_js, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable");
+        return static_send(conn, &st_js, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", NULL);
     }
     if (strcmp(url, "/demo") == 0 || strcmp(url, "/demo/") == 0 || strcmp(url, "/") == 0) {
-        return st_demo.data ? static_send(conn, &st_demo, "text/html; charset=utf-8", "no-cache")
+        return st_demo.data ? static_send(conn, &st_demo, "text/html; charset=utf-8", "no-cache", GW_CSP_DEMO)
                             : static_missing(conn, "the demo page");
     }
     return -1;

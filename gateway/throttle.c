@@ -13,8 +13,8 @@
 
 static ratelimit *throttle_table;
 
-static const char *const throttle_vars[RL_CLASSES] = {"RATE_SESSIONS", "RATE_CHAT", "RATE_LEADS"};
-static const char *const throttle_names[RL_CLASSES] = {"sessions", "chat", "leads"};
+static const char *const throttle_vars[RL_CLASSES] = {"RATE_SESSIONS", "RATE_CHAT", "RATE_LEADS", "RATE_ADMIN"};
+static const char *const throttle_names[RL_CLASSES] = {"sessions", "chat", "leads", "admin"};
 
 int throttle_init(const cfg *c, char *err, size_t errlen)
 {
@@ -74,11 +74,20 @@ void throttle_message(rl_class cls, uint32_t retry_s, char out[THROTTLE_MESSAGE_
                  "message.",
                  wait);
         break;
+    case RL_ADMIN:
+        snprintf(out, THROTTLE_MESSAGE_MAX,
+                 "Too many admin API requests (or wrong tokens) came from your network. Please try again in %s.", wait);
+        break;
     default:
         snprintf(out, THROTTLE_MESSAGE_MAX, "Too many messages were sent from your network. Please try again in %s.",
                  wait);
         break;
     }
+}
+
+void throttle_charge(rl_class cls, const ip_addr *client, unsigned n)
+{
+    rl_charge(throttle_table, cls, client, n, clock_mono_us());
 }
 
 int throttle_refuse(struct MHD_Connection *conn, rl_class cls, const ip_addr *client, const char *origin,

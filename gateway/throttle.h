@@ -1,5 +1,5 @@
 /* throttle.h: the per-IP limits on the gateway's costly routes (POST
- * /v1/sessions, POST /v1/chat, POST /v1/leads): the one rate-limit table,
+ * /v1/sessions, POST /v1/chat, POST /v1/leads, /admin): the one rate-limit table,
  * configured from RATE_* variables, and the 429 answer. A route asks before
  * anything else it does, so a refused request makes no RPC and leaves
  * nothing behind.
@@ -19,7 +19,7 @@
 
 #define THROTTLE_MESSAGE_MAX 256 /* the 429's sentence */
 
-/* Reads RATE_SESSIONS, RATE_CHAT, RATE_LEADS, RATE_TABLE_SIZE and
+/* Reads RATE_SESSIONS, RATE_CHAT, RATE_LEADS, RATE_ADMIN, RATE_TABLE_SIZE and
  * RATE_IPV6_PREFIX. -1 with err naming the variable. */
 int throttle_init(const cfg *c, char *err, size_t errlen);
 void throttle_free(void);
@@ -30,6 +30,9 @@ size_t throttle_table_bytes(void);
  * the JSON error) queued and its result in *ret. */
 int throttle_refuse(struct MHD_Connection *conn, rl_class cls, const ip_addr *client, const char *origin,
                     metric_route mr, enum MHD_Result *ret);
+
+/* A penalty of n requests for client in class cls (rl_charge). */
+void throttle_charge(rl_class cls, const ip_addr *client, unsigned n);
 
 /* The visitor's sentence for a refusal of cls lasting retry_s seconds. */
 void throttle_message(rl_class cls, uint32_t retry_s, char out[THROTTLE_MESSAGE_MAX]);

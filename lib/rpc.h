@@ -35,6 +35,7 @@ typedef enum rpc_code {
 #define RPC_STATUS_MESSAGE_MAX 512     /* longer messages are truncated */
 #define RPC_REASON_MAX 32              /* an error's machine-readable reason */
 #define RPC_DEFAULT_MAX_MSG (4u << 20) /* bytes; bigger messages drop the connection */
+#define RPC_REPLY_SLACK 1024           /* the reply envelope around a body: message, reason, request id, tags */
 #define RPC_DEFAULT_TIMEOUT_MS 30000u
 
 /* "INVALID_ARGUMENT"; "CODE_<n>" for a number out of range (static buffer

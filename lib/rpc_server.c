@@ -127,8 +127,17 @@ static int call_pack_reply(rpc_call *call, const ProtobufCMessage *out)
 
     if (out != NULL && call->code == RPC_OK) {
         blen = protobuf_c_message_get_packed_size(out);
-        body = malloc(blen ? blen : 1);
-        if (body == NULL) {
+        size_t cap = call->slot->srv->opts.max_msg;
+        body = blen + RPC_REPLY_SLACK > cap ? NULL : malloc(blen ? blen : 1);
+        if (blen + RPC_REPLY_SLACK > cap) {
+            /* The client would drop the whole connection (and every call
+             * on it) at a message over its cap: fail this call alone. */
+            log_warn("rpc: %s reply of %zu bytes is over the %zu-byte message cap; answered RESOURCE_EXHAUSTED",
+                     call->method ? call->method->name : "?", blen, cap);
+            call_status(call, RPC_RESOURCE_EXHAUSTED, "the reply (%zu bytes) is over the %zu-byte message cap", blen,
+                        cap);
+            blen = 0;
+        } else if (body == NULL) {
             call_status(call, RPC_RESOURCE_EXHAUSTED, "out of memory packing the reply");
             blen = 0;
         } else {

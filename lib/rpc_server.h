@@ -37,7 +37,8 @@ typedef struct rpc_server_opts {
     const char *name;            /* "svc-session", for logs and Health */
     unsigned contexts;           /* requests held at once; 0 = 128 */
     unsigned workers;            /* worker threads; 0 = 4 */
-    size_t max_msg;              /* largest request accepted; 0 = RPC_DEFAULT_MAX_MSG */
+    size_t max_msg;              /* largest request accepted and reply sent (a bigger reply is RESOURCE_EXHAUSTED); 0 =
+                                    RPC_DEFAULT_MAX_MSG */
     uint32_t default_timeout_ms; /* for requests that carry none; 0 = RPC_DEFAULT_TIMEOUT_MS */
     /* Optional per-worker state (a database connection): made on the worker
      * thread before it takes calls; a non-zero return stops the start. */

@@ -535,6 +535,7 @@ void sess_rpc_release(sess_svc *svc, const Chat__Session__ReleaseRequest *in, Ch
 typedef struct sess_load_op {
     const char *sid;
     unsigned limit;
+    int64_t before_id;
     sess_arena *a;
     Chat__Session__LoadReply *out;
 } sess_load_op;
@@ -545,7 +546,7 @@ static rpc_code sess_load_run(PGconn *pg, void *arg, sess_err *e)
     /* A retry starts from a clean reply. */
     sess_arena_free(o->a);
     chat__session__load_reply__init(o->out);
-    return sess_store_load(pg, o->sid, o->limit, o->a, o->out, e);
+    return sess_store_load(pg, o->sid, o->limit, o->before_id, SESS_LOAD_BYTES_MAX, o->a, o->out, e);
 }
 
 void sess_rpc_load(sess_svc *svc, const Chat__Session__LoadRequest *in, Chat__Session__LoadReply_Closure done, void *cd)
@@ -556,11 +557,17 @@ void sess_rpc_load(sess_svc *svc, const Chat__Session__LoadRequest *in, Chat__Se
         done(NULL, cd);
         return;
     }
+    if (in->before_id < 0) {
+        rpc_fail(cd, RPC_INVALID_ARGUMENT, "before_id is a message id (a positive number), or 0 for the newest");
+        done(NULL, cd);
+        return;
+    }
     sess_arena a = SESS_ARENA_INIT;
     Chat__Session__LoadReply out = CHAT__SESSION__LOAD_REPLY__INIT;
     sess_load_op op = {
         .sid = in->session_id,
         .limit = in->limit == 0 || in->limit > SESS_MAX_HISTORY ? SESS_MAX_HISTORY : in->limit,
+        .before_id = in->before_id,
         .a = &a,
         .out = &out,
     };

@@ -617,8 +617,8 @@ rpc_code sess_store_release(PGconn *pg, const char *sid, const char *turn_id, in
 
 /* ------------------------------------------------------------ load */
 
-rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena *a, Chat__Session__LoadReply *out,
-                         sess_err *e)
+rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, int64_t before_id, size_t max_bytes,
+                         sess_arena *a, Chat__Session__LoadReply *out, sess_err *e)
 {
     const char *p1[] = {sid};
     PGresult *r = sess_q(pg,
@@ -654,26 +654,46 @@ rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena
         return RPC_INTERNAL;
     }
 
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%u", limit);
-    const char *p2[] = {sid, lim};
+    /* One row more than asked says whether older ones remain. */
+    char lim[16], before[24];
+    snprintf(lim, sizeof(lim), "%u", limit + 1);
+    snprintf(before, sizeof(before), "%lld", (long long)before_id);
+    const char *p2[] = {sid, lim, before};
     r = sess_q(pg,
                "SELECT role, content, sources::text, partial, coalesce(stop_reason, ''), turn_id,"
-               " (extract(epoch FROM created_at) * 1000)::bigint"
-               " FROM (SELECT * FROM messages WHERE session_id = $1 ORDER BY id DESC LIMIT $2::int) t ORDER BY id",
-               2, p2);
+               " (extract(epoch FROM created_at) * 1000)::bigint, id"
+               " FROM (SELECT * FROM messages WHERE session_id = $1 AND ($3::bigint = 0 OR id < $3::bigint)"
+               " ORDER BY id DESC LIMIT $2::int) t ORDER BY id",
+               3, p2);
     if (!sess_ok(r)) {
         rpc_code code = sess_pg_fail(pg, r, "load", e);
         PQclear(r);
         return code;
     }
-    int n = PQntuples(r);
+    int rows = PQntuples(r);
+    /* From the newest back: as many as fit in limit and max_bytes. */
+    int first = rows, cols = PQnfields(r);
+    size_t bytes = 0;
+    while (first > 0 && rows - first < (int)limit) {
+        size_t row = SESS_LOAD_ROW_OVERHEAD;
+        for (int c = 0; c < cols; c++) {
+            row += (size_t)PQgetlength(r, first - 1, c);
+        }
+        if (first < rows && bytes + row > max_bytes) {
+            break;
+        }
+        bytes += row;
+        first--;
+    }
+    out->more = first > 0;
+    out->next_before_id = out->more ? sess_int(r, first, 7) : 0;
+    int n = rows - first;
     rpc_code code = RPC_OK;
     out->messages = n > 0 ? sess_arena_alloc(a, (size_t)n * sizeof(*out->messages)) : NULL;
     if (n > 0 && out->messages == NULL) {
         code = RPC_INTERNAL;
     }
-    for (int i = 0; code == RPC_OK && i < n; i++) {
+    for (int i = first; code == RPC_OK && i < rows; i++) {
         Chat__Common__ChatMessage *m = sess_arena_alloc(a, sizeof(*m));
         if (m == NULL) {
             code = RPC_INTERNAL;
@@ -686,6 +706,7 @@ rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena
         m->stop_reason = sess_arena_strdup(a, PQgetvalue(r, i, 4));
         m->turn_id = sess_arena_strdup(a, PQgetvalue(r, i, 5));
         m->created_at_ms = sess_int(r, i, 6);
+        m->id = sess_int(r, i, 7);
         json_t *src = json_loads(PQgetvalue(r, i, 2), 0, NULL);
         int src_rc = sess_ckpt_sources_from_json(src, a, &m->sources, &m->n_sources);
         json_decref(src);

@@ -44,6 +44,8 @@ typedef struct sess_limits {
 } sess_limits;
 
 /* Why Begin refused a turn, as rpc reasons (rpc_set_reason). */
+#define SESS_LOAD_BYTES_MAX (3u << 20)        /* a Load reply's messages at most: under the 4 MB RPC cap */
+#define SESS_LOAD_ROW_OVERHEAD 64             /* a message's framing beyond its column bytes, for that count */
 #define SESS_REASON_RATE "rate_limited"       /* turns per minute: wait a little */
 #define SESS_REASON_BUDGET "budget_exhausted" /* a turn, token or cost budget is used up */
 
@@ -111,10 +113,13 @@ rpc_code sess_store_commit(PGconn *pg, const sess_commit_in *in, char out_id[SES
 /* Clears the lock if turn_id holds it; *released 1 when it did. */
 rpc_code sess_store_release(PGconn *pg, const char *sid, const char *turn_id, int *released, sess_err *e);
 
-/* The transcript (the last `limit` messages, oldest first), the lead and
- * the session's times, built in the arena. */
-rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, sess_arena *a, Chat__Session__LoadReply *out,
-                         sess_err *e);
+/* The transcript (the last `limit` messages with an id below before_id, or
+ * the newest when 0; oldest first), the lead and the session's times, built
+ * in the arena. Messages stop before their stored size would pass
+ * max_bytes (the newest one is always given); out->more and
+ * out->next_before_id say whether older ones remain. */
+rpc_code sess_store_load(PGconn *pg, const char *sid, unsigned limit, int64_t before_id, size_t max_bytes,
+                         sess_arena *a, Chat__Session__LoadReply *out, sess_err *e);
 
 typedef struct sess_erase_counts {
     int64_t messages, checkpoints, blobs, writes, handoffs, outbox, usage_unlinked;

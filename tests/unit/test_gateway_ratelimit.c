@@ -160,7 +160,7 @@ Test(gateway_ratelimit, a_flood_of_distinct_addresses_stays_in_the_table)
     const size_t n = 1024;
     ratelimit *rl = table("1/1h", n);
     cr_expect_eq(rl_table_bytes(rl), n * rl_entry_size());
-    cr_expect_eq(rl_entry_size(), 40, "16-byte key + 3 x 8-byte times");
+    cr_expect_eq(rl_entry_size(), 48, "16-byte key + 4 x 8-byte times");
     ip_addr victim = ip("203.0.113.1");
     /* the victim spends its token first, then 100,000 addresses arrive */
     cr_expect_eq(rl_take(rl, RL_CHAT, &victim, T0), 0);
@@ -251,4 +251,27 @@ Test(gateway_ratelimit, the_429_sentence_says_how_long)
     cr_expect(strstr(m, "2 minutes") != NULL, "%s", m);
     throttle_message(RL_LEADS, 3600, m);
     cr_expect(strstr(m, "60 minutes") != NULL, "%s", m);
+}
+
+Test(gateway_ratelimit, charge_is_a_penalty)
+{
+    rl_rate rates[RL_CLASSES] = {rate("off"), rate("off"), rate("off"), rate("60/1m")};
+    ratelimit *rl = rl_new(RL_TABLE_MIN, 64, rates, 1);
+    ip_addr a = ip("198.51.100.9"), b = ip("198.51.100.10");
+    /* six wrong tokens of cost 10 spend the burst of 60 */
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(rl_take(rl, RL_ADMIN, &a, T0), 0, "attempt %d", i);
+        rl_charge(rl, RL_ADMIN, &a, 10, T0);
+    }
+    uint32_t wait = rl_take(rl, RL_ADMIN, &a, T0);
+    cr_assert_eq(wait, 1, "one token back after a second: %u", wait);
+    cr_assert_eq(rl_take(rl, RL_ADMIN, &b, T0), 0, "another client is not charged");
+    /* the penalty keeps growing with each wrong token */
+    cr_assert_eq(rl_take(rl, RL_ADMIN, &a, T0 + 1 * S), 0);
+    rl_charge(rl, RL_ADMIN, &a, 10, T0 + 1 * S);
+    cr_assert_eq(rl_take(rl, RL_ADMIN, &a, T0 + 2 * S), 9, "the debt grew by ten: nine seconds to wait");
+    rl_charge(rl, RL_ADMIN, &a, 1, T0); /* n < 2: nothing */
+    rl_charge(rl, RL_CHAT, &a, 10, T0); /* off: nothing */
+    cr_assert_eq(rl_take(rl, RL_CHAT, &a, T0), 0);
+    rl_free(rl);
 }

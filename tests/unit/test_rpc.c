@@ -103,6 +103,17 @@ static void ts_generate(Chat__Llm__Llm_Service *svc, const Chat__Llm__GenerateRe
         return;
     } else if (strcmp(m, "noreply") == 0) {
         return; /* a handler bug: the server must answer INTERNAL */
+    } else if (strncmp(m, "big:", 4) == 0) {
+        /* a small request whose reply is N bytes */
+        size_t n = (size_t)atol(m + 4);
+        char *big = malloc(n + 1);
+        memset(big, 'b', n);
+        big[n] = '\0';
+        Chat__Llm__GenerateReply rep = CHAT__LLM__GENERATE_REPLY__INIT;
+        rep.stream_id = big;
+        done(&rep, cd);
+        free(big);
+        return;
     }
     char remaining[32];
     snprintf(remaining, sizeof remaining, "%lld", (long long)rpc_call_remaining_ms(cd));
@@ -1105,6 +1116,39 @@ Test(rpc, cut_transfers_never_wedge_close_tcp)
     server_cfg sc = {.max_msg = 1u << 20};
     rpc_server *s = start_tcp_server(url, sizeof url, &sc);
     cut_transfers(url, s, 150);
+}
+
+/* A reply over the server's cap fails its own call (RESOURCE_EXHAUSTED)
+ * instead of going out and making the client drop the connection with
+ * every other call on it. */
+Test(rpc, oversized_reply_fails_only_its_call)
+{
+    char url[URL_MAX];
+    server_cfg sc = {.max_msg = 1u << 20};
+    rpc_server *s = start_tcp_server(url, sizeof url, &sc);
+    rpc_client *c = open_client(url, NULL);
+    waiter w;
+    waiter_init(&w);
+    wd_step("a slow call in flight on the same client");
+    cr_assert_eq(generate_async(c, "sleep:300", 5000, &w), RPC_OK);
+    rpc_result res;
+    wd_step("a reply of 2 MB from a 1 MB server");
+    rpc_code rc = generate(c, "big:2000000", 5000, NULL, &res);
+    cr_assert_eq(rc, RPC_RESOURCE_EXHAUSTED, "got %s: %s", rpc_code_name(rc), res.message);
+    cr_assert(strstr(res.message, "message cap") != NULL, "says why: %s", res.message);
+    result_free(&res);
+    wd_step("the call in flight still completes");
+    cr_assert(waiter_wait(&w, 5000), "the other call completes");
+    cr_assert_eq(w.code, RPC_OK, "the other call: %s", rpc_code_name(w.code));
+    wd_step("a reply under the cap on the same client");
+    rc = generate(c, "big:500000", 5000, NULL, &res);
+    cr_assert_eq(rc, RPC_OK, "%s: %s", rpc_code_name(rc), res.message);
+    cr_assert_eq(strlen(((const Chat__Llm__GenerateReply *)res.reply)->stream_id), 500000u);
+    result_free(&res);
+    generate_ok(c, "after-the-big-one", 2000);
+    rpc_client_close(c);
+    waiter_fini(&w);
+    stop_server(s, url);
 }
 
 /* The fix above lives in our nng build: make sure it is the one loaded. */
