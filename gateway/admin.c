@@ -12,11 +12,11 @@
 #include <strings.h>
 
 #include "auth.h"
-#include "turn.h"
 #include "indexer.pb-c.h"
 #include "log.h"
 #include "respond.h"
 #include "session.pb-c.h"
+#include "turn.h"
 
 #define ADMIN_TIMEOUT_MS 10000
 #define ADMIN_ARG_MAX 40
@@ -54,8 +54,8 @@ int admin_init(backends *b, const char *token, char *err, size_t errlen)
 static int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_Result *ret)
 {
     if (!admin_enabled) {
-        *ret = gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint (the admin API is off: set ADMIN_TOKEN)",
-                             rq->origin);
+        *ret = gw_send_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
+                             "no such endpoint (the admin API is off: set ADMIN_TOKEN)", rq->origin);
         return 0;
     }
     const char *tok = auth_bearer(conn);
@@ -63,8 +63,8 @@ static int admin_allowed(struct MHD_Connection *conn, gw_request *rq, enum MHD_R
     SHA256((const unsigned char *)(tok ? tok : ""), tok ? strlen(tok) : 0, d);
     if (tok == NULL || CRYPTO_memcmp(d, admin_digest, sizeof(d)) != 0) {
         log_warn("admin API: refused a request without the right token");
-        *ret = gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "the admin token is required (Authorization: Bearer ...)",
-                             rq->origin);
+        *ret = gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "the admin token is required (Authorization: Bearer ...)", rq->origin);
         return 0;
     }
     return 1;
@@ -101,16 +101,16 @@ static void op_reply(admin_op *op, const rpc_result *res)
         const Chat__Indexer__StatusReply *r = (const Chat__Indexer__StatusReply *)res->reply;
         json_t *errs = json_array();
         for (size_t i = 0; i < r->n_errors; i++) {
-            json_array_append_new(errs, json_pack("{s:s, s:s}", "source", r->errors[i]->source, "message",
-                                                  r->errors[i]->message));
+            json_array_append_new(
+                errs, json_pack("{s:s, s:s}", "source", r->errors[i]->source, "message", r->errors[i]->message));
         }
         json_t *j = json_pack("{s:I, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i, s:I, s:I, s:s, s:o}", "job_id",
                               (json_int_t)r->job_id, "state", r->state, "documents", "seen", (int)r->documents_seen,
                               "added", (int)r->documents_added, "changed", (int)r->documents_changed, "removed",
                               (int)r->documents_removed, "failed", (int)r->documents_failed, "skipped",
                               (int)r->documents_skipped, "chunks_embedded", (int)r->chunks_embedded, "started_at_ms",
-                              (json_int_t)r->started_at_ms, "finished_at_ms", (json_int_t)r->finished_at_ms,
-                              "message", r->message, "errors", errs);
+                              (json_int_t)r->started_at_ms, "finished_at_ms", (json_int_t)r->finished_at_ms, "message",
+                              r->message, "errors", errs);
         op->body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         op->status = 200;
@@ -187,8 +187,7 @@ static enum MHD_Result admin_call(struct MHD_Connection *conn, gw_request *rq, a
     return MHD_YES;
 }
 
-static enum MHD_Result admin_session_call(struct MHD_Connection *conn, gw_request *rq,
-                                          Chat__Session__AdminRequest *msg)
+static enum MHD_Result admin_session_call(struct MHD_Connection *conn, gw_request *rq, Chat__Session__AdminRequest *msg)
 {
     return admin_call(conn, rq, AOP_SESSION, BK_SESSION, "Admin", &msg->base);
 }
@@ -227,9 +226,9 @@ enum MHD_Result admin_handoffs(struct MHD_Connection *conn, gw_request *rq, cons
     int64_t lim = limit[0] ? admin_id(limit) : 0, bid = before[0] ? admin_id(before) : 0;
     if (msg.status[0] == '\x01' || msg.since[0] == '\x01' || msg.until[0] == '\x01' || (limit[0] && lim == 0) ||
         lim > 1000000 || (before[0] && bid == 0)) {
-        return gw_send_error(conn, 400, "invalid_request",
-                             "limit and before_id are positive numbers; status, since and until are short words or dates",
-                             rq->origin);
+        return gw_send_error(
+            conn, 400, "invalid_request",
+            "limit and before_id are positive numbers; status, since and until are short words or dates", rq->origin);
     }
     msg.limit = (uint32_t)lim;
     msg.before_id = bid;
@@ -266,7 +265,8 @@ enum MHD_Result admin_handoff_update(struct MHD_Connection *conn, gw_request *rq
     const char *status = json_string_value(json_object_get(j, "status"));
     if (status == NULL || strlen(status) > ADMIN_ARG_MAX) {
         json_decref(j);
-        return gw_send_error(conn, 400, "invalid_request", "send {\"status\": \"contacted\"} (new, contacted, qualified, won, lost or spam)",
+        return gw_send_error(conn, 400, "invalid_request",
+                             "send {\"status\": \"contacted\"} (new, contacted, qualified, won, lost or spam)",
                              rq->origin);
     }
     char copy[ADMIN_ARG_MAX + 1];

@@ -26,15 +26,15 @@ static int admin_status_ok(const char *s)
 
 /* The notifications of hand-off h, as a JSON array expression. */
 #define ADMIN_SQL_NOTIFICATIONS                                                                                        \
-    "coalesce((SELECT json_agg(json_build_object('channel', o.channel, 'state', o.state, 'attempts', o.attempts,"     \
-    " 'next_attempt_at', o.next_attempt_at, 'last_error', o.last_error, 'sent_at', o.sent_at) ORDER BY o.channel)"   \
+    "coalesce((SELECT json_agg(json_build_object('channel', o.channel, 'state', o.state, 'attempts', o.attempts,"      \
+    " 'next_attempt_at', o.next_attempt_at, 'last_error', o.last_error, 'sent_at', o.sent_at) ORDER BY o.channel)"     \
     " FROM handoff_outbox o WHERE o.handoff_id = h.id), '[]'::json)"
 
 #define ADMIN_SQL_HANDOFF                                                                                              \
-    "'id', h.id, 'created_at', h.created_at, 'updated_at', h.updated_at, 'source', h.source, 'status', h.status,"    \
-    " 'reason', h.reason, 'reason_kind', h.reason_kind, 'urgency', h.urgency, 'name', h.name, 'email', h.email,"     \
-    " 'phone', h.phone, 'company', h.company, 'need', h.need, 'fields', h.fields, 'consent', h.consent,"             \
-    " 'within_business_hours', h.within_business_hours, 'promised_response', h.promised_response,"                  \
+    "'id', h.id, 'created_at', h.created_at, 'updated_at', h.updated_at, 'source', h.source, 'status', h.status,"      \
+    " 'reason', h.reason, 'reason_kind', h.reason_kind, 'urgency', h.urgency, 'name', h.name, 'email', h.email,"       \
+    " 'phone', h.phone, 'company', h.company, 'need', h.need, 'fields', h.fields, 'consent', h.consent,"               \
+    " 'within_business_hours', h.within_business_hours, 'promised_response', h.promised_response,"                     \
     " 'session_id', h.session_id, 'expires_at', h.expires_at, 'notifications', " ADMIN_SQL_NOTIFICATIONS
 
 typedef struct admin_op {
@@ -166,8 +166,10 @@ static rpc_code admin_retention(PGconn *pg, admin_op *o, sess_err *e)
         return code;
     }
     char buf[160];
-    snprintf(buf, sizeof(buf), "{\"sessions_deleted\":%" PRId64 ",\"checkpoints_deleted\":%" PRId64
-             ",\"handoff_records_deleted\":%" PRId64 "}", n.sessions, n.checkpoints, n.handoffs);
+    snprintf(buf, sizeof(buf),
+             "{\"sessions_deleted\":%" PRId64 ",\"checkpoints_deleted\":%" PRId64
+             ",\"handoff_records_deleted\":%" PRId64 "}",
+             n.sessions, n.checkpoints, n.handoffs);
     free(o->json);
     o->json = strdup(buf);
     return o->json ? RPC_OK : RPC_INTERNAL;
