@@ -34,6 +34,10 @@ int auth_check_token(const char *token, char *sid);
 
 /* The token from "Authorization: Bearer <token>", or NULL. */
 const char *auth_bearer(struct MHD_Connection *conn);
+/* The token in an Authorization header value ("Bearer" in any case, one
+ * space, then spaces skipped), pointing into h; NULL when h is NULL, not a
+ * bearer, or the token is empty. */
+const char *auth_bearer_value(const char *h);
 
 /* The TCP peer of conn (an IPv4-mapped IPv6 peer as IPv4); -1 when MHD
  * gives none. */
