@@ -33,7 +33,8 @@ int chat_body_parse(const char *body, size_t len, const char *bearer, chat_body 
         token = json_string_value(json_object_get(out->json, "token"));
     }
     if (token == NULL) {
-        return chat_refuse(out, why, 401, "unauthorized", "a session token is required (Authorization: Bearer <token>)");
+        return chat_refuse(out, why, 401, "unauthorized",
+                           "a session token is required (Authorization: Bearer <token>)");
     }
     if (!auth_check_token(token, out->sid)) {
         return chat_refuse(out, why, 401, "unauthorized", "the session token is not valid");

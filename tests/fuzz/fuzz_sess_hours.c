@@ -72,8 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         time_t now = (time_t)at;
         int open = sess_hours_open(&fuzz_hours, now);
         time_t next = sess_hours_next_open(&fuzz_hours, now);
-        FUZZ_CHECK(next == (time_t)-1 || next >= now, "next opening %lld before %lld", (long long)next,
-                   (long long)now);
+        FUZZ_CHECK(next == (time_t)-1 || next >= now, "next opening %lld before %lld", (long long)next, (long long)now);
         FUZZ_CHECK(!open || next == now, "open now, but the next opening is %lld", (long long)next);
         if (next != (time_t)-1) {
             char phrase[HOURS_PHRASE_MAX];

@@ -96,8 +96,8 @@ static inline void fuzz_sse_split_invariance(const uint8_t *data, size_t size)
         evs_free(&p);
     }
     FUZZ_CHECK(rv[0] == rv[1], "whole: %d, in pieces: %d", rv[1], rv[0]);
-    FUZZ_CHECK(t[0].events == t[1].events && t[0].hash == t[1].hash, "whole: %zu events, in pieces: %zu",
-               t[1].events, t[0].events);
+    FUZZ_CHECK(t[0].events == t[1].events && t[0].hash == t[1].hash, "whole: %zu events, in pieces: %zu", t[1].events,
+               t[0].events);
 }
 
 #endif
