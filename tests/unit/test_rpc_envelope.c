@@ -57,8 +57,7 @@ Test(rpc_envelope, unknown_methods_and_caps)
     size_t len;
     uint8_t *buf = pack_request(longm, longid, 0, &len);
     rpc_env_request rq;
-    cr_expect_eq(rpc_env_decode_request(&chat__session__session__descriptor, buf, len, 1, &rq),
-                 RPC_ENV_UNKNOWN_METHOD);
+    cr_expect_eq(rpc_env_decode_request(&chat__session__session__descriptor, buf, len, 1, &rq), RPC_ENV_UNKNOWN_METHOD);
     cr_expect_eq(strlen(rq.method_shown), RPC_METHOD_MAX);
     cr_expect_eq(strlen(rq.rid), RPC_REQUEST_ID_MAX);
     free(buf);
