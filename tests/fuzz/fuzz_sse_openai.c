@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rv = fuzz_sse_feed(&p, data, size, 0);
     FUZZ_CHECK(rv == 0 || rv == 1, "evs_feed %d under the service's caps", rv);
     if (r.ending == OAI_ERROR || r.ending == OAI_EPROTO) {
-        FUZZ_CHECK(r.st.err_type[0] != '\0', "ending %d without a type", r.ending);
+        FUZZ_CHECK(r.st.err_type[0] != '\0' && r.st.err_msg[0] != '\0', "ending %d without words", r.ending);
     }
     evs_free(&p);
     oai_stream_free(&r.st);
