@@ -47,7 +47,7 @@ for t in "${targets[@]}"; do
     bin="$build/fuzz/fuzz_$t"
     log="$build/logs/$t.log"
     if [ ! -x "$bin" ]; then
-        rows+=("$(printf '%-15s %12s %9s %7s %8s  %s' "$t" - - - - "not built: $bin")")
+        rows+=("$(printf '%-15s %12s %9s %7s %8s %6s  %s' "$t" - - - - - "not built: $bin")")
         failed=$((failed + 1))
         bad+=("$t: not built ($bin)")
         continue
