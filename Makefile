@@ -9,15 +9,27 @@
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make SAN=thread ...  the same with ThreadSanitizer (build/tsan)
+#   make fuzz       every libFuzzer target FUZZ_SECONDS (60) s each, one table (docs/internals/fuzzing.md)
+#   make fuzz-smoke the same for 5 s each (part of make test)
 #   make fmt        clang-format our C sources
 #   make fmt-check  fail when a C source is not clang-formatted (part of make test)
 #   make clean
 
 SAN ?= 0
+FUZZ ?= 0
 CC ?= gcc
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# The fuzz build (tests/fuzz/): everything compiled by clang with libFuzzer's
+# coverage instrumentation plus ASan and UBSan; the targets link -fsanitize=fuzzer.
+BUILD := build/fuzz
+CC := $(FUZZ_CC)
+SANFLAGS := -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SAN),1)
 BUILD := build/san
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else ifeq ($(SAN),thread)
@@ -64,6 +76,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
@@ -137,6 +151,27 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(PROG_LIBS) $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
 
+# A libFuzzer target: one tests/fuzz/fuzz_<name>.c against the program
+# archives (only in the FUZZ=1 build, where everything is instrumented).
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBCHAT) $(PROG_LIBS) $(BUILD)/gen/migrations.o $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_INC) -fsanitize=fuzzer -o $@ $< $(PROG_LIBS) $(BUILD)/gen/migrations.o $(LIBCHAT) $(PKG_LIBS) $(LDFLAGS)
+
+# make fuzz: each target for FUZZ_SECONDS from its corpus, one table at the end;
+# fuzz-smoke: FUZZ_SMOKE_SECONDS each. Exit 1 naming the target and the
+# crashing input when one crashed.
+.PHONY: fuzz fuzz-smoke fuzz-build
+fuzz-build:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+.PHONY: fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@./tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@./tests/fuzz/run.sh build/fuzz $(FUZZ_SMOKE_SECONDS)
+
 # Retrieval quality on a real manual (Python's, from Debian) and on kb/.
 $(BUILD)/eval/eval_retrieval: tests/retrieval/eval_retrieval.c $(LIBCHAT) $(PROG_LIBS) $(PB_H)
 	@mkdir -p $(dir $@)
@@ -165,8 +200,10 @@ test: deps
 	@t0=$$(date +%s); $(MAKE) --no-print-directory fmt-check || exit 1; \
 	 $(MAKE) --no-print-directory all unit || exit 1; \
 	 t1=$$(date +%s); echo "make test: build + unit $$((t1 - t0)) s"; \
+	 $(MAKE) --no-print-directory fuzz-smoke || exit 1; \
+	 tf=$$(date +%s); echo "make test: fuzz smoke $$((tf - t1)) s"; \
 	 $(MAKE) --no-print-directory integration || exit 1; \
-	 t2=$$(date +%s); echo "make test: integration $$((t2 - t1)) s"; \
+	 t2=$$(date +%s); echo "make test: integration $$((t2 - tf)) s"; \
 	 echo "make test: all suites passed in $$((t2 - t0)) s"
 
 bench: deps

@@ -84,7 +84,11 @@ int auth_check_token(const char *token, char *sid)
 
 const char *auth_bearer(struct MHD_Connection *conn)
 {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return auth_bearer_value(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+const char *auth_bearer_value(const char *h)
+{
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
         return NULL;
     }

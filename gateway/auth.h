@@ -40,6 +40,10 @@ int auth_set_previous_secret(const char *previous, char *err, size_t errlen);
 
 /* The token from "Authorization: Bearer <token>", or NULL. */
 const char *auth_bearer(struct MHD_Connection *conn);
+/* The token in an Authorization header value ("Bearer" in any case, one
+ * space, then spaces skipped), pointing into h; NULL when h is NULL, not a
+ * bearer, or the token is empty. */
+const char *auth_bearer_value(const char *h);
 
 /* The TCP peer of conn (an IPv4-mapped IPv6 peer as IPv4); -1 when MHD
  * gives none. */

@@ -9,12 +9,12 @@
 
 #include "auth.h"
 #include "bot_score.h"
+#include "chat_body.h"
 #include "metrics.h"
 #include "respond.h"
 #include "sse.h"
 #include "throttle.h"
 #include "turn.h"
-#include "utf8.h"
 
 static void chat_release(void *state)
 {
@@ -43,76 +43,18 @@ enum MHD_Result chat_post(struct MHD_Connection *conn, gw_request *rq)
         return gw_send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", "the request body is over 16 KB",
                              o);
     }
-    if (!utf8_valid(rq->body ? rq->body : "", rq->body_len)) {
-        metrics_request(MR_CHAT, 400);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_utf8", "the request body is not valid UTF-8", o);
-    }
-    json_error_t je;
-    json_t *j = json_loadb(rq->body ? rq->body : "", rq->body_len, 0, &je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 400);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", "the request body is not a JSON object", o);
-    }
-    const char *token = auth_bearer(conn);
-    if (token == NULL) {
-        token = json_string_value(json_object_get(j, "token"));
-    }
-    char sid[AUTH_SESSION_ID_LEN + 1];
-    if (token == NULL) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 401);
-        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                             "a session token is required (Authorization: Bearer <token>)", o);
-    }
-    if (!auth_check_token(token, sid)) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 401);
-        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "the session token is not valid", o);
-    }
-    const char *claimed = json_string_value(json_object_get(j, "session_id"));
-    if (claimed != NULL && strcmp(claimed, sid) != 0) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 401);
-        return gw_send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "the token does not belong to this session",
-                             o);
-    }
-    json_t *mj = json_object_get(j, "message");
-    const char *msg = json_string_value(mj);
-    if (msg == NULL) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 400);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_message", "\"message\" must be a string", o);
-    }
-    size_t mlen = json_string_length(mj);
-    if (memchr(msg, '\0', mlen) != NULL) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 400);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_message", "the message contains a NUL character", o);
-    }
-    size_t i = 0;
-    while (i < mlen && (msg[i] == ' ' || msg[i] == '\t' || msg[i] == '\n' || msg[i] == '\r')) {
-        i++;
-    }
-    if (i == mlen) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 400);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "empty_message", "the message is empty", o);
-    }
-    size_t chars = utf8_count_chars(msg, mlen);
-    if (chars > TURN_MESSAGE_MAX_CHARS) {
-        json_decref(j);
-        metrics_request(MR_CHAT, 400);
-        char m[128];
-        snprintf(m, sizeof(m), "the message has %zu characters; the limit is %d", chars, TURN_MESSAGE_MAX_CHARS);
-        return gw_send_error(conn, MHD_HTTP_BAD_REQUEST, "message_too_long", m, o);
+    chat_body b;
+    chat_refusal why;
+    if (chat_body_parse(rq->body, rq->body_len, auth_bearer(conn), &b, &why) != 0) {
+        metrics_request(MR_CHAT, why.status);
+        return gw_send_error(conn, why.status, why.code, why.message, o);
     }
     char iph[AUTH_IP_HASH_LEN + 1];
     auth_client_hash(&client, iph);
     unsigned st = 0;
     char err[256];
-    turn *t = turn_start(conn, sid, token, msg, iph, &st, err, sizeof(err));
-    json_decref(j);
+    turn *t = turn_start(conn, b.sid, b.token, b.message, iph, &st, err, sizeof(err));
+    chat_body_free(&b);
     if (t == NULL) {
         metrics_request(MR_CHAT, st);
         return gw_send_error(conn, st, "unavailable", err, o);

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "rpc_envelope.h"
 
 #define RPC_CLIENT_URL_MAX 256
 #define RPC_CLIENT_DEFAULT_MAX_IN_FLIGHT 65536u
@@ -226,23 +227,8 @@ static void pending_fail_nng(rpc_pending *p, int rv, rpc_result *res)
 
 static void pending_on_reply(rpc_pending *p, nng_msg *msg, rpc_result *res)
 {
-    Chat__Rpc__Reply *rep = chat__rpc__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+    rpc_env_decode_reply(p->md, p->c->url, nng_msg_body(msg), nng_msg_len(msg), res);
     nng_msg_free(msg);
-    if (rep == NULL) {
-        result_set(res, RPC_INTERNAL, "malformed reply envelope from %s", p->c->url);
-        return;
-    }
-    res->code = (rpc_code)rep->code;
-    res->retry_after_ms = rep->retry_after_ms;
-    snprintf(res->reason, sizeof(res->reason), "%s", rep->reason ? rep->reason : "");
-    snprintf(res->message, sizeof(res->message), "%s", rep->message ? rep->message : "");
-    if (rep->code == CHAT__RPC__CODE__OK) {
-        res->reply = protobuf_c_message_unpack(p->md->output, NULL, rep->body.len, rep->body.data);
-        if (res->reply == NULL) {
-            result_set(res, RPC_INTERNAL, "malformed %s reply from %s", p->md->name, p->c->url);
-        }
-    }
-    chat__rpc__reply__free_unpacked(rep, NULL);
 }
 
 static void call_cb(void *arg)

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "rpc_envelope.h"
 
 #ifndef CHAT_VERSION
 #define CHAT_VERSION "dev"
@@ -265,35 +266,30 @@ static void slot_on_request(rpc_slot *slot, nng_msg *msg)
     call->start_us = clock_mono_us();
     atomic_fetch_add(&s->st_received, 1);
 
-    Chat__Rpc__Request *env = chat__rpc__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
-    if (env == NULL) {
+    rpc_env_request rq;
+    rpc_env_status es = rpc_env_decode_request(s->service->descriptor, nng_msg_body(msg), nng_msg_len(msg),
+                                               s->opts.default_timeout_ms, &rq);
+    if (es == RPC_ENV_MALFORMED) {
         atomic_fetch_add(&s->st_malformed, 1);
         log_warn("rpc: malformed envelope (%zu bytes) answered INVALID_ARGUMENT", nng_msg_len(msg));
         call_status(call, RPC_INVALID_ARGUMENT, "malformed request envelope");
         slot_reply_status(slot);
         return;
     }
-    snprintf(call->rid, sizeof(call->rid), "%s", env->request_id ? env->request_id : "");
-    uint32_t timeout = env->timeout_ms ? env->timeout_ms : s->opts.default_timeout_ms;
-    call->deadline_us = call->start_us + (int64_t)timeout * 1000;
-
-    const ProtobufCServiceDescriptor *desc = s->service->descriptor;
-    size_t plen = strlen(desc->name);
-    const char *m = env->method ? env->method : "";
-    const ProtobufCMethodDescriptor *md = NULL;
-    if (strlen(m) <= RPC_METHOD_MAX && strncmp(m, desc->name, plen) == 0 && m[plen] == '/') {
-        md = protobuf_c_service_descriptor_get_method_by_name(desc, m + plen + 1);
-    }
-    if (md == NULL) {
+    snprintf(call->rid, sizeof(call->rid), "%s", rq.rid);
+    call->deadline_us = call->start_us + (int64_t)rq.timeout_ms * 1000;
+    if (es == RPC_ENV_UNKNOWN_METHOD) {
         atomic_fetch_add(&s->st_unknown, 1);
-        char shown[RPC_METHOD_MAX + 1];
-        snprintf(shown, sizeof(shown), "%s", m);
-        log_fields(LOG_WARN, "rpc: unknown method answered UNIMPLEMENTED", "method", shown, "rid", call->rid, NULL);
-        call_status(call, RPC_UNIMPLEMENTED, "unknown method \"%s\" (this is %s)", shown, desc->name);
-        chat__rpc__request__free_unpacked(env, NULL);
+        log_fields(LOG_WARN, "rpc: unknown method answered UNIMPLEMENTED", "method", rq.method_shown, "rid", call->rid,
+                   NULL);
+        call_status(call, RPC_UNIMPLEMENTED, "unknown method \"%s\" (this is %s)", rq.method_shown,
+                    s->service->descriptor->name);
         slot_reply_status(slot);
         return;
     }
+    const ProtobufCServiceDescriptor *desc = s->service->descriptor;
+    const ProtobufCMethodDescriptor *md = rq.method;
+    Chat__Rpc__Request *env = rq.env;
     call->method = md;
     call->method_index = (unsigned)(md - desc->methods);
 

@@ -25,6 +25,13 @@ static void anth_copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
+/* s, or NULL when it is missing or empty (an empty error type or message
+ * says nothing: the defaults take its place). */
+static const char *anth_said(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 /* A token count field, when present and sane. */
 static void anth_count(json_t *obj, const char *key, uint32_t *out)
 {
@@ -183,8 +190,8 @@ int anth_stream_event(anth_stream *st, const char *name, const char *data, size_
         rv = ANTH_STOP;
     } else if (strcmp(type, "error") == 0) {
         json_t *e = json_object_get(ev, "error");
-        const char *et = json_string_value(json_object_get(e, "type"));
-        const char *em = json_string_value(json_object_get(e, "message"));
+        const char *et = anth_said(json_string_value(json_object_get(e, "type")));
+        const char *em = anth_said(json_string_value(json_object_get(e, "message")));
         anth_copy(st->err_type, sizeof(st->err_type), et ? et : "api_error");
         anth_copy(st->err_msg, sizeof(st->err_msg), em ? em : "error event without a message");
         rv = ANTH_ERROR;

@@ -36,6 +36,13 @@ const char *oai_stop_reason(const char *fr)
     return fr;
 }
 
+/* s, or NULL when it is missing or empty (an empty error type or message
+ * says nothing: the defaults take its place). */
+static const char *oai_said(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 static void oai_count(json_t *obj, const char *key, uint32_t *out)
 {
     json_t *v = json_object_get(obj, key);
@@ -124,14 +131,16 @@ int oai_stream_data(oai_stream *st, const char *data, size_t len, const llm_sink
     int rv = OAI_CONTINUE;
     json_t *err = json_object_get(ch, "error");
     if (err != NULL && !json_is_null(err)) {
-        const char *et = json_string_value(json_object_get(err, "type"));
-        const char *em = json_string_value(json_object_get(err, "message"));
+        const char *et = oai_said(json_string_value(json_object_get(err, "type")));
+        const char *em = oai_said(json_string_value(json_object_get(err, "message")));
         if (et == NULL) {
-            et = json_string_value(json_object_get(err, "code"));
+            et = oai_said(json_string_value(json_object_get(err, "code")));
+        }
+        if (em == NULL) {
+            em = oai_said(json_string_value(err)); /* "error": "text" */
         }
         snprintf(st->err_type, sizeof(st->err_type), "%s", et ? et : "api_error");
-        snprintf(st->err_msg, sizeof(st->err_msg), "%s",
-                 em ? em : (json_is_string(err) ? json_string_value(err) : "error"));
+        snprintf(st->err_msg, sizeof(st->err_msg), "%s", em ? em : "error");
         json_decref(ch);
         return OAI_ERROR;
     }

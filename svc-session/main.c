@@ -49,7 +49,7 @@ static const cfg_var session_vars[] = {
     {.name = "BUSINESS_HOURS",
      .type = CFG_STR,
      .def = "Mon-Fri 09:00-18:00",
-     .help = "when sales answers, e.g. \"Mon-Thu 09:00-18:00; Fri 09:00-17:00\""},
+     .help = "when sales answers, e.g. \"Mon-Thu 09:00-18:00; Fri 09:00-17:00\" (at most 255 characters)"},
     {.name = "BUSINESS_TIMEZONE", .type = CFG_STR, .def = "Europe/Berlin", .help = "time zone of BUSINESS_HOURS"},
     {.name = "BUSINESS_HOLIDAYS_FILE",
      .type = CFG_STR,

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #define HOURS_DAY_MIN 1440
-#define HOURS_LINE_MAX 256
 
 static const char *const hours_days[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 static const char *const hours_days_en[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
@@ -185,6 +184,12 @@ static int hours_holidays(sess_hours *h, const char *path, char *err, size_t err
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
         lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "BUSINESS_HOLIDAYS_FILE: %.100s:%d: longer than %d characters", path, lineno,
+                     HOURS_LINE_MAX - 2);
+            rc = -1;
+            break;
+        }
         line[strcspn(line, "#\r\n")] = '\0';
         rc = hours_holiday_line(h, line, path, lineno, err, errlen) < 0 ? -1 : 0;
     }
@@ -198,6 +203,10 @@ int sess_hours_parse(sess_hours *h, const char *spec, const char *tz, const char
 {
     memset(h, 0, sizeof(*h));
     char buf[HOURS_LINE_MAX];
+    if (spec != NULL && strlen(spec) >= sizeof(buf)) {
+        snprintf(err, errlen, "BUSINESS_HOURS: longer than %d characters", HOURS_LINE_MAX - 1);
+        return -1;
+    }
     snprintf(buf, sizeof(buf), "%s", spec ? spec : "");
     char *save = NULL;
     for (char *part = strtok_r(buf, ";,", &save); part != NULL; part = strtok_r(NULL, ";,", &save)) {

@@ -9,7 +9,9 @@
  * ("Europe/Berlin", from the system's tzdata). A holidays file, one line
  * per date: "2026-12-25" (closed) or "2026-12-24 09:00-12:00" (those hours
  * instead of the weekly ones; several ranges separated by ','); '#' starts
- * a comment. All times are wall-clock times in the zone, so they are right
+ * a comment. BUSINESS_HOURS and each line of the file are at most 255 and
+ * 254 characters (HOURS_LINE_MAX with its newline and NUL); longer is an
+ * error, never a silent cut. All times are wall-clock times in the zone, so they are right
  * across both DST changes.
  *
  * Parsed once at start; read-only afterwards (any thread). The process
@@ -25,6 +27,7 @@
 #define HOURS_HOLIDAYS_MAX 400
 #define HOURS_HOLIDAY_SPANS_MAX 4
 #define HOURS_TEXT_MAX 200
+#define HOURS_LINE_MAX 256 /* BUSINESS_HOURS, and a holidays line, with newline and NUL */
 #define HOURS_PHRASE_MAX 96
 #define HOURS_LOOKAHEAD_DAYS 400 /* "next opening" looks this far ahead */
 

@@ -21,6 +21,7 @@ PKGS=(
   libstemmer-dev liblapacke-dev liblapack-dev libblas-dev
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   dpkg-dev patch cmake tzdata
+  clang libclang-rt-14-dev   # make fuzz: libFuzzer, ASan, UBSan (tests/fuzz/)
 )
 PKGS+=(python3 python3-yaml)   # make deploy-check (deploy/check.py)
 

@@ -269,6 +269,25 @@ Test(anthropic, unreadable_event_and_refusing_sink)
     anth_stream_free(&st);
 }
 
+/* Found by tests/fuzz/fuzz_sse_anthropic.c (the input is in its corpus as
+ * error_empty_type.sse): an error event with an empty type left err_type
+ * "", so the log said ": Overloaded" and the type's retry rule was lost. */
+Test(anthropic, error_event_with_empty_type_or_message)
+{
+    ctx c;
+    run(&c, "ont\ndata: {\"type\":\"error\",\"error\":{\"type\":\"\",\"message\":\"Overloaded\"}}\n\n", 7);
+    cr_assert_eq(c.g.last, ANTH_ERROR);
+    cr_expect_str_eq(c.st.err_type, "api_error");
+    cr_expect_str_eq(c.st.err_msg, "Overloaded");
+    anth_stream_free(&c.st);
+    run(&c, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"\"}}\n\n",
+        5);
+    cr_assert_eq(c.g.last, ANTH_ERROR);
+    cr_expect_str_eq(c.st.err_type, "overloaded_error");
+    cr_expect_str_eq(c.st.err_msg, "error event without a message");
+    anth_stream_free(&c.st);
+}
+
 Test(anthropic, http_error_body)
 {
     char type[64], msg[256];

@@ -134,6 +134,15 @@ Test(openai, error_object_and_garbage)
     cr_assert_str_eq(st.err_type, "server_error");
     cr_assert_str_eq(st.err_msg, "The server had an error");
     cr_assert_eq(feed(&st, &g, "{\"id\":\"chatcmpl-1\",\"choices\":[{"), OAI_EPROTO);
+    /* Empty words are no words (as fuzz_sse_anthropic.c found for Anthropic):
+     * the code, then the defaults, stand in. */
+    cr_assert_eq(feed(&st, &g, "{\"error\":{\"message\":\"\",\"type\":\"\",\"code\":\"rate_limit_exceeded\"}}"),
+                 OAI_ERROR);
+    cr_assert_str_eq(st.err_type, "rate_limit_exceeded");
+    cr_assert_str_eq(st.err_msg, "error");
+    cr_assert_eq(feed(&st, &g, "{\"error\":\"upstream went away\"}"), OAI_ERROR);
+    cr_assert_str_eq(st.err_type, "api_error");
+    cr_assert_str_eq(st.err_msg, "upstream went away");
     oai_stream_free(&st);
 }
 

@@ -156,6 +156,34 @@ Test(session_hours, bad_specs_name_the_variable)
     cr_expect(strstr(err, "BUSINESS_HOLIDAYS_FILE") != NULL, "%s", err);
 }
 
+/* Found while writing tests/fuzz/fuzz_sess_hours.c: a BUSINESS_HOURS over the
+ * parse buffer was cut silently, so the ranges after the cut were dropped
+ * with no error; a long holidays line was read as two lines. */
+Test(session_hours, long_values_are_refused_not_cut)
+{
+    char spec[HOURS_LINE_MAX + 40] = "";
+    while (strlen(spec) + 17 < sizeof(spec)) {
+        strcat(spec, "Mon 09:00-10:00; "); /* 17 characters a part: the cut falls between parts */
+    }
+    sess_hours h;
+    char err[256] = "";
+    cr_expect_eq(sess_hours_parse(&h, spec, "Europe/Berlin", NULL, err, sizeof(err)), -1, "%zu characters accepted",
+                 strlen(spec));
+    cr_expect(strstr(err, "BUSINESS_HOURS: longer than 255") != NULL, "%s", err);
+    spec[255] = '\0'; /* at the cap: fine */
+    cr_expect_eq(sess_hours_parse(&h, spec, "Europe/Berlin", NULL, err, sizeof(err)), 0, "%s", err);
+
+    char path[] = "/tmp/test_hours_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "2026-12-25\n2026-12-24 %*s09:00-12:00\n", 250, "");
+    fclose(f);
+    cr_expect_eq(sess_hours_parse(&h, "Mon 09:00-10:00", "Europe/Berlin", path, err, sizeof(err)), -1);
+    cr_expect(strstr(err, ":2: longer than 254 characters") != NULL, "%s", err);
+    unlink(path);
+}
+
 Test(session_hours, format_of_the_next_opening)
 {
     parse_ok("Mon-Fri 09:00-18:00", NULL);
