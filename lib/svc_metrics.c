@@ -213,8 +213,9 @@ static enum MHD_Result svc_http(void *cls, struct MHD_Connection *conn, const ch
         status = 500;
     }
     struct MHD_Response *r =
-        body != NULL ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-                     : MHD_create_response_from_buffer(strlen("not found\n"), (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
+        body != NULL
+            ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+            : MHD_create_response_from_buffer(strlen("not found\n"), (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         free(body);
         return MHD_NO;
