@@ -312,7 +312,8 @@ int main(int argc, char **argv)
 
     char err[256];
     rpc_client *cl = NULL;
-    if (rpc_client_open(&cl, &chat__session__session__descriptor, url, NULL, err, sizeof(err)) != 0) {
+    rpc_client_opts co = {.secret = getenv("RPC_SECRET")}; /* the services' secret, when they have one */
+    if (rpc_client_open(&cl, &chat__session__session__descriptor, url, &co, err, sizeof(err)) != 0) {
         fprintf(stderr, "session_cli: %s\n", err);
         return 2;
     }
