@@ -29,7 +29,8 @@ int rpc_auth_secret_check(const char *secret, char *err, size_t errlen)
 {
     size_t n = secret ? strlen(secret) : 0;
     if (n < RPC_AUTH_SECRET_MIN || n > RPC_AUTH_SECRET_MAX) {
-        snprintf(err, errlen, "RPC_SECRET must be %d to %d characters (it has %zu); make one with: openssl rand -hex 32",
+        snprintf(err, errlen,
+                 "RPC_SECRET must be %d to %d characters (it has %zu); make one with: openssl rand -hex 32",
                  RPC_AUTH_SECRET_MIN, RPC_AUTH_SECRET_MAX, n);
         return -1;
     }
@@ -180,7 +181,8 @@ rpc_auth_status rpc_auth_check_request(rpc_auth *a, const Chat__Rpc__Request *en
         return RPC_AUTH_MISSING;
     }
     if (env->mac.len != RPC_AUTH_MAC_LEN || env->nonce.len != RPC_AUTH_NONCE_LEN) {
-        snprintf(why, whylen, "unauthenticated: the request's nonce (%zu bytes) or MAC (%zu bytes) has the wrong length",
+        snprintf(why, whylen,
+                 "unauthenticated: the request's nonce (%zu bytes) or MAC (%zu bytes) has the wrong length",
                  env->nonce.len, env->mac.len);
         return RPC_AUTH_MALFORMED;
     }

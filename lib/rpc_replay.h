@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #define RPC_REPLAY_NONCE_LEN 16
-#define RPC_REPLAY_MIN 16u           /* smallest table (tests) */
-#define RPC_REPLAY_MAX (1u << 22)    /* largest table accepted */
+#define RPC_REPLAY_MIN 16u            /* smallest table (tests) */
+#define RPC_REPLAY_MAX (1u << 22)     /* largest table accepted */
 #define RPC_REPLAY_DEFAULT (1u << 17) /* 131072 entries, 5.5 MiB */
-#define RPC_REPLAY_ENTRY_BYTES 52    /* entry 32 + heap slot 4 + hash buckets 8..16 */
+#define RPC_REPLAY_ENTRY_BYTES 52     /* entry 32 + heap slot 4 + hash buckets 8..16 */
 
 typedef struct rpc_replay rpc_replay;
 

@@ -227,6 +227,17 @@ int main(int argc, char **argv)
     Chat__Rpc__Request env = CHAT__RPC__REQUEST__INIT;
     env.method = method;
     env.request_id = "abuse-1";
+    /* With RPC_SECRET the raw envelopes are signed, so the checks behind
+     * authentication are the ones exercised. */
+    rpc_auth *a = NULL;
+    if (co.secret != NULL && co.secret[0] != '\0' && rpc_auth_new(&a, co.secret, 0, 0, err, sizeof(err)) != 0) {
+        fprintf(stderr, "rpc_abuse: %s\n", err);
+        return 2;
+    }
+    uint8_t nonce[RPC_AUTH_NONCE_LEN], mac[RPC_AUTH_MAC_LEN];
+    if (a != NULL) {
+        rpc_auth_sign_request(a, &env, clock_wall_ms(), nonce, mac);
+    }
     size_t n = chat__rpc__request__get_packed_size(&env);
     unsigned char *buf = malloc(n);
     chat__rpc__request__pack(&env, buf);
@@ -245,6 +256,9 @@ int main(int argc, char **argv)
     env.method = method;
     env.body.data = body;
     env.body.len = sizeof(body);
+    if (a != NULL) {
+        rpc_auth_sign_request(a, &env, clock_wall_ms(), nonce, mac);
+    }
     n = chat__rpc__request__get_packed_size(&env);
     buf = malloc(n);
     chat__rpc__request__pack(&env, buf);
@@ -266,6 +280,7 @@ int main(int argc, char **argv)
         chat__rpc__reply__free_unpacked(r, NULL);
 
     check(health_ok(c), "health after", "");
+    rpc_auth_free(a);
     rpc_client_close(c);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

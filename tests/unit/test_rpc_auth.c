@@ -136,12 +136,24 @@ Test(rpc_auth, every_field_changes_the_mac)
     for (int f = 0; f < 7; f++) {
         e2 = env;
         switch (f) {
-        case 0: e2.method = "chat.session.Session/Commit"; break;
-        case 1: e2.request_id = "rid-2"; break;
-        case 2: e2.timeout_ms = 5001; break;
-        case 3: e2.timestamp_ms = (uint64_t)T0 + 1; break;
-        case 4: e2.body.data = body2; break;
-        case 5: e2.body.len = env.body.len - 1; break;
+        case 0:
+            e2.method = "chat.session.Session/Commit";
+            break;
+        case 1:
+            e2.request_id = "rid-2";
+            break;
+        case 2:
+            e2.timeout_ms = 5001;
+            break;
+        case 3:
+            e2.timestamp_ms = (uint64_t)T0 + 1;
+            break;
+        case 4:
+            e2.body.data = body2;
+            break;
+        case 5:
+            e2.body.len = env.body.len - 1;
+            break;
         case 6: /* moving a byte between adjacent fields */
             e2.method = "chat.session.Session/Eras";
             e2.request_id = "erid-1";
@@ -207,8 +219,8 @@ Test(rpc_auth, window_edges_both_directions)
         int64_t skew; /* timestamp - server clock */
         rpc_auth_status want;
     } cases[] = {
-        {-30000, RPC_AUTH_OK}, {-30001, RPC_AUTH_STALE}, {30000, RPC_AUTH_OK},
-        {30001, RPC_AUTH_STALE}, {0, RPC_AUTH_OK},      {-T0, RPC_AUTH_STALE},
+        {-30000, RPC_AUTH_OK},   {-30001, RPC_AUTH_STALE}, {30000, RPC_AUTH_OK},
+        {30001, RPC_AUTH_STALE}, {0, RPC_AUTH_OK},         {-T0, RPC_AUTH_STALE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Chat__Rpc__Request env = sample_request();
@@ -363,9 +375,8 @@ Test(rpc_auth, which_urls_are_local)
 {
     const char *local[] = {"tcp://127.0.0.1:7101", "tcp://127.5.6.7:1", "tcp://localhost:7101",
                            "tcp://[::1]:7101",     "ipc:///tmp/x.sock", "inproc://svc"};
-    const char *open[] = {"tcp://0.0.0.0:7101",   "tcp://[::]:7101",       "tcp://:7101",
-                          "tcp://10.0.0.5:7101",  "tcp://chat.internal:1", "tcp://*:7101",
-                          "tcp://128.0.0.1:7101", "tcp://[fdaa::3]:7101"};
+    const char *open[] = {"tcp://0.0.0.0:7101",    "tcp://[::]:7101", "tcp://:7101",          "tcp://10.0.0.5:7101",
+                          "tcp://chat.internal:1", "tcp://*:7101",    "tcp://128.0.0.1:7101", "tcp://[fdaa::3]:7101"};
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
         cr_expect(rpc_url_is_local(local[i]), "%s is local", local[i]);
     }
@@ -399,8 +410,7 @@ static void ts_generate(Chat__Llm__Llm_Service *svc, const Chat__Llm__GenerateRe
 }
 
 RPC_UNIMPLEMENTED_HANDLER(ts_poll, Chat__Llm__Llm_Service, Chat__Llm__PollRequest, Chat__Llm__PollReply_Closure)
-RPC_UNIMPLEMENTED_HANDLER(ts_cancel, Chat__Llm__Llm_Service, Chat__Llm__CancelRequest,
-                          Chat__Llm__CancelReply_Closure)
+RPC_UNIMPLEMENTED_HANDLER(ts_cancel, Chat__Llm__Llm_Service, Chat__Llm__CancelRequest, Chat__Llm__CancelReply_Closure)
 
 static Chat__Llm__Llm_Service g_service = CHAT__LLM__LLM__INIT(ts_);
 
