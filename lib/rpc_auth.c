@@ -96,53 +96,93 @@ rpc_replay *rpc_auth_replay(rpc_auth *a)
 
 /* --- MAC input: fixed-width big-endian numbers, length-prefixed bytes ---- */
 
-static void put_u32(EVP_MAC_CTX *m, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    EVP_MAC_update(m, b, sizeof(b));
-}
+/* The small fields are gathered in a buffer and given to the MAC in one
+ * update (each update is a call through OpenSSL's provider layer); bytes
+ * longer than the room left go straight through. */
+#define RPC_AUTH_GATHER_MAX 512
 
-static void put_u64(EVP_MAC_CTX *m, uint64_t v)
-{
-    put_u32(m, (uint32_t)(v >> 32));
-    put_u32(m, (uint32_t)v);
-}
+typedef struct mac_in {
+    EVP_MAC_CTX *m;
+    size_t n;
+    uint8_t buf[RPC_AUTH_GATHER_MAX];
+} mac_in;
 
-static void put_bytes(EVP_MAC_CTX *m, const void *p, size_t n)
+static void in_flush(mac_in *in)
 {
-    put_u64(m, (uint64_t)n);
-    if (n > 0) {
-        EVP_MAC_update(m, p, n);
+    if (in->n > 0) {
+        EVP_MAC_update(in->m, in->buf, in->n);
+        in->n = 0;
     }
 }
 
-static void put_str(EVP_MAC_CTX *m, const char *s)
+static void in_raw(mac_in *in, const void *p, size_t n)
 {
-    put_bytes(m, s ? s : "", s ? strlen(s) : 0);
+    if (n > sizeof(in->buf) - in->n) {
+        in_flush(in);
+        if (n > sizeof(in->buf)) {
+            EVP_MAC_update(in->m, p, n);
+            return;
+        }
+    }
+    memcpy(in->buf + in->n, p, n);
+    in->n += n;
 }
 
-static int mac_final(EVP_MAC_CTX *m, uint8_t mac[RPC_AUTH_MAC_LEN])
+static void put_u32(mac_in *in, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    in_raw(in, b, sizeof(b));
+}
+
+static void put_u64(mac_in *in, uint64_t v)
+{
+    put_u32(in, (uint32_t)(v >> 32));
+    put_u32(in, (uint32_t)v);
+}
+
+static void put_bytes(mac_in *in, const void *p, size_t n)
+{
+    put_u64(in, (uint64_t)n);
+    if (n > 0) {
+        in_raw(in, p, n);
+    }
+}
+
+static void put_str(mac_in *in, const char *s)
+{
+    put_bytes(in, s ? s : "", s ? strlen(s) : 0);
+}
+
+static int mac_begin(const rpc_auth *a, mac_in *in)
+{
+    in->n = 0;
+    in->m = EVP_MAC_CTX_dup(a->keyed);
+    return in->m != NULL ? 0 : -1;
+}
+
+static int mac_final(mac_in *in, uint8_t mac[RPC_AUTH_MAC_LEN])
 {
     size_t n = 0;
-    int ok = EVP_MAC_final(m, mac, &n, RPC_AUTH_MAC_LEN) == 1 && n == RPC_AUTH_MAC_LEN;
-    EVP_MAC_CTX_free(m);
+    in_flush(in);
+    int ok = EVP_MAC_final(in->m, mac, &n, RPC_AUTH_MAC_LEN) == 1 && n == RPC_AUTH_MAC_LEN;
+    EVP_MAC_CTX_free(in->m);
     return ok ? 0 : -1;
 }
 
 int rpc_auth_request_mac(const rpc_auth *a, const Chat__Rpc__Request *env, uint8_t mac[RPC_AUTH_MAC_LEN])
 {
-    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(a->keyed);
-    if (m == NULL) {
+    mac_in in;
+    if (mac_begin(a, &in) != 0) {
         return -1;
     }
-    put_bytes(m, req_tag, sizeof(req_tag) - 1);
-    put_str(m, env->method);
-    put_str(m, env->request_id);
-    put_u32(m, env->timeout_ms);
-    put_u64(m, env->timestamp_ms);
-    put_bytes(m, env->nonce.data, env->nonce.len);
-    put_bytes(m, env->body.data, env->body.len);
-    return mac_final(m, mac);
+    put_bytes(&in, req_tag, sizeof(req_tag) - 1);
+    put_str(&in, env->method);
+    put_str(&in, env->request_id);
+    put_u32(&in, env->timeout_ms);
+    put_u64(&in, env->timestamp_ms);
+    put_bytes(&in, env->nonce.data, env->nonce.len);
+    put_bytes(&in, env->body.data, env->body.len);
+    return mac_final(&in, mac);
 }
 
 int rpc_auth_sign_request(const rpc_auth *a, Chat__Rpc__Request *env, int64_t now_ms,
@@ -249,19 +289,19 @@ const char *rpc_auth_status_name(rpc_auth_status st)
 int rpc_auth_reply_mac(const rpc_auth *a, const uint8_t *nonce, size_t nonce_len, const Chat__Rpc__Reply *rep,
                        uint8_t mac[RPC_AUTH_MAC_LEN])
 {
-    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(a->keyed);
-    if (m == NULL) {
+    mac_in in;
+    if (mac_begin(a, &in) != 0) {
         return -1;
     }
-    put_bytes(m, rep_tag, sizeof(rep_tag) - 1);
-    put_bytes(m, nonce, nonce_len);
-    put_str(m, rep->request_id);
-    put_u32(m, (uint32_t)rep->code);
-    put_str(m, rep->message);
-    put_str(m, rep->reason);
-    put_u32(m, rep->retry_after_ms);
-    put_bytes(m, rep->body.data, rep->body.len);
-    return mac_final(m, mac);
+    put_bytes(&in, rep_tag, sizeof(rep_tag) - 1);
+    put_bytes(&in, nonce, nonce_len);
+    put_str(&in, rep->request_id);
+    put_u32(&in, (uint32_t)rep->code);
+    put_str(&in, rep->message);
+    put_str(&in, rep->reason);
+    put_u32(&in, rep->retry_after_ms);
+    put_bytes(&in, rep->body.data, rep->body.len);
+    return mac_final(&in, mac);
 }
 
 int rpc_auth_reply_ok(const rpc_auth *a, const uint8_t *nonce, size_t nonce_len, const Chat__Rpc__Reply *rep)
