@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "encode.h"
+#include "rpc.h"
 
 #define RPC_AUTH_HOST_MAX 256
 
@@ -284,6 +285,22 @@ const char *rpc_auth_status_name(rpc_auth_status st)
         return "replay_cache_full";
     }
     return "?";
+}
+
+int rpc_auth_refused(int code, const char *reason)
+{
+    if (code != RPC_UNAUTHENTICATED || reason == NULL || reason[0] == '\0') {
+        return 0;
+    }
+    if (strcmp(reason, "bad_reply_mac") == 0) {
+        return 1;
+    }
+    for (int st = RPC_AUTH_MISSING; st <= RPC_AUTH_CACHE_FLOOR; st++) {
+        if (strcmp(reason, rpc_auth_status_name((rpc_auth_status)st)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int rpc_auth_reply_mac(const rpc_auth *a, const uint8_t *nonce, size_t nonce_len, const Chat__Rpc__Reply *rep,

@@ -78,6 +78,12 @@ rpc_auth_status rpc_auth_check_request(rpc_auth *a, const Chat__Rpc__Request *en
 /* "bad_mac", "replayed", ...; "" for RPC_AUTH_OK. */
 const char *rpc_auth_status_name(rpc_auth_status st);
 
+/* Whether a call's outcome (code, reason) is the RPC layer refusing it for
+ * authentication (a server's check, or the client's check of the reply),
+ * not a handler's UNAUTHENTICATED (a visitor's bad session token): a
+ * deployment fault the caller reports as its own, not the visitor's. */
+int rpc_auth_refused(int code, const char *reason);
+
 /* The reply MAC of rep, bound to the request's nonce (nonce_len 0 when the
  * request carried none). 0 or -1. */
 int rpc_auth_reply_mac(const rpc_auth *a, const uint8_t *nonce, size_t nonce_len, const Chat__Rpc__Reply *rep,

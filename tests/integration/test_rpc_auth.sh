@@ -102,6 +102,16 @@ it_check "svc-session logged its many refusals from 127.0.0.1 once (one line per
 line=$(grep 'request refused UNAUTHENTICATED' "$IT_TMP/logs/svc-session.log" | head -1)
 it_check "... naming the peer, the method and the reason" test "$(jq -r '.peer + "|" + .method + "|" + .reason' <<<"$line")" = "127.0.0.1|chat.session.Session/Erase|no_mac"
 
+# --- a gateway whose RPC_SECRET differs: the operator's fault, not the visitor's --
+gw2_port=$("$IT_ROOT/scripts/free-port.sh" 24000 25999)
+RPC_SECRET=another-secret-0123456789-abcdefghijklmnop HTTP_PORT=$gw2_port "$IT_BIN/gateway" >>"$IT_TMP/logs/gateway-other.log" 2>&1 &
+gw2_pid=$!; IT_PIDS+=("$gw2_pid")
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$gw2_port/healthz" && break; sleep 0.1; done
+code=$(curl -s -o "$IT_TMP/gw2.json" -w '%{http_code}' -X POST "http://127.0.0.1:$gw2_port/v1/sessions" -H 'content-type: application/json' -d '{}')
+it_check "a gateway with another RPC_SECRET answers POST /v1/sessions 503, not 401 (got $code)" test "$code" = 503
+it_check "... and logs that the secrets differ" grep -q "RPC_SECRET differs between caller and service" "$IT_TMP/logs/gateway-other.log"
+{ kill -TERM "$gw2_pid"; wait "$gw2_pid"; } 2>/dev/null
+
 # --- listening beyond loopback needs RPC_SECRET ---------------------------------
 port=$("$IT_ROOT/scripts/free-port.sh" 20000 21999)
 for url in "tcp://0.0.0.0:$port" "tcp://[::]:$port" "tcp://10.1.2.3:$port"; do

@@ -308,6 +308,17 @@ Test(rpc_auth, reply_mac_binds_the_reply_to_its_request)
     rpc_auth_free(other);
 }
 
+Test(rpc_auth, layer_refusals_are_told_from_handler_refusals)
+{
+    cr_expect(rpc_auth_refused(RPC_UNAUTHENTICATED, "bad_mac"));
+    cr_expect(rpc_auth_refused(RPC_UNAUTHENTICATED, "no_mac"));
+    cr_expect(rpc_auth_refused(RPC_UNAUTHENTICATED, "secret_mismatch"));
+    cr_expect(rpc_auth_refused(RPC_UNAUTHENTICATED, "bad_reply_mac"));
+    cr_expect_not(rpc_auth_refused(RPC_UNAUTHENTICATED, ""), "a handler's refusal (a bad session token)");
+    cr_expect_not(rpc_auth_refused(RPC_UNAUTHENTICATED, "rate_limited"));
+    cr_expect_not(rpc_auth_refused(RPC_RESOURCE_EXHAUSTED, "bad_mac"));
+}
+
 /* ------------------------------------------------ the replay cache bound */
 
 static void nonce_of(unsigned i, uint8_t out[RPC_REPLAY_NONCE_LEN])
