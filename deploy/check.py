@@ -41,6 +41,7 @@ SERVICES = {  # program -> the Health RPC name chat-health takes
 PROGRAMS = ["gateway", *SERVICES]
 PLACEHOLDER_SECRETS = {
     "SESSION_SECRET": "deploy-check-placeholder-secret-0123456789",
+    "RPC_SECRET": "deploy-check-placeholder-rpc-secret-0123456789",
     "IP_HASH_SECRET": "deploy-check-placeholder-ip-hash-secret",
     "DATABASE_URL": "postgresql://check@127.0.0.1:1/check",
     "ANTHROPIC_API_KEY": "sk-ant-placeholder",
@@ -98,6 +99,24 @@ class Program:
             return None, (r.stderr or r.stdout).strip().splitlines()[0] if (r.stderr or r.stdout).strip() else f"exit {r.returncode}"
         cfg = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
         return cfg, ""
+
+    def serve_without(self, env, var):
+        """Starts the program to serve with env but without var; (exit status
+        or None when it kept running, its first stderr line)."""
+        e = {"PATH": "/usr/bin:/bin", "LOG_LEVEL": "error"}
+        for k in self.vars:
+            if k in PLACEHOLDER_SECRETS:
+                e[k] = PLACEHOLDER_SECRETS[k]
+        e.update(env)
+        e.pop(var, None)
+        p = subprocess.Popen([self.path], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return None, "kept running"
+        return p.returncode, (p.stderr.read().strip().splitlines() or [""])[0]
 
     def url_var(self):
         return {"svc-session": "SESSION_URL", "svc-retrieval": "RETRIEVAL_URL", "svc-llm": "LLM_URL",
@@ -209,6 +228,9 @@ def check_fly(root, progs, facts):
         prog = progs[name]
         unknown = [k for k in env if k not in prog.vars]
         check(f"{rel}: every [env] name is one of {name}'s variables", not unknown, f"unknown: {unknown}")
+        text = open(f).read()
+        check(f"{rel}: RPC_SECRET is a Fly secret (named on the Secrets line, not in [env])",
+              "RPC_SECRET" not in env and re.search(r"^# Secrets \(fly secrets set[^\n]*\bRPC_SECRET\b", text, re.M) is not None)
         cfg, err = prog.config(env)
         if not check(f"{rel}: {name} accepts the configuration (--print-config)", cfg is not None, err):
             continue
@@ -241,6 +263,9 @@ def check_fly(root, progs, facts):
             check(f"{rel}: private only (no [[services]] or [http_service]: no public IP, no proxy)",
                   "services" not in t and "http_service" not in t)
             check(f"{rel}: {var} = {cfg[var]} listens on every address, IPv6 included (Fly's 6PN)", host in ("[::]",), cfg[var])
+            rc, line = prog.serve_without(env, "RPC_SECRET")
+            check(f"{rel}: {name} refuses to serve {cfg[var]} without RPC_SECRET (exit 2 naming it)",
+                  rc == 2 and "RPC_SECRET" in line, f"exit {rc}: {line}")
             check(f"{rel}: the image EXPOSEs {port}", port in d["expose"], f"EXPOSE {d['expose']}")
             check(f"{rel}: the image HEALTHCHECK asks {name}'s Health RPC", f"--rpc\", \"{SERVICES[name]}\"" in d["healthcheck"]
                   or f"--rpc {SERVICES[name]}" in d["healthcheck"], d["healthcheck"])
@@ -338,6 +363,7 @@ def check_aws(root, progs, facts):
         prog = progs[name]
         unknown = [k for k in [*env, *secrets] if k not in prog.vars]
         check(f"{rel}: every variable is one of {name}'s", not unknown, f"unknown: {unknown}")
+        check(f"{rel}: RPC_SECRET comes from secrets (not environment)", "RPC_SECRET" in secrets and "RPC_SECRET" not in env)
         cfg, err = prog.config(env)
         if not check(f"{rel}: {name} accepts the configuration (--print-config)", cfg is not None, err):
             continue
@@ -416,7 +442,7 @@ def check_cloudflare(root, facts):
 
 
 def selftest(root, build):
-    """The checker must fail on broken files: three copies of the tree, each
+    """The checker must fail on broken files: copies of the tree, each
     with one mistake, must each be rejected."""
     import shutil
     import tempfile
@@ -426,6 +452,8 @@ def selftest(root, build):
         ("deploy/cloudflare/ratelimit-ruleset.json", '"period": 600', '"period": 60'),
         ("deploy/aws/svc-session.json", '"containerPort": 7101', '"containerPort": 7102'),
         ("deploy/fly/gateway.toml", 'path = "/healthz"', 'path = "/health"'),
+        ("deploy/fly/svc-session.toml", "...): RPC_SECRET (", "...): ("),
+        ("deploy/aws/svc-llm.json", '"name": "RPC_SECRET"', '"name": "RPC_SECRET_X"'),
     ]
     ok = True
     for rel, old, new in mutations:

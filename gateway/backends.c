@@ -17,10 +17,11 @@ int backends_open(backends *b, const cfg *c, char *err, size_t errlen)
         &chat__session__session__descriptor, &chat__retrieval__retrieval__descriptor, &chat__llm__llm__descriptor,
         &chat__indexer__indexer__descriptor};
     memset(b, 0, sizeof(*b));
+    rpc_client_opts o = {.secret = cfg_is_set(c, "RPC_SECRET") ? cfg_str(c, "RPC_SECRET") : NULL};
     for (int i = 0; i < BK_COUNT; i++) {
         b->name[i] = names[i];
         char e[256];
-        if (rpc_client_open(&b->client[i], descs[i], cfg_str(c, vars[i]), NULL, e, sizeof(e)) != 0) {
+        if (rpc_client_open(&b->client[i], descs[i], cfg_str(c, vars[i]), &o, e, sizeof(e)) != 0) {
             snprintf(err, errlen, "%s: %s", vars[i], e);
             backends_close(b);
             return -1;

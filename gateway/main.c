@@ -17,6 +17,7 @@
 #include "lead_slots.h"
 #include "log.h"
 #include "respond.h"
+#include "rpc_auth.h"
 #include "sessions.h"
 #include "shutdown.h"
 #include "sse.h"
@@ -87,6 +88,10 @@ static const cfg_var gw_vars[] = {
      .def = "tcp://127.0.0.1:7104",
      .schemes = "tcp|ipc|inproc",
      .help = "svc-indexer address"},
+    {.name = "RPC_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "shared secret (>= 32 characters) that authenticates calls to the services; the same on every app"},
     {.name = "SESSION_SECRET",
      .type = CFG_STR,
      .flags = CFG_REQUIRED | CFG_SECRET,
@@ -261,6 +266,11 @@ int main(int argc, char **argv)
     cfg *c = NULL;
     if (cfg_load(&c, gw_vars, GW_NVARS, err, sizeof(err)) != 0) {
         fprintf(stderr, "gateway: configuration error: %s\n(run gateway --help for every variable)\n", err);
+        return 2;
+    }
+    if (cfg_is_set(c, "RPC_SECRET") && rpc_auth_secret_check(cfg_str(c, "RPC_SECRET"), err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: configuration error: %s\n", err);
+        cfg_free(c);
         return 2;
     }
     if (argc > 1 && strcmp(argv[1], "--print-config") == 0) {

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "respond.h"
+#include "rpc_auth.h"
 #include "session.pb-c.h"
 #include "turn.h"
 #include "utf8.h"
@@ -60,7 +61,9 @@ static void op_done(rpc_result *res, void *arg)
 {
     session_op *op = arg;
     if (res->code != RPC_OK) {
-        switch (res->code) {
+        /* The RPC layer refusing the gateway (RPC_SECRET differs) is ours to
+         * report (503, logged), not the visitor's 401. */
+        switch (rpc_auth_refused(res->code, res->reason) ? RPC_INTERNAL : res->code) {
         case RPC_UNAUTHENTICATED:
         case RPC_PERMISSION_DENIED:
             op_error(op, 401, "unauthorized", res->message);

@@ -16,6 +16,7 @@
 #include "lead_slots.h"
 #include "log.h"
 #include "metrics.h"
+#include "rpc_auth.h"
 #include "turn_int.h"
 
 #include "common.pb-c.h"
@@ -123,7 +124,9 @@ static void turn_on_begin(rpc_result *res, void *arg)
     } else {
         unsigned st;
         const char *code;
-        switch (res->code) {
+        /* The RPC layer refusing the gateway (RPC_SECRET differs) is ours to
+         * report, not the visitor's 401. */
+        switch (rpc_auth_refused(res->code, res->reason) ? RPC_INTERNAL : res->code) {
         case RPC_UNAUTHENTICATED:
         case RPC_PERMISSION_DENIED:
             st = 401;

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "rpc_auth.h"
 #include "rpc_envelope.h"
 
 #define RPC_CLIENT_URL_MAX 256
@@ -35,7 +36,8 @@ struct rpc_pending {
     void *arg;
     int64_t deadline_ms;
     uint32_t timeout_ms;
-    rpc_code abort_code; /* why we aborted it, when we did */
+    rpc_code abort_code;               /* why we aborted it, when we did */
+    uint8_t nonce[RPC_AUTH_NONCE_LEN]; /* the request's, to check the reply's MAC */
     rpc_pending *prev, *next;
 };
 
@@ -44,6 +46,7 @@ struct rpc_client {
     nng_socket sock;
     char url[RPC_CLIENT_URL_MAX];
     rpc_client_opts opts;
+    rpc_auth *auth; /* NULL without a secret */
     pthread_mutex_t mtx;
     pthread_cond_t idle_cv;
     rpc_pending *active; /* calls in flight */
@@ -127,6 +130,12 @@ int rpc_client_open(rpc_client **out, const ProtobufCServiceDescriptor *service,
     if (c->opts.max_in_flight == 0) {
         c->opts.max_in_flight = RPC_CLIENT_DEFAULT_MAX_IN_FLIGHT;
     }
+    if (c->opts.secret != NULL && c->opts.secret[0] != '\0' &&
+        rpc_auth_new(&c->auth, c->opts.secret, 0, 0, err, errlen) != 0) {
+        free(c);
+        return -1;
+    }
+    c->opts.secret = NULL; /* not kept: the key lives in c->auth */
     pthread_mutex_init(&c->mtx, NULL);
     pthread_cond_init(&c->idle_cv, NULL);
     c->down_since_ms = clock_mono_ms();
@@ -151,6 +160,7 @@ int rpc_client_open(rpc_client **out, const ProtobufCServiceDescriptor *service,
 fail:
     pthread_mutex_destroy(&c->mtx);
     pthread_cond_destroy(&c->idle_cv);
+    rpc_auth_free(c->auth);
     free(c);
     return -1;
 }
@@ -225,9 +235,28 @@ static void pending_fail_nng(rpc_pending *p, int rv, rpc_result *res)
     }
 }
 
+/* With RPC_SECRET: a reply without our MAC did not come from a service
+ * holding our secret (a service's own refusal, UNAUTHENTICATED, says why
+ * in its words and is taken as it is). */
+static int pending_reply_check(const Chat__Rpc__Reply *rep, void *arg, rpc_result *res)
+{
+    rpc_pending *p = arg;
+    if (p->c->auth == NULL || rpc_auth_reply_ok(p->c->auth, p->nonce, sizeof(p->nonce), rep) ||
+        rep->code == CHAT__RPC__CODE__UNAUTHENTICATED) {
+        return 1;
+    }
+    result_set(res, RPC_UNAUTHENTICATED,
+               "the %s reply from %s (%s) carries no valid MAC: RPC_SECRET differs between caller and service "
+               "(or the service has none)",
+               p->md->name, p->c->url, rpc_code_name((rpc_code)rep->code));
+    snprintf(res->reason, sizeof(res->reason), "%s", "bad_reply_mac");
+    res->retry_after_ms = 0;
+    return 0;
+}
+
 static void pending_on_reply(rpc_pending *p, nng_msg *msg, rpc_result *res)
 {
-    rpc_env_decode_reply(p->md, p->c->url, nng_msg_body(msg), nng_msg_len(msg), res);
+    rpc_env_decode_reply_checked(p->md, p->c->url, nng_msg_body(msg), nng_msg_len(msg), pending_reply_check, p, res);
     nng_msg_free(msg);
 }
 
@@ -316,9 +345,10 @@ static rpc_pending *pending_get(rpc_client *c)
     return p;
 }
 
-/* Packs the envelope for method md into a new message. */
+/* Packs the envelope for method md into a new message (stamped and MACed
+ * with c->auth, the nonce kept in nonce). */
 static nng_msg *pack_request(rpc_client *c, const ProtobufCMethodDescriptor *md, const ProtobufCMessage *req,
-                             uint32_t timeout_ms, const char *rid)
+                             uint32_t timeout_ms, const char *rid, uint8_t nonce[RPC_AUTH_NONCE_LEN])
 {
     char method[RPC_METHOD_MAX + 1];
     snprintf(method, sizeof(method), "%s/%s", c->svc->name, md->name);
@@ -334,8 +364,13 @@ static nng_msg *pack_request(rpc_client *c, const ProtobufCMethodDescriptor *md,
     env.timeout_ms = timeout_ms;
     env.body.data = body;
     env.body.len = blen;
-    size_t n = chat__rpc__request__get_packed_size(&env);
+    uint8_t mac[RPC_AUTH_MAC_LEN];
     nng_msg *msg = NULL;
+    if (c->auth != NULL && rpc_auth_sign_request(c->auth, &env, clock_wall_ms(), nonce, mac) != 0) {
+        free(body);
+        return NULL;
+    }
+    size_t n = chat__rpc__request__get_packed_size(&env);
     if (nng_msg_alloc(&msg, n) == 0) {
         chat__rpc__request__pack(&env, nng_msg_body(msg));
     } else {
@@ -394,7 +429,7 @@ rpc_code rpc_call_async(rpc_client *c, const char *method, const ProtobufCMessag
     c->busy++;
     pthread_mutex_unlock(&c->mtx);
 
-    nng_msg *msg = pack_request(c, md, req, timeout_ms, rid);
+    nng_msg *msg = pack_request(c, md, req, timeout_ms, rid, p->nonce);
     if (msg == NULL) {
         /* done must not run on the caller's thread: undo and report. */
         pthread_mutex_lock(&c->mtx);
@@ -540,6 +575,7 @@ void rpc_client_close(rpc_client *c)
         free(c->all[i]);
     }
     free(c->all);
+    rpc_auth_free(c->auth);
     pthread_mutex_destroy(&c->mtx);
     pthread_cond_destroy(&c->idle_cv);
     free(c);

@@ -9,6 +9,9 @@
  * UNAVAILABLE instead of being replayed to the next server (the caller
  * knows whether its call is idempotent and may retry).
  *
+ * Authentication: with opts.secret, see rpc_auth.h; a service refusing a
+ * call answers UNAUTHENTICATED and the client passes that on.
+ *
  * Deadlines: every call has a timeout; the server gets the same budget in
  * the envelope and drops the request if it expires before being worked on.
  * When the server is unreachable (no connection for longer than
@@ -30,6 +33,10 @@ typedef struct rpc_client_opts {
     uint32_t default_timeout_ms; /* 0 = RPC_DEFAULT_TIMEOUT_MS */
     size_t max_msg;              /* largest reply accepted; 0 = RPC_DEFAULT_MAX_MSG */
     unsigned max_in_flight;      /* calls at once before RESOURCE_EXHAUSTED; 0 = 65536 */
+    /* RPC_SECRET (rpc_auth.h), copied at open: every request is stamped and
+     * MACed, and a reply must carry a valid MAC bound to its request (else
+     * the call ends UNAUTHENTICATED). NULL or "" = requests unsigned. */
+    const char *secret;
 } rpc_client_opts;
 
 /* Opens a client for `service` at url (opts may be NULL). Returns 0, or -1

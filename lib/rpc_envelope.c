@@ -34,10 +34,20 @@ rpc_env_status rpc_env_decode_request(const ProtobufCServiceDescriptor *desc, co
 void rpc_env_decode_reply(const ProtobufCMethodDescriptor *md, const char *peer, const uint8_t *data, size_t len,
                           rpc_result *res)
 {
+    rpc_env_decode_reply_checked(md, peer, data, len, NULL, NULL, res);
+}
+
+void rpc_env_decode_reply_checked(const ProtobufCMethodDescriptor *md, const char *peer, const uint8_t *data,
+                                  size_t len, rpc_env_reply_check check, void *arg, rpc_result *res)
+{
     Chat__Rpc__Reply *rep = chat__rpc__reply__unpack(NULL, len, data);
     if (rep == NULL) {
         res->code = RPC_INTERNAL;
         snprintf(res->message, sizeof(res->message), "malformed reply envelope from %s", peer);
+        return;
+    }
+    if (check != NULL && !check(rep, arg, res)) {
+        chat__rpc__reply__free_unpacked(rep, NULL);
         return;
     }
     res->code = (rpc_code)rep->code;

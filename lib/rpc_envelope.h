@@ -41,4 +41,11 @@ rpc_env_status rpc_env_decode_request(const ProtobufCServiceDescriptor *desc, co
 void rpc_env_decode_reply(const ProtobufCMethodDescriptor *md, const char *peer, const uint8_t *data, size_t len,
                           rpc_result *res);
 
+/* The same, with check(rep, arg, res) run on the unpacked envelope before
+ * its status is believed (the client's reply MAC, lib/rpc_auth.h): when it
+ * returns 0 it has set *res and nothing else is taken from the reply. */
+typedef int (*rpc_env_reply_check)(const Chat__Rpc__Reply *rep, void *arg, rpc_result *res);
+void rpc_env_decode_reply_checked(const ProtobufCMethodDescriptor *md, const char *peer, const uint8_t *data,
+                                  size_t len, rpc_env_reply_check check, void *arg, rpc_result *res);
+
 #endif

@@ -9,6 +9,7 @@
 #include "rpc_server.h"
 #include "svc_metrics.h"
 
+#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "rpc_auth.h"
 #include "rpc_envelope.h"
 
 #ifndef CHAT_VERSION
@@ -32,6 +34,9 @@
 #define RPC_SERVER_MAX_WORKERS 256u
 #define RPC_NAME_MAX 64
 #define RPC_REPLICA_MAX 128
+#define RPC_PEER_MAX 64             /* "[ffff:...]:65535" */
+#define RPC_AUTH_LOG_PEERS 64       /* peers whose refusals are throttled one by one */
+#define RPC_AUTH_LOG_EVERY_MS 60000 /* one refusal line per peer per minute */
 
 enum slot_state { SLOT_RECV, SLOT_WORK, SLOT_SEND };
 enum call_state { CALL_IN_HANDLER = 1, CALL_DEFERRED = 2, CALL_DONE = 3 };
@@ -58,6 +63,8 @@ struct rpc_call {
     char message[RPC_STATUS_MESSAGE_MAX + 1];
     uint32_t retry_after_ms;
     char reason[RPC_REASON_MAX + 1];
+    uint8_t nonce[RPC_AUTH_NONCE_LEN]; /* the request's, to bind the reply MAC */
+    size_t nonce_len;
     int counted; /* included in s->in_flight until its reply is sent or dropped */
     _Atomic int state;
     rpc_invocation *inv; /* valid while CALL_IN_HANDLER */
@@ -71,8 +78,18 @@ struct rpc_slot {
     rpc_call call;
 };
 
+/* The last refusal logged for one peer address. */
+typedef struct auth_log_peer {
+    char addr[RPC_PEER_MAX];
+    int64_t last_ms;
+    uint64_t suppressed;
+} auth_log_peer;
+
 struct rpc_server {
     ProtobufCService *service;
+    rpc_auth *auth; /* NULL without a secret */
+    pthread_mutex_t log_mtx;
+    auth_log_peer log_peers[RPC_AUTH_LOG_PEERS];
     rpc_server_opts opts;
     char name[RPC_NAME_MAX];
     char replica[RPC_REPLICA_MAX];
@@ -96,7 +113,7 @@ struct rpc_server {
     _Atomic int draining;
     _Atomic int closing; /* aios are being stopped: callbacks re-arm nothing */
 
-    _Atomic uint64_t st_received, st_handled, st_malformed, st_unknown, st_expired, st_rejected;
+    _Atomic uint64_t st_received, st_handled, st_malformed, st_unknown, st_expired, st_rejected, st_unauth;
 };
 
 static void slot_cb(void *arg);
@@ -154,6 +171,12 @@ static int call_pack_reply(rpc_call *call, const ProtobufCMessage *out)
     rep.retry_after_ms = call->retry_after_ms;
     rep.reason = call->reason;
     rep.request_id = call->rid;
+    uint8_t mac[RPC_AUTH_MAC_LEN];
+    rpc_auth *auth = call->slot->srv->auth;
+    if (auth != NULL && rpc_auth_reply_mac(auth, call->nonce, call->nonce_len, &rep, mac) == 0) {
+        rep.mac.data = mac;
+        rep.mac.len = sizeof(mac);
+    }
 
     size_t n = chat__rpc__reply__get_packed_size(&rep);
     int rv = -1;
@@ -253,6 +276,115 @@ static void rpc_closure(const ProtobufCMessage *out, void *closure_data)
     }
 }
 
+/* --- authentication ---------------------------------------------------- */
+
+/* The peer's address ("10.0.0.7", "fdaa::3", "ipc"), without the port: a
+ * reconnecting peer is still the same peer. */
+static void msg_peer(nng_msg *msg, char *out, size_t outlen)
+{
+    nng_sockaddr sa;
+    snprintf(out, outlen, "?");
+    nng_pipe p = nng_msg_get_pipe(msg);
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+        return;
+    }
+    if (sa.s_family == NNG_AF_INET) {
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, out, (socklen_t)outlen);
+    } else if (sa.s_family == NNG_AF_INET6) {
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, out, (socklen_t)outlen);
+    } else if (sa.s_family == NNG_AF_IPC) {
+        snprintf(out, outlen, "ipc");
+    } else if (sa.s_family == NNG_AF_INPROC) {
+        snprintf(out, outlen, "inproc");
+    }
+}
+
+/* Logs a refusal unless this peer had one logged within the last minute
+ * (then it is counted, and the count goes with the next line). When every
+ * tracked peer logged within the minute, a new peer is counted too, so a
+ * flood from many addresses writes at most RPC_AUTH_LOG_PEERS lines a
+ * minute. */
+static void auth_log_refusal(rpc_server *s, const char *peer, const char *method, const char *rid, rpc_auth_status st,
+                             const char *why)
+{
+    int64_t now = clock_mono_ms();
+    uint64_t before = 0;
+    int write = 0;
+    pthread_mutex_lock(&s->log_mtx);
+    auth_log_peer *hit = NULL, *oldest = &s->log_peers[0];
+    for (unsigned i = 0; i < RPC_AUTH_LOG_PEERS; i++) {
+        auth_log_peer *lp = &s->log_peers[i];
+        if (lp->addr[0] != '\0' && strcmp(lp->addr, peer) == 0) {
+            hit = lp;
+            break;
+        }
+        if (lp->addr[0] == '\0' || lp->last_ms < oldest->last_ms) {
+            oldest = lp;
+        }
+    }
+    if (hit == NULL) {
+        if (oldest->addr[0] == '\0' || now - oldest->last_ms >= RPC_AUTH_LOG_EVERY_MS) {
+            hit = oldest;
+            snprintf(hit->addr, sizeof(hit->addr), "%s", peer);
+            hit->last_ms = now - RPC_AUTH_LOG_EVERY_MS;
+            hit->suppressed = 0;
+        } else {
+            oldest->suppressed++; /* every slot busy: count it against the oldest */
+        }
+    }
+    if (hit != NULL) {
+        if (now - hit->last_ms >= RPC_AUTH_LOG_EVERY_MS) {
+            write = 1;
+            before = hit->suppressed;
+            hit->suppressed = 0;
+            hit->last_ms = now;
+        } else {
+            hit->suppressed++;
+        }
+    }
+    pthread_mutex_unlock(&s->log_mtx);
+    if (write) {
+        char more[32];
+        snprintf(more, sizeof(more), "%llu", (unsigned long long)before);
+        log_fields(LOG_WARN, "rpc: request refused UNAUTHENTICATED (one line per peer per minute)", "server", s->name,
+                   "peer", peer, "method", method, "rid", rid, "reason", rpc_auth_status_name(st), "detail", why,
+                   "suppressed_since_last", more, NULL);
+    }
+}
+
+/* Checks the request's authentication; on a refusal answers it and returns
+ * -1 (env is freed). */
+static int slot_authenticate(rpc_slot *slot, Chat__Rpc__Request *env)
+{
+    rpc_server *s = slot->srv;
+    rpc_call *call = &slot->call;
+    if (env->nonce.len == RPC_AUTH_NONCE_LEN) {
+        memcpy(call->nonce, env->nonce.data, RPC_AUTH_NONCE_LEN);
+        call->nonce_len = RPC_AUTH_NONCE_LEN;
+    }
+    char why[RPC_STATUS_MESSAGE_MAX + 1];
+    rpc_auth_status st = rpc_auth_check_request(s->auth, env, clock_wall_ms(), why, sizeof(why));
+    if (st == RPC_AUTH_OK) {
+        return 0;
+    }
+    atomic_fetch_add(&s->st_unauth, 1);
+    char peer[RPC_PEER_MAX], shown[RPC_METHOD_MAX + 1];
+    msg_peer(call->msg, peer, sizeof(peer));
+    snprintf(shown, sizeof(shown), "%s", env->method ? env->method : "");
+    auth_log_refusal(s, peer, shown, call->rid, st, why);
+    if (st == RPC_AUTH_CACHE_FLOOR) {
+        /* A good request the overloaded cache cannot vouch for: retryable. */
+        call_status(call, RPC_UNAVAILABLE, "%s", why);
+        call->retry_after_ms = 100;
+    } else {
+        call_status(call, RPC_UNAUTHENTICATED, "%s: %s", s->name, why);
+    }
+    rpc_set_reason(call, rpc_auth_status_name(st));
+    chat__rpc__request__free_unpacked(env, NULL);
+    slot_reply_status(slot);
+    return -1;
+}
+
 /* --- the context state machine (nng threads) --------------------------- */
 
 static void slot_on_request(rpc_slot *slot, nng_msg *msg)
@@ -285,6 +417,12 @@ static void slot_on_request(rpc_slot *slot, nng_msg *msg)
         call_status(call, RPC_UNIMPLEMENTED, "unknown method \"%s\" (this is %s)", rq.method_shown,
                     s->service->descriptor->name);
         slot_reply_status(slot);
+        return;
+    }
+    /* Before anything else is done for it: is the caller one of ours?
+     * (An unknown method was answered above without this: it reveals
+     * nothing and runs nothing.) */
+    if (slot_authenticate(slot, rq.env) != 0) {
         return;
     }
     const ProtobufCServiceDescriptor *desc = s->service->descriptor;
@@ -557,6 +695,8 @@ static void server_free(rpc_server *s)
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_cond_destroy(&s->init_cv);
+    pthread_mutex_destroy(&s->log_mtx);
+    rpc_auth_free(s->auth);
     free(s);
 }
 
@@ -573,8 +713,10 @@ int rpc_server_start(rpc_server **out, ProtobufCService *service, const rpc_serv
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     pthread_cond_init(&s->init_cv, NULL);
+    pthread_mutex_init(&s->log_mtx, NULL);
     s->service = service;
     s->opts = *opts;
+    s->opts.secret = NULL; /* not kept: the key lives in s->auth */
     s->started_ms = clock_mono_ms();
     snprintf(s->name, sizeof(s->name), "%s", opts->name ? opts->name : service->descriptor->name);
     char host[64] = "localhost";
@@ -596,6 +738,15 @@ int rpc_server_start(rpc_server **out, ProtobufCService *service, const rpc_serv
         snprintf(err, errlen, "too many contexts (max %u) or workers (max %u)", RPC_SERVER_MAX_CONTEXTS,
                  RPC_SERVER_MAX_WORKERS);
         goto fail;
+    }
+
+    if (opts->secret != NULL && opts->secret[0] != '\0') {
+        char e[256];
+        unsigned cap = opts->replay_capacity ? opts->replay_capacity : RPC_REPLAY_DEFAULT;
+        if (rpc_auth_new(&s->auth, opts->secret, opts->auth_window_ms, cap, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "%s", e);
+            goto fail;
+        }
     }
 
     if ((rv = nng_rep0_open(&s->sock)) != 0) {
@@ -703,6 +854,7 @@ void rpc_server_get_stats(rpc_server *s, rpc_server_stats *out)
     out->unknown = atomic_load(&s->st_unknown);
     out->expired = atomic_load(&s->st_expired);
     out->rejected = atomic_load(&s->st_rejected);
+    out->unauthenticated = atomic_load(&s->st_unauth);
     pthread_mutex_lock(&s->mtx);
     out->in_flight = s->in_flight;
     pthread_mutex_unlock(&s->mtx);

@@ -17,6 +17,12 @@
  * rpc_fail(...) then closure(NULL, closure_data). The input message is freed
  * when the handler returns.
  *
+ * Authentication (opts.secret) is checked in the aio callback too, before
+ * the method is looked up: a refused request gets UNAUTHENTICATED with a
+ * reason ("bad_mac", "replayed", ...), is logged at most once a minute per
+ * peer address (RPC_AUTH_LOG_PEERS addresses tracked), and the connection
+ * stays open for the caller's good requests.
+ *
  * A handler that must wait for something else (a long poll) calls
  * rpc_defer() before returning and later calls the closure from any thread;
  * it must copy what it needs from the input before returning.
@@ -40,6 +46,15 @@ typedef struct rpc_server_opts {
     size_t max_msg;              /* largest request accepted and reply sent (a bigger reply is RESOURCE_EXHAUSTED); 0 =
                                     RPC_DEFAULT_MAX_MSG */
     uint32_t default_timeout_ms; /* for requests that carry none; 0 = RPC_DEFAULT_TIMEOUT_MS */
+    /* Authentication (rpc_auth.h): with a secret, every request must carry
+     * a valid MAC, a timestamp inside auth_window_ms (0 = 30 s) and an
+     * unseen nonce (replay cache of replay_capacity entries, 0 =
+     * RPC_REPLAY_DEFAULT), and every reply is MACed. NULL: requests must
+     * carry no MAC (a signed request means the caller has a secret this
+     * server lacks, and is refused). Copied at start. */
+    const char *secret;
+    uint32_t auth_window_ms;
+    unsigned replay_capacity;
     /* Optional per-worker state (a database connection): made on the worker
      * thread before it takes calls; a non-zero return stops the start. */
     int (*worker_init)(void **worker_data, unsigned index, void *arg);
@@ -68,12 +83,13 @@ void rpc_server_stop(rpc_server *s);
 
 /* Counters, for tests and metrics. */
 typedef struct rpc_server_stats {
-    uint64_t received;  /* envelopes received */
-    uint64_t handled;   /* calls passed to a handler */
-    uint64_t malformed; /* bad envelope or bad body */
-    uint64_t unknown;   /* unknown method */
-    uint64_t expired;   /* dropped: deadline passed before a worker took it */
-    uint64_t rejected;  /* answered UNAVAILABLE while draining */
+    uint64_t received;        /* envelopes received */
+    uint64_t handled;         /* calls passed to a handler */
+    uint64_t malformed;       /* bad envelope or bad body */
+    uint64_t unknown;         /* unknown method */
+    uint64_t expired;         /* dropped: deadline passed before a worker took it */
+    uint64_t rejected;        /* answered UNAVAILABLE while draining */
+    uint64_t unauthenticated; /* refused by the authentication check */
     unsigned in_flight;
 } rpc_server_stats;
 void rpc_server_get_stats(rpc_server *s, rpc_server_stats *out);

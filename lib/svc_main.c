@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.pb-c.h"
+#include "rpc_auth.h"
 #include "shutdown.h"
 
 #ifndef CHAT_VERSION
@@ -39,6 +40,17 @@ static const cfg_var svc_common_vars[] = {
     {.name = "METRICS_ADDR",
      .type = CFG_STR,
      .help = "serve GET /metrics (Prometheus) on this IPv4 address and port, e.g. 127.0.0.1:9464 (unset = off)"},
+    {.name = "RPC_SECRET",
+     .type = CFG_STR,
+     .flags = CFG_SECRET,
+     .help = "shared secret (>= 32 characters, the same on every app) that authenticates RPC calls; required to "
+             "listen on anything but loopback/ipc"},
+    {.name = "RPC_AUTH_WINDOW",
+     .type = CFG_DURATION_MS,
+     .def = "30s",
+     .min = 1000,
+     .max = 600000,
+     .help = "how far a request's timestamp may be from this clock, either way (with RPC_SECRET)"},
     {.name = "DRAIN_TIMEOUT",
      .type = CFG_DURATION_MS,
      .def = "10s",
@@ -138,6 +150,12 @@ int svc_main(const svc_def *def, int argc, char **argv)
         fprintf(stderr, "%s: configuration error: %s\n(run %s --help for every variable)\n", def->name, err, def->name);
         return 2;
     }
+    const char *secret = cfg_is_set(c, "RPC_SECRET") ? cfg_str(c, "RPC_SECRET") : NULL;
+    if (secret != NULL && rpc_auth_secret_check(secret, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", def->name, err);
+        cfg_free(c);
+        return 2;
+    }
     svc_cfg = c;
     log_level lvl = LOG_INFO;
     log_level_parse(cfg_str(c, "LOG_LEVEL"), &lvl);
@@ -158,6 +176,17 @@ int svc_main(const svc_def *def, int argc, char **argv)
         return rc;
     }
 
+    /* Only when serving: --migrate, --print-config and commands listen on
+     * nothing. */
+    if (secret == NULL && !rpc_url_is_local(cfg_str(c, def->url_var))) {
+        fprintf(stderr,
+                "%s: configuration error: %s=%s listens beyond this machine, so RPC_SECRET is required (any app "
+                "that reaches the address could call it); set the same RPC_SECRET (>= %d characters) on every "
+                "service and the gateway, or listen on 127.0.0.1 / ipc:// for development\n",
+                def->name, def->url_var, cfg_str(c, def->url_var), RPC_AUTH_SECRET_MIN);
+        cfg_free(c);
+        return 2;
+    }
     shutdown_block();
     void *state = NULL;
     if (def->init != NULL && def->init(c, &state) != 0) {
@@ -172,6 +201,8 @@ int svc_main(const svc_def *def, int argc, char **argv)
         .contexts = (unsigned)cfg_int(c, "RPC_CONTEXTS"),
         .workers = (unsigned)cfg_int(c, "RPC_WORKERS"),
         .max_msg = (size_t)cfg_int(c, "RPC_MAX_MSG"),
+        .secret = secret,
+        .auth_window_ms = (uint32_t)cfg_int(c, "RPC_AUTH_WINDOW"),
         .worker_init = def->worker_init,
         .worker_fini = def->worker_fini,
         .ready = def->ready,
@@ -197,7 +228,8 @@ int svc_main(const svc_def *def, int argc, char **argv)
     }
     char ms[32];
     snprintf(ms, sizeof(ms), "%.1f", (double)(clock_mono_us() - t0) / 1000.0);
-    log_fields(LOG_INFO, "ready", "listen", o.url, "version", CHAT_VERSION, "startup_ms", ms, NULL);
+    log_fields(LOG_INFO, "ready", "listen", o.url, "version", CHAT_VERSION, "startup_ms", ms, "rpc_auth",
+               secret ? "hmac-sha256" : "off (loopback only)", NULL);
 
     int sig = shutdown_wait();
     log_info("signal %d: draining calls in flight", sig);

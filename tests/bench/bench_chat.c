@@ -2387,7 +2387,8 @@ static rpc_client *base_open(const ProtobufCServiceDescriptor *d, const char *ur
 {
     rpc_client *c = NULL;
     char err[256];
-    if (rpc_client_open(&c, d, url, NULL, err, sizeof(err)) != 0) {
+    rpc_client_opts co = {.secret = getenv("RPC_SECRET")};
+    if (rpc_client_open(&c, d, url, &co, err, sizeof(err)) != 0) {
         die("rpc client %s: %s", url, err);
     }
     /* wait for the connection */

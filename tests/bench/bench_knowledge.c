@@ -1029,7 +1029,7 @@ static int cmd_search(int argc, char **argv)
     }
     rpc_client *c = NULL;
     char err[256];
-    rpc_client_opts o = {.default_timeout_ms = 10000};
+    rpc_client_opts o = {.default_timeout_ms = 10000, .secret = getenv("RPC_SECRET")};
     if (rpc_client_open(&c, &chat__retrieval__retrieval__descriptor, url, &o, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_knowledge: rpc_client_open %s: %s\n", url, err);
         sv_free(&pool);

@@ -19,6 +19,9 @@
  *      REP server (128 contexts).
  *   D  10,000 calls in flight at once from one client (max_in_flight 10000,
  *      timeout 60 s; server: 1024 contexts, 4 workers).
+ *   B' B with RPC_SECRET on both sides (HMAC-SHA256 of each request and
+ *      reply, window and replay cache), interleaved with A and B; C also
+ *      runs its two "ours" rows with RPC_SECRET.
  *   A and B are repeated over ipc:// for information.
  *
  * --quick shrinks the counts (2,000 round trips, 0.5 s of throughput; D
@@ -52,6 +55,9 @@
 #include "rpc_server.h"
 
 /* --- settings --------------------------------------------------------------- */
+
+/* The RPC_SECRET of the authenticated pairings (B', and C "with RPC_SECRET"). */
+#define BENCH_SECRET "bench-rpc-secret-0123456789-abcdefghijklmnop"
 
 typedef struct bench_cfg {
     int quick;
@@ -320,12 +326,14 @@ static void raw_actx_cb(void *arg)
 
 /* contexts/workers: for SRV_RPC (0 = defaults) and contexts for
  * SRV_RAW_ASYNC. Returns 0 or -1. */
-static int server_start(bench_server *bs, srv_kind kind, const char *url, unsigned contexts, unsigned workers)
+static int server_start(bench_server *bs, srv_kind kind, const char *url, unsigned contexts, unsigned workers,
+                        const char *secret)
 {
     memset(bs, 0, sizeof(*bs));
     bs->kind = kind;
     if (kind == SRV_RPC) {
-        rpc_server_opts o = {.url = url, .name = "bench-llm", .contexts = contexts, .workers = workers};
+        rpc_server_opts o = {
+            .url = url, .name = "bench-llm", .contexts = contexts, .workers = workers, .secret = secret};
         char err[256];
         if (rpc_server_start(&bs->rpc, &bench_service.base, &o, err, sizeof(err)) != 0) {
             fprintf(stderr, "bench_rpc: rpc_server_start %s: %s\n", url, err);
@@ -394,9 +402,9 @@ static void server_stop(bench_server *bs)
 
 /* --- clients ------------------------------------------------------------------- */
 
-static rpc_client *client_open(const char *url, unsigned max_in_flight, uint32_t timeout_ms)
+static rpc_client *client_open(const char *url, unsigned max_in_flight, uint32_t timeout_ms, const char *secret)
 {
-    rpc_client_opts o = {.default_timeout_ms = timeout_ms, .max_in_flight = max_in_flight};
+    rpc_client_opts o = {.default_timeout_ms = timeout_ms, .max_in_flight = max_in_flight, .secret = secret};
     rpc_client *c = NULL;
     char err[256];
     if (rpc_client_open(&c, &chat__llm__llm__descriptor, url, &o, err, sizeof(err)) != 0) {
@@ -477,6 +485,7 @@ typedef struct pingpong {
     const char *label;
     srv_kind sk;
     int raw_client;
+    const char *secret; /* RPC_SECRET on both sides, or NULL */
     char url[128];
     bench_server bs;
     int server_up;
@@ -491,11 +500,11 @@ typedef struct pingpong {
 static int pingpong_open(pingpong *p, const char *transport)
 {
     make_url(p->url, sizeof(p->url), transport);
-    if (server_start(&p->bs, p->sk, p->url, 0, 0) != 0) {
+    if (server_start(&p->bs, p->sk, p->url, 0, 0, p->secret) != 0) {
         return -1;
     }
     p->server_up = 1;
-    if (p->raw_client ? raw_client_open(&p->req, p->url) != 0 : (p->c = client_open(p->url, 0, 0)) == NULL) {
+    if (p->raw_client ? raw_client_open(&p->req, p->url) != 0 : (p->c = client_open(p->url, 0, 0, p->secret)) == NULL) {
         return -1;
     }
     if (p->sk == SRV_RPC && !p->raw_client) {
@@ -670,10 +679,10 @@ static double run_threads(tput_shared *sh, void *(*fn)(void *), unsigned threads
 }
 
 /* `threads` synchronous callers (raw or ours) against a server of kind sk. */
-static double bench_tput_threads(srv_kind sk, int raw_client, const char *url, unsigned threads)
+static double bench_tput_threads(srv_kind sk, int raw_client, const char *url, unsigned threads, const char *secret)
 {
     bench_server bs;
-    if (server_start(&bs, sk, url, 128, 4) != 0) {
+    if (server_start(&bs, sk, url, 128, 4, secret) != 0) {
         return -1;
     }
     tput_shared sh = {.c = NULL};
@@ -686,7 +695,7 @@ static double bench_tput_threads(srv_kind sk, int raw_client, const char *url, u
             r = run_threads(&sh, raw_tput_thread, threads);
             nng_close(sh.req);
         }
-    } else if ((sh.c = client_open(url, 0, 0)) != NULL) {
+    } else if ((sh.c = client_open(url, 0, 0, secret)) != NULL) {
         for (unsigned i = 0; i < B.warmup / 4; i++) {
             call_generate(sh.c);
         }
@@ -716,13 +725,13 @@ static void async_done(rpc_result *res, void *arg)
     sem_post(&st->slots);
 }
 
-static double bench_tput_async(const char *url, unsigned depth)
+static double bench_tput_async(const char *url, unsigned depth, const char *secret)
 {
     bench_server bs;
-    if (server_start(&bs, SRV_RPC, url, 128, 4) != 0) {
+    if (server_start(&bs, SRV_RPC, url, 128, 4, secret) != 0) {
         return -1;
     }
-    rpc_client *c = client_open(url, 0, 0);
+    rpc_client *c = client_open(url, 0, 0, secret);
     if (c == NULL) {
         server_stop(&bs);
         return -1;
@@ -805,11 +814,11 @@ static void bench_flood(const char *url, unsigned n)
            "   server %u contexts, %u workers)\n",
            n, n, timeout_ms / 1000, contexts, workers);
     bench_server bs;
-    if (server_start(&bs, SRV_RPC, url, contexts, workers) != 0) {
+    if (server_start(&bs, SRV_RPC, url, contexts, workers, NULL) != 0) {
         return;
     }
     rpc_server *s = bs.rpc;
-    rpc_client *c = client_open(url, n, timeout_ms);
+    rpc_client *c = client_open(url, n, timeout_ms, NULL);
     if (c == NULL) {
         server_stop(&bs);
         return;
@@ -925,14 +934,16 @@ static void print_lat_row(const char *transport, const char *what, const lat_sta
 
 static void latency_block(const char *transport, int decompose)
 {
-    pingpong ps[4] = {
+    pingpong ps[5] = {
         {.label = "A  raw REQ -> raw REP thread", .sk = SRV_RAW_SYNC, .raw_client = 1},
         {.label = "B  rpc_call_sync -> rpc_server", .sk = SRV_RPC, .raw_client = 0},
+        /* The same with RPC_SECRET: HMAC on both sides, replay cache. */
+        {.label = "B' the same with RPC_SECRET (HMAC)", .sk = SRV_RPC, .raw_client = 0, .secret = BENCH_SECRET},
         /* Where a difference comes from: each half of our layer alone. */
         {.label = "   raw REQ -> rpc_server (server cost)", .sk = SRV_RPC, .raw_client = 1},
         {.label = "   rpc_call_sync -> raw REP (client cost)", .sk = SRV_RAW_SYNC, .raw_client = 0},
     };
-    unsigned k = decompose ? 4 : 2;
+    unsigned k = decompose ? 5 : 3;
     for (unsigned j = 0; j < k; j++) {
         if (pingpong_open(&ps[j], transport) != 0) {
             g_failed = 1;
@@ -958,6 +969,16 @@ static void latency_block(const char *transport, int decompose)
         summary(tcp ? "tcp_rpc" : "ipc_rpc", "mean %.1f p50 %.1f p99 %.1f", ours->mean_us, ours->p50_us, ours->p99_us);
         summary(tcp ? "tcp_ratio" : "ipc_ratio", "%.2f", ratio);
         summary(tcp ? "tcp_ratio_p50" : "ipc_ratio_p50", "%.2f", ours->p50_us / raw->p50_us);
+    }
+    if (ps[1].ok && ps[2].ok) {
+        const lat_stats *plain = &ps[1].st, *mac = &ps[2].st;
+        printf("   %-4s RPC_SECRET costs %+.1f us a round trip (mean; p50 %+.1f, p99 %+.1f): x%.2f of B\n", transport,
+               mac->mean_us - plain->mean_us, mac->p50_us - plain->p50_us, mac->p99_us - plain->p99_us,
+               mac->mean_us / plain->mean_us);
+        int tcp = strcmp(transport, "tcp") == 0;
+        summary(tcp ? "tcp_rpc_auth" : "ipc_rpc_auth", "mean %.1f p50 %.1f p99 %.1f", mac->mean_us, mac->p50_us,
+                mac->p99_us);
+        summary(tcp ? "tcp_auth_ratio" : "ipc_auth_ratio", "%.2f", mac->mean_us / plain->mean_us);
     }
     for (unsigned j = 0; j < k; j++) {
         pingpong_close(&ps[j]);
@@ -985,23 +1006,31 @@ static void throughput(void)
     printf("   %-60s %10s %8s\n", "", "calls/s", "vs raw");
 
     make_url(url, sizeof(url), "tcp");
-    double raw = bench_tput_threads(SRV_RAW_ASYNC, 1, url, n);
+    double raw = bench_tput_threads(SRV_RAW_ASYNC, 1, url, n, NULL);
     tput_row("raw: 64 threads x REQ ctx send/recv -> raw async REP", raw, 0);
 
     make_url(url, sizeof(url), "tcp");
-    double thr = bench_tput_threads(SRV_RPC, 0, url, n);
+    double thr = bench_tput_threads(SRV_RPC, 0, url, n, NULL);
     tput_row("ours: 64 threads x rpc_call_sync -> rpc_server", thr, raw);
 
     make_url(url, sizeof(url), "tcp");
-    double asy = bench_tput_async(url, n);
+    double thr_mac = bench_tput_threads(SRV_RPC, 0, url, n, BENCH_SECRET);
+    tput_row("ours, with RPC_SECRET: 64 threads x rpc_call_sync", thr_mac, raw);
+
+    make_url(url, sizeof(url), "tcp");
+    double asy = bench_tput_async(url, n, NULL);
     tput_row("ours: 64 x rpc_call_async in flight, one thread -> rpc_server", asy, raw);
 
     make_url(url, sizeof(url), "tcp");
-    double rc_os = bench_tput_threads(SRV_RPC, 1, url, n);
+    double asy_mac = bench_tput_async(url, n, BENCH_SECRET);
+    tput_row("ours, with RPC_SECRET: 64 x rpc_call_async in flight", asy_mac, raw);
+
+    make_url(url, sizeof(url), "tcp");
+    double rc_os = bench_tput_threads(SRV_RPC, 1, url, n, NULL);
     tput_row("   raw 64 threads -> rpc_server (server cost)", rc_os, raw);
 
     make_url(url, sizeof(url), "tcp");
-    double oc_rs = bench_tput_threads(SRV_RAW_ASYNC, 0, url, n);
+    double oc_rs = bench_tput_threads(SRV_RAW_ASYNC, 0, url, n, NULL);
     tput_row("   64 threads x rpc_call_sync -> raw async REP (client cost)", oc_rs, raw);
 
     summary("tput_raw", "%.0f", raw);
@@ -1009,6 +1038,10 @@ static void throughput(void)
     summary("tput_async64", "%.0f", asy);
     summary("tput_sync64_ratio", "%.2f", raw > 0 ? thr / raw : 0);
     summary("tput_async64_ratio", "%.2f", raw > 0 ? asy / raw : 0);
+    summary("tput_sync64_auth", "%.0f", thr_mac);
+    summary("tput_async64_auth", "%.0f", asy_mac);
+    summary("tput_sync64_auth_vs_plain", "%.2f", thr > 0 ? thr_mac / thr : 0);
+    summary("tput_async64_auth_vs_plain", "%.2f", asy > 0 ? asy_mac / asy : 0);
 }
 
 static void usage(FILE *out)

@@ -168,7 +168,8 @@ static int probe_once(probe *p, int64_t t0, int need_ready)
         }
         char err[256];
         p->listen_ns = now_ns() - t0;
-        if (rpc_client_open(&p->c, services[p->svc].desc, p->url, NULL, err, sizeof(err)) != 0) {
+        rpc_client_opts co = {.secret = getenv("RPC_SECRET")};
+        if (rpc_client_open(&p->c, services[p->svc].desc, p->url, &co, err, sizeof(err)) != 0) {
             fprintf(stderr, "health_probe: %s\n", err);
             return 0;
         }

@@ -70,7 +70,8 @@ int main(int argc, char **argv)
     log_init("indexer_cli", LOG_ERROR);
     char err[256];
     rpc_client *c = NULL;
-    if (rpc_client_open(&c, &chat__indexer__indexer__descriptor, argv[1], NULL, err, sizeof(err)) != 0) {
+    rpc_client_opts co = {.secret = getenv("RPC_SECRET")}; /* the services' secret, when they have one */
+    if (rpc_client_open(&c, &chat__indexer__indexer__descriptor, argv[1], &co, err, sizeof(err)) != 0) {
         fprintf(stderr, "indexer_cli: %s\n", err);
         return 2;
     }

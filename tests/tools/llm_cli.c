@@ -415,7 +415,7 @@ int main(int argc, char **argv)
     }
     log_init("llm_cli", LOG_ERROR);
     char err[256];
-    rpc_client_opts co = {.max_in_flight = 4096};
+    rpc_client_opts co = {.max_in_flight = 4096, .secret = getenv("RPC_SECRET")};
     if (rpc_client_open(&cli, &chat__llm__llm__descriptor, argv[1], &co, err, sizeof(err)) != 0) {
         fprintf(stderr, "llm_cli: %s\n", err);
         return 2;

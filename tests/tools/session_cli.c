@@ -12,8 +12,9 @@
  *   when assistant= is not given)
  *
  * On success: the reply as JSON, exit 0. On an RPC error:
- *   {"error":{"code":"NOT_FOUND","message":"...","retry_after_ms":0}}
- * and exit 3. Usage errors exit 2. */
+ *   {"error":{"code":"NOT_FOUND","message":"...","retry_after_ms":0,"reason":""}}
+ * and exit 3. Usage errors exit 2. RPC_SECRET, when set, signs the call
+ * (rpc_auth.h). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,7 +313,8 @@ int main(int argc, char **argv)
 
     char err[256];
     rpc_client *cl = NULL;
-    if (rpc_client_open(&cl, &chat__session__session__descriptor, url, NULL, err, sizeof(err)) != 0) {
+    rpc_client_opts co = {.secret = getenv("RPC_SECRET")}; /* the services' secret, when they have one */
+    if (rpc_client_open(&cl, &chat__session__session__descriptor, url, &co, err, sizeof(err)) != 0) {
         fprintf(stderr, "session_cli: %s\n", err);
         return 2;
     }
@@ -324,8 +326,8 @@ int main(int argc, char **argv)
         out = cli_to_json(res.reply);
         protobuf_c_message_free_unpacked(res.reply, NULL);
     } else {
-        out = json_pack("{s{sssssi}}", "error", "code", rpc_code_name(code), "message", res.message, "retry_after_ms",
-                        (int)res.retry_after_ms);
+        out = json_pack("{s{sssssiss}}", "error", "code", rpc_code_name(code), "message", res.message, "retry_after_ms",
+                        (int)res.retry_after_ms, "reason", res.reason);
         rc = 3;
     }
     char *text = json_dumps(out, JSON_COMPACT);
