@@ -42,7 +42,11 @@ teardown() {
   [ -n "$s3_pid" ] && { kill "$s3_pid"; wait "$s3_pid"; } 2>/dev/null
   "${DC[@]}" logs --no-color >"$TMP/compose.log" 2>&1 || true
   timeout 120 "${DC[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
-  if [ -s "$TMP/docker/dockerd.pid" ]; then kill "$(cat "$TMP/docker/dockerd.pid")" 2>/dev/null; fi
+  # The engine this test started is stopped, unless another compose test
+  # (a concurrent run on this machine) has containers on it by now.
+  if [ -s "$TMP/docker/dockerd.pid" ] && [ -z "$(docker ps -q 2>/dev/null)" ]; then
+    kill "$(cat "$TMP/docker/dockerd.pid")" 2>/dev/null
+  fi
   if [ "$IT_FAILED" -gt 0 ]; then echo "logs kept in $TMP (compose.log)"; else rm -rf "$TMP"; fi
 }
 trap teardown EXIT
