@@ -33,7 +33,7 @@ start_gw() { # start_gw VAR=VALUE...
   IT_PIDS+=($!); IT_PID_gateway=$!
   it_wait_http 200 /healthz 10 || return 1
   for _ in $(seq 1 200); do
-    curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready' >/dev/null 2>&1 && return 0
+    curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready' >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   return 1

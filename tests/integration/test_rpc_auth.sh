@@ -37,7 +37,7 @@ refused() {
 }
 
 for p in svc-session svc-retrieval svc-llm gateway; do it_start "$p"; done
-for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -s "$G/readyz" | jq -ne 'input | .services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break; sleep 0.1; done
 it_check "every service logs that it authenticates calls" bash -c "for p in svc-session svc-retrieval svc-llm; do grep -q '\"rpc_auth\":\"hmac-sha256\"' '$IT_TMP/logs/'\$p.log || exit 1; done"
 
 # --- the stack with RPC_SECRET answers a chat turn ------------------------------

@@ -127,7 +127,7 @@ start_gw TURNSTILE_SECRET=$PASS "${TS[@]}" TURNSTILE_TIMEOUT=1s TURNSTILE_FAIL_O
 it_check "the same with TURNSTILE_FAIL_OPEN=true: 201" test "$(post /v1/sessions '{"turnstile_token":"tok-slow-2"}')" = 201
 it_check "... logged as let through" grep -q 'let through (TURNSTILE_FAIL_OPEN)' "$IT_TMP/logs/gateway.log"
 fake POST config '{"delay_ms":null}' >/dev/null
-DEAD="http://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 45000 47999)/turnstile/v0/siteverify"
+DEAD="http://127.0.0.1:$("$IT_ROOT/scripts/free-port.sh" 61000 62999)/turnstile/v0/siteverify"
 start_gw TURNSTILE_SECRET=$PASS TURNSTILE_SITE_KEY=$SITE TURNSTILE_VERIFY_URL="$DEAD"
 st=$(post /v1/sessions '{"turnstile_token":"tok-dead-1"}')
 it_check "Siteverify unreachable (connection refused): 503 bot_check_unavailable" refused "$st" 503 bot_check_unavailable
@@ -156,7 +156,7 @@ it_check "... on a listed hostname (any case): 201" test "$(post /v1/sessions '{
 
 bad_start() { # bad_start VARIABLE VAR=VALUE...: exits 2 naming VARIABLE
   local var=$1 rc; shift
-  env "$@" HTTP_PORT="$("$IT_ROOT/scripts/free-port.sh" 45000 47999)" timeout 10 "$IT_BIN/gateway" >"$IT_TMP/bad.out" 2>&1; rc=$?
+  env "$@" HTTP_PORT="$("$IT_ROOT/scripts/free-port.sh" 61000 62999)" timeout 10 "$IT_BIN/gateway" >"$IT_TMP/bad.out" 2>&1; rc=$?
   [ "$rc" = 2 ] && grep -q "configuration error: $var" "$IT_TMP/bad.out"
 }
 it_check "TURNSTILE_SECRET without TURNSTILE_SITE_KEY: exit 2 naming TURNSTILE_SITE_KEY" \
