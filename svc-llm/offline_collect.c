@@ -124,16 +124,16 @@ int offl_german(const char *msg, const char *locale)
                                      "nummer",
                                      "erreichbar",
                                      "firma",
-                                     "m\xC3\xB6"
-                                     "chte",
+                                     ("m\xC3\xB6"
+                                      "chte"),
                                      "kann",
                                      "k\xC3\xB6nnen",
-                                     "hei\xC3\x9F"
-                                     "e",
+                                     ("hei\xC3\x9F"
+                                      "e"),
                                      "heisse",
                                      "hier",
-                                     "gr\xC3\xBC\xC3\x9F"
-                                     "e",
+                                     ("gr\xC3\xBC\xC3\x9F"
+                                      "e"),
                                      "wie",
                                      "was",
                                      "gibt",
@@ -259,13 +259,13 @@ int offl_ask_next(dynbuf *b, const offl_lead *l, const Chat__Common__LeadState *
     static const char *const german[LEAD_NSLOTS] = {
         "Darf ich noch Ihren Namen erfahren?",
         "Unter welcher E-Mail-Adresse erreichen wir Sie am besten?",
-        "M\xC3\xB6"
-        "chten Sie uns auch eine Telefonnummer hinterlassen, falls ein Anruf einfacher ist?",
+        ("M\xC3\xB6"
+         "chten Sie uns auch eine Telefonnummer hinterlassen, falls ein Anruf einfacher ist?"),
         "F\xC3\xBCr welches Unternehmen sind Sie t\xC3\xA4tig?",
         "Worum geht es Ihnen, in ein paar Worten?",
         "Wie viele Personen w\xC3\xBCrden es nutzen?",
-        "Wann m\xC3\xB6"
-        "chten Sie starten?",
+        ("Wann m\xC3\xB6"
+         "chten Sie starten?"),
         "Haben Sie schon ein Budget im Blick?",
     };
     const lead_conf *c = lead_conf_get();

@@ -73,14 +73,14 @@ int offl_find_timeline(const char *msg, char *out, size_t outlen)
                                           "within weeks",
                                           "so schnell wie m\xC3\xB6glich",
                                           "sofort",
-                                          "n\xC3\xA4"
-                                          "chste woche",
-                                          "n\xC3\xA4"
-                                          "chsten monat",
-                                          "n\xC3\xA4"
-                                          "chstes quartal",
-                                          "n\xC3\xA4"
-                                          "chstes jahr",
+                                          ("n\xC3\xA4"
+                                           "chste woche"),
+                                          ("n\xC3\xA4"
+                                           "chsten monat"),
+                                          ("n\xC3\xA4"
+                                           "chstes quartal"),
+                                          ("n\xC3\xA4"
+                                           "chstes jahr"),
                                           "diese woche",
                                           "diesen monat",
                                           "dieses quartal",
@@ -180,15 +180,15 @@ int offl_wants_handoff(const char *msg, char *reason, size_t reasonlen, int *urg
                                         "vertrieb",
                                         "vertriebler",
                                         "verkauf",
-                                        "au\xC3\x9F"
-                                        "endienst"};
-    static const char *const callback[] = {"r\xC3\xBC"
-                                           "ckruf",
+                                        ("au\xC3\x9F"
+                                         "endienst")};
+    static const char *const callback[] = {("r\xC3\xBC"
+                                            "ckruf"),
                                            "ruf mich an",
                                            "rufen sie mich an",
                                            "mich anrufen",
-                                           "mich zur\xC3\xBC"
-                                           "ckrufen",
+                                           ("mich zur\xC3\xBC"
+                                            "ckrufen"),
                                            "anrufen",
                                            "telefonat"};
     static const char *const meeting[] = {"book a meeting",
@@ -198,8 +198,8 @@ int offl_wants_handoff(const char *msg, char *reason, size_t reasonlen, int *urg
                                           "einen termin",
                                           "termin vereinbaren",
                                           "termin ausmachen",
-                                          "ein gespr\xC3\xA4"
-                                          "ch",
+                                          ("ein gespr\xC3\xA4"
+                                           "ch"),
                                           "beratungstermin"};
     static const char *const call[] = {"call me", "a call", "phone call", "call back", "callback", "ring me"};
     static const char *const human[] = {"human",

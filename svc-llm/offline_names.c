@@ -212,8 +212,8 @@ static const struct {
     {"mein name lautet ", 1},
     {"mein vollständiger name ist ", 1},
     {"ich heiße ", 1},
-    {"ich hei\xC3\x9F"
-     "e ",
+    {("ich hei\xC3\x9F"
+      "e "),
      1},
     {"ich heisse ", 1},
     {"hier ist ", 0},
@@ -252,8 +252,8 @@ static const char *const offl_closings[] = {
     "liebe gr",
     "herzliche gr",
     "sch\xC3\xB6ne gr",
-    "gr\xC3\xBC\xC3\x9F"
-    "e",
+    ("gr\xC3\xBC\xC3\x9F"
+     "e"),
     "gru\xC3\x9F",
     "mfg",
     "lg",
@@ -480,10 +480,10 @@ static const char *const offl_company_intros[] = {
     "f\xC3\xBCr die firma ",
     "von der firma ",
     "bei der firma ",
-    "gesch\xC3\xA4"
-    "ftsf\xC3\xBChrer der ",
-    "gesch\xC3\xA4"
-    "ftsf\xC3\xBChrer von ",
+    ("gesch\xC3\xA4"
+     "ftsf\xC3\xBChrer der "),
+    ("gesch\xC3\xA4"
+     "ftsf\xC3\xBChrer von "),
     "inhaber von ",
     "wir von der ",
     "wir von ",
