@@ -39,7 +39,8 @@ static const cfg_var svc_common_vars[] = {
      .help = "largest request in bytes; bigger ones drop the connection"},
     {.name = "METRICS_ADDR",
      .type = CFG_STR,
-     .help = "serve GET /metrics (Prometheus) on this IPv4 address and port, e.g. 127.0.0.1:9464 (unset = off)"},
+     .help =
+         "serve GET /metrics (Prometheus) on this address: 127.0.0.1:9464, or :9464 for every address (unset = off)"},
     {.name = "RPC_SECRET",
      .type = CFG_STR,
      .flags = CFG_SECRET,

@@ -243,16 +243,23 @@ int svc_metrics_http_start(const char *service, const char *addr, char *err, siz
         return -1;
     }
     *colon = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (host[0] == '\0') {
-        sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "METRICS_ADDR: \"%.40s\" is not an IPv4 address and port", addr);
-        return -1;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (host[0] == '\0' || strcmp(host, "[::]") == 0) {
+        /* every address, IPv6 and IPv4 (Fly's private network is IPv6) */
+        svc_httpd = MHD_start_daemon(flags | MHD_USE_DUAL_STACK, (uint16_t)port, NULL, NULL, svc_http, NULL,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT,
+                                     (unsigned)10, MHD_OPTION_END);
+    } else {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+            snprintf(err, errlen, "METRICS_ADDR: \"%.40s\" is not an IPv4 address and port (or :port, [::]:port)",
+                     addr);
+            return -1;
+        }
+        svc_httpd = MHD_start_daemon(flags, 0, NULL, NULL, svc_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT,
+                                     (unsigned)10, MHD_OPTION_END);
     }
-    svc_httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, svc_http, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (svc_httpd == NULL) {
         snprintf(err, errlen, "METRICS_ADDR: cannot listen on %.40s", addr);
         return -1;

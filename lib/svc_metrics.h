@@ -35,8 +35,8 @@ int svc_metrics_source(void (*fn)(FILE *out, void *arg), void *arg);
 /* The whole text (malloc'd; caller frees), labelled with service. */
 char *svc_metrics_render(const char *service, size_t *len);
 
-/* Serves GET /metrics on addr ("127.0.0.1:9464", ":9464" = every
- * address; "" or NULL = off). 0, or -1 with the reason in err. */
+/* Serves GET /metrics on addr ("127.0.0.1:9464"; ":9464" or "[::]:9464"
+ * = every address, IPv6 and IPv4; "" or NULL = off). 0, or -1 with the reason in err. */
 int svc_metrics_http_start(const char *service, const char *addr, char *err, size_t errlen);
 void svc_metrics_http_stop(void);
 
