@@ -24,6 +24,8 @@
 #include "turn.h"
 #include "turnstile.h"
 
+#define GW_STOP_FLUSH_MS 100 /* for the last answers to be written before the stop */
+
 struct gw_server {
     struct MHD_Daemon *d;
     backends *b;
@@ -249,7 +251,6 @@ void gw_stop(gw_server *g)
     /* MHD requires every connection resumed before it stops: end the
      * streams, and give pending calls (bounded by their timeouts) time to
      * answer; bot checks still waiting for Siteverify fail at once. */
-    MHD_quiesce_daemon(g->d);
     sse_shutdown();
     turns_finish_all();
     turnstile_cancel_all();
@@ -258,6 +259,12 @@ void gw_stop(gw_server *g)
         nanosleep(&ts, NULL);
     }
     turns_finish_all();
+    /* Quiesced only now: a connection resumed above is answered by the
+     * HTTP thread, which a quiesced daemon did not always do before the
+     * stop closed it (the visitor then got no status at all). */
+    MHD_quiesce_daemon(g->d);
+    struct timespec flush = {0, GW_STOP_FLUSH_MS * 1000000L};
+    nanosleep(&flush, NULL);
     MHD_stop_daemon(g->d);
     cg_stop();
     free(g);
