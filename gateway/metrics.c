@@ -22,6 +22,7 @@ static _Atomic uint64_t m_ttft_sum_us, m_ttft_count;
 static _Atomic uint64_t m_tokens_in, m_tokens_out;
 static _Atomic uint64_t m_upstream[MS_COUNT];
 static _Atomic long m_streams;
+static _Atomic size_t m_turns_running, m_turns_finished, m_turns_finished_bytes;
 
 void metrics_request(metric_route route, unsigned status)
 {
@@ -159,6 +160,13 @@ void metrics_stream_open(int delta)
     atomic_fetch_add_explicit(&m_streams, delta, memory_order_relaxed);
 }
 
+void metrics_turns_held(size_t running, size_t finished, size_t finished_bytes)
+{
+    atomic_store_explicit(&m_turns_running, running, memory_order_relaxed);
+    atomic_store_explicit(&m_turns_finished, finished, memory_order_relaxed);
+    atomic_store_explicit(&m_turns_finished_bytes, finished_bytes, memory_order_relaxed);
+}
+
 long metrics_streams_open(void)
 {
     return atomic_load(&m_streams);
@@ -218,6 +226,18 @@ char *metrics_render(size_t *len)
     }
     fprintf(f, "# HELP chat_open_streams SSE streams open now.\n# TYPE chat_open_streams gauge\n");
     fprintf(f, "chat_open_streams %ld\n", atomic_load(&m_streams));
+    fprintf(f,
+            "# HELP chat_turns_running Turns running now (MAX_TURNS bounds them).\n"
+            "# TYPE chat_turns_running gauge\nchat_turns_running %zu\n",
+            atomic_load(&m_turns_running));
+    fprintf(f,
+            "# HELP chat_turns_retained Finished turns kept for resume.\n"
+            "# TYPE chat_turns_retained gauge\nchat_turns_retained %zu\n",
+            atomic_load(&m_turns_finished));
+    fprintf(f,
+            "# HELP chat_turns_retained_bytes Bytes the finished turns hold (TURN_RETAIN_BYTES bounds them).\n"
+            "# TYPE chat_turns_retained_bytes gauge\nchat_turns_retained_bytes %zu\n",
+            atomic_load(&m_turns_finished_bytes));
     fclose(f);
     *len = n;
     return buf;

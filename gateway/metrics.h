@@ -32,6 +32,9 @@ void metrics_upstream_error(metric_service svc);
 void metrics_model_usage(const char *provider, const char *model, uint64_t input, uint64_t output, int64_t cost_micros);
 void metrics_stream_open(int delta); /* +1 opened, -1 closed */
 long metrics_streams_open(void);
+/* Turns held now: running, finished (kept for resume) and the bytes the
+ * finished ones hold (set by the turn registry). */
+void metrics_turns_held(size_t running, size_t finished, size_t finished_bytes);
 
 /* Writes every metric; returns the malloc'd text (caller frees). */
 char *metrics_render(size_t *len);

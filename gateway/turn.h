@@ -10,8 +10,10 @@
  * without losing or repeating text.
  *
  * Ownership: a turn is reference counted. The registry holds one reference
- * until the turn has been finished for TURN_RETAIN_MS, every RPC in flight
- * one, every attached reader one. t->mtx guards everything mutable. */
+ * until the turn has been finished for TURN_RETAIN (or sooner, oldest first,
+ * when finished turns hold more than TURN_RETAIN_BYTES), every RPC in flight
+ * one, every attached reader one. A finished turn keeps only its event log.
+ * t->mtx guards everything mutable. */
 #ifndef GW_TURN_H
 #define GW_TURN_H
 
@@ -56,8 +58,9 @@ typedef struct turn_cfg {
     uint32_t begin_timeout_ms, search_timeout_ms, generate_timeout_ms, commit_timeout_ms;
     uint32_t poll_wait_ms;
     int64_t retain_ms;           /* finished turns kept for resume */
+    size_t retain_bytes;         /* ... while together they hold at most this */
     int64_t disconnect_grace_ms; /* no reader this long: cancel the generation */
-    unsigned max_turns;
+    unsigned max_turns;          /* running at once */
     const char *locale;
     lead_weights weights; /* LEAD_SCORE_WEIGHTS */
     int handoff_score;    /* HANDOFF_SCORE: a lead this qualified is handed off at Commit */
@@ -109,6 +112,8 @@ int turn_heartbeat(turn *t, turn_reader *r, int64_t now_ms, int64_t every_ms);
  * cancels running turns without readers past the grace. */
 void turns_sweep(int64_t now_ms);
 size_t turns_count(void);
+/* Finished turns kept for resume, and the bytes they hold. */
+void turns_retained(size_t *count, size_t *bytes);
 /* Shutdown: ends every stream (readers finish what the log has). */
 void turns_finish_all(void);
 

@@ -29,6 +29,12 @@ struct turn {
     int refs;
     turn *next_bucket;
     int registered;
+    /* under the registry's lock: the list of running turns, or once
+     * retired the list of finished ones (oldest first), and the bytes a
+     * retired turn holds */
+    turn *list_prev, *list_next;
+    int retired;
+    size_t retained_bytes;
 
     /* the HTTP request waiting for Begin */
     struct MHD_Connection *pending;
@@ -80,10 +86,15 @@ extern turn_cfg turn_conf;
 
 /* --- turn_registry.c ------------------------------------------------------ */
 
-/* 1 when TURN max_turns turns are registered already. */
+/* 1 when max_turns turns are running already (finished ones do not count:
+ * their memory is bounded by retain_bytes instead). */
 int turn_registry_full(void);
 /* Adds t to the registry (which takes one of t's references). */
 void turn_register(turn *t);
+/* After turn_finish: keeps only what a resume reads (the event log, trimmed
+ * to size), moves t to the finished list and drops the oldest finished turns
+ * while they hold more than retain_bytes. Idempotent. */
+void turn_retire(turn *t);
 
 /* --- turn_log.c ----------------------------------------------------------- */
 

@@ -119,6 +119,7 @@ void turn_finish(turn *t, metric_turn_outcome outcome)
     pthread_mutex_unlock(&t->mtx);
     turn_wake_all(wake, n);
     metrics_turn(outcome);
+    turn_retire(t);
 }
 
 size_t turn_offset_after(turn *t, unsigned long last_id)

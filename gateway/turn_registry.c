@@ -1,7 +1,11 @@
 /* turn_registry.c: every live turn by id (a hash table under one mutex), the
- * reference counts that free a turn, and housekeeping: finished turns are
- * dropped after TURN_RETAIN_MS, turns nobody reads are cancelled after the
- * disconnect grace, and at shutdown every stream is ended. */
+ * reference counts that free a turn, and housekeeping. Running turns are on
+ * one list (MAX_TURNS bounds it; the sweep cancels those nobody has read for
+ * the disconnect grace); a finished turn is trimmed to its event log and
+ * moves to a second list, oldest first, dropped after TURN_RETAIN or sooner
+ * while the finished turns hold more than TURN_RETAIN_BYTES, so a sustained
+ * load never fills the registry with finished turns. At shutdown every
+ * stream is ended. */
 #include "turn.h"
 
 #include <jansson.h>
@@ -18,11 +22,54 @@
 #include "retrieval.pb-c.h"
 #include "session.pb-c.h"
 
-#define TURN_BUCKETS 4096
+#define TURN_BUCKETS 65536 /* chains stay short at 100,000s of retained turns */
+#define TURN_SWEEP_BATCH 256
+
+/* A doubly linked list of turns (through list_prev/list_next). */
+typedef struct turn_list {
+    turn *head, *tail;
+    size_t n;
+} turn_list;
 
 static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
 static turn *reg[TURN_BUCKETS];
 static size_t reg_count;
+static turn_list running, finished; /* finished: oldest first */
+static size_t finished_bytes;
+
+static void reg_publish_locked(void)
+{
+    metrics_turns_held(running.n, finished.n, finished_bytes);
+}
+
+static void list_push(turn_list *l, turn *t)
+{
+    t->list_next = NULL;
+    t->list_prev = l->tail;
+    if (l->tail != NULL) {
+        l->tail->list_next = t;
+    } else {
+        l->head = t;
+    }
+    l->tail = t;
+    l->n++;
+}
+
+static void list_unlink(turn_list *l, turn *t)
+{
+    if (t->list_prev != NULL) {
+        t->list_prev->list_next = t->list_next;
+    } else {
+        l->head = t->list_next;
+    }
+    if (t->list_next != NULL) {
+        t->list_next->list_prev = t->list_prev;
+    } else {
+        l->tail = t->list_prev;
+    }
+    t->list_prev = t->list_next = NULL;
+    l->n--;
+}
 
 /* --- registry ------------------------------------------------------------ */
 
@@ -38,7 +85,7 @@ static unsigned turn_hash(const char *s)
 int turn_registry_full(void)
 {
     pthread_mutex_lock(&reg_mtx);
-    int full = reg_count >= turn_conf.max_turns;
+    int full = running.n >= turn_conf.max_turns;
     pthread_mutex_unlock(&reg_mtx);
     return full;
 }
@@ -51,6 +98,8 @@ void turn_register(turn *t)
     reg[h] = t;
     reg_count++;
     t->registered = 1;
+    list_push(&running, t);
+    reg_publish_locked();
     pthread_mutex_unlock(&reg_mtx);
 }
 
@@ -120,7 +169,89 @@ static void reg_remove_locked(turn *t)
         *pp = t->next_bucket;
         reg_count--;
         t->registered = 0;
+        if (t->retired) {
+            list_unlink(&finished, t);
+            finished_bytes -= t->retained_bytes;
+        } else {
+            list_unlink(&running, t);
+        }
+        reg_publish_locked();
     }
+}
+
+/* Frees what only the running turn needed and trims the log (t->mtx held);
+ * returns the bytes the turn still holds. */
+static size_t turn_compact_locked(turn *t)
+{
+    free(t->message);
+    t->message = NULL;
+    free(t->answer);
+    t->answer = NULL;
+    for (size_t i = 0; i < sizeof(t->lead_strings) / sizeof(t->lead_strings[0]); i++) {
+        free(t->lead_strings[i]);
+        t->lead_strings[i] = NULL;
+    }
+    free(t->lead_extra);
+    t->lead_extra = NULL;
+    if (t->begin) {
+        protobuf_c_message_free_unpacked(&t->begin->base, NULL);
+        t->begin = NULL;
+    }
+    if (t->search) {
+        protobuf_c_message_free_unpacked(&t->search->base, NULL);
+        t->search = NULL;
+    }
+    if (t->log_len > 0 && t->log_len < t->log_cap) {
+        char *l = realloc(t->log, t->log_len);
+        if (l != NULL) {
+            t->log = l;
+            t->log_cap = t->log_len;
+        }
+    }
+    if (t->nevents > 0 && t->nevents < t->ends_cap) {
+        size_t *e = realloc(t->ends, t->nevents * sizeof(*e));
+        if (e != NULL) {
+            t->ends = e;
+            t->ends_cap = t->nevents;
+        }
+    }
+    return sizeof(*t) + t->log_cap + t->ends_cap * sizeof(*t->ends);
+}
+
+void turn_retire(turn *t)
+{
+    pthread_mutex_lock(&t->mtx);
+    size_t bytes = turn_compact_locked(t);
+    pthread_mutex_unlock(&t->mtx);
+    turn *drop[TURN_SWEEP_BATCH];
+    size_t ndrop = 0;
+    pthread_mutex_lock(&reg_mtx);
+    if (t->registered && !t->retired) {
+        list_unlink(&running, t);
+        t->retired = 1;
+        t->retained_bytes = bytes;
+        list_push(&finished, t);
+        finished_bytes += bytes;
+        /* the oldest go first; the newest (t) always stays until its time */
+        while (finished_bytes > turn_conf.retain_bytes && finished.head != t && ndrop < TURN_SWEEP_BATCH) {
+            turn *old = finished.head;
+            reg_remove_locked(old);
+            drop[ndrop++] = old;
+        }
+        reg_publish_locked();
+    }
+    pthread_mutex_unlock(&reg_mtx);
+    for (size_t i = 0; i < ndrop; i++) {
+        turn_unref(drop[i]);
+    }
+}
+
+void turns_retained(size_t *count, size_t *bytes)
+{
+    pthread_mutex_lock(&reg_mtx);
+    *count = finished.n;
+    *bytes = finished_bytes;
+    pthread_mutex_unlock(&reg_mtx);
 }
 
 turn *turn_find(const char *id, const char *session_id)
@@ -143,32 +274,22 @@ turn *turn_find(const char *id, const char *session_id)
 
 void turns_sweep(int64_t now_ms)
 {
-    turn *drop[256];
-    size_t ndrop = 0;
-    turn *cancel[256];
+    turn *cancel[TURN_SWEEP_BATCH];
     size_t ncancel = 0;
     pthread_mutex_lock(&reg_mtx);
-    for (unsigned b = 0; b < TURN_BUCKETS; b++) {
-        for (turn *t = reg[b], *next; t != NULL; t = next) {
-            next = t->next_bucket;
-            pthread_mutex_lock(&t->mtx);
-            int expired = t->finished && now_ms - t->finished_at_ms >= turn_conf.retain_ms;
-            int orphan = !t->finished && t->nreaders == 0 && t->phase == TURN_STREAMING && t->detached_at_ms > 0 &&
-                         now_ms - t->detached_at_ms >= turn_conf.disconnect_grace_ms && !t->cancel_requested;
-            if (orphan) {
-                t->cancel_requested = 1;
-                if (t->step == ST_POLL && !t->cancel_sent && ncancel < 256) {
-                    t->cancel_sent = 1;
-                    t->refs++;
-                    cancel[ncancel++] = t;
-                }
-            }
-            pthread_mutex_unlock(&t->mtx);
-            if (expired && ndrop < 256) {
-                reg_remove_locked(t);
-                drop[ndrop++] = t;
+    for (turn *t = running.head; t != NULL && ncancel < TURN_SWEEP_BATCH; t = t->list_next) {
+        pthread_mutex_lock(&t->mtx);
+        int orphan = !t->finished && t->nreaders == 0 && t->phase == TURN_STREAMING && t->detached_at_ms > 0 &&
+                     now_ms - t->detached_at_ms >= turn_conf.disconnect_grace_ms && !t->cancel_requested;
+        if (orphan) {
+            t->cancel_requested = 1;
+            if (t->step == ST_POLL && !t->cancel_sent) {
+                t->cancel_sent = 1;
+                t->refs++;
+                cancel[ncancel++] = t;
             }
         }
+        pthread_mutex_unlock(&t->mtx);
     }
     pthread_mutex_unlock(&reg_mtx);
     for (size_t i = 0; i < ncancel; i++) {
@@ -176,8 +297,30 @@ void turns_sweep(int64_t now_ms)
         turn_send_cancel(cancel[i]);
         turn_unref(cancel[i]);
     }
-    for (size_t i = 0; i < ndrop; i++) {
-        turn_unref(drop[i]);
+    /* Finished turns past TURN_RETAIN, oldest first, in batches (the unrefs
+     * run without the registry's lock). */
+    for (;;) {
+        turn *drop[TURN_SWEEP_BATCH];
+        size_t ndrop = 0;
+        pthread_mutex_lock(&reg_mtx);
+        while (finished.head != NULL && ndrop < TURN_SWEEP_BATCH) {
+            turn *t = finished.head;
+            pthread_mutex_lock(&t->mtx);
+            int expired = now_ms - t->finished_at_ms >= turn_conf.retain_ms;
+            pthread_mutex_unlock(&t->mtx);
+            if (!expired) {
+                break;
+            }
+            reg_remove_locked(t);
+            drop[ndrop++] = t;
+        }
+        pthread_mutex_unlock(&reg_mtx);
+        for (size_t i = 0; i < ndrop; i++) {
+            turn_unref(drop[i]);
+        }
+        if (ndrop < TURN_SWEEP_BATCH) {
+            break;
+        }
     }
 }
 

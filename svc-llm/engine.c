@@ -318,7 +318,7 @@ static void eng_expire(engine *e, int64_t now)
     gen *batch[ENG_EXPIRE_BATCH];
     size_t n;
     do {
-        n = gen_table_expire(e->table, now, e->cfg.idle_ttl_ms, batch, ENG_EXPIRE_BATCH);
+        n = gen_table_expire(e->table, now, e->cfg.idle_ttl_ms, e->cfg.done_grace_ms, batch, ENG_EXPIRE_BATCH);
         for (size_t i = 0; i < n; i++) {
             gen *g = batch[i];
             job *j = *gen_engine_slot(g);

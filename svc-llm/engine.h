@@ -40,8 +40,9 @@ typedef struct eng_config {
     unsigned max_tokens;  /* default when a request says 0 */
     unsigned offline_tps; /* 0 = as fast as possible */
     int64_t first_token_timeout_ms;
-    int64_t timeout_ms;  /* whole generation */
-    int64_t idle_ttl_ms; /* GENERATION_IDLE_TTL */
+    int64_t timeout_ms;    /* whole generation */
+    int64_t idle_ttl_ms;   /* GENERATION_IDLE_TTL */
+    int64_t done_grace_ms; /* GENERATION_DONE_GRACE */
     size_t history_budget;
 } eng_config;
 

@@ -43,6 +43,7 @@ struct gen {
     int64_t timer_ms; /* when the pending poll timer fires; 0 = none. Every
                          waiter's deadline is at or after it. */
     int64_t touched_ms;
+    int64_t done_delivered_ms; /* when a poll reply first carried the end; 0 = not yet */
 
     void *engine_slot; /* the engine thread's */
 };
@@ -185,7 +186,7 @@ gen *gen_find(gen_table *t, const char *id)
     return g;
 }
 
-size_t gen_table_expire(gen_table *t, int64_t now_ms, int64_t ttl_ms, gen **out, size_t max)
+size_t gen_table_expire(gen_table *t, int64_t now_ms, int64_t ttl_ms, int64_t done_grace_ms, gen **out, size_t max)
 {
     size_t k = 0;
     pthread_mutex_lock(&t->mu);
@@ -194,7 +195,8 @@ size_t gen_table_expire(gen_table *t, int64_t now_ms, int64_t ttl_ms, gen **out,
         while (*pp != NULL && k < max) {
             gen *g = *pp;
             pthread_mutex_lock(&g->mu);
-            int idle = g->nwaiters == 0 && now_ms - g->touched_ms >= ttl_ms;
+            int delivered = g->done_delivered_ms != 0 && now_ms - g->done_delivered_ms >= done_grace_ms;
+            int idle = g->nwaiters == 0 && (delivered || now_ms - g->touched_ms >= ttl_ms);
             pthread_mutex_unlock(&g->mu);
             if (idle) {
                 *pp = g->next;
@@ -290,6 +292,9 @@ static void gen_reply(gen *g, uint32_t after_seq, Chat__Llm__PollReply_Closure d
     int all = start + k == g->n;
     r.done = g->done && all;
     if (r.done) {
+        if (g->done_delivered_ms == 0) {
+            g->done_delivered_ms = g->touched_ms; /* every caller stamps touched_ms first */
+        }
         r.stop_reason = g->stop_reason;
         r.error_code = (Chat__Rpc__Code)g->err;
         r.error_message = g->err_msg;

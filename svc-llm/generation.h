@@ -59,10 +59,12 @@ rpc_code gen_create(gen_table *t, const char *replica, const char *provider, con
                     gen **out);
 /* A reference to the generation with this id, or NULL. */
 gen *gen_find(gen_table *t, const char *id);
-/* Removes the generations idle (no poll waiting, none since ttl_ms) from
- * the table and hands them (with the table's reference) to the caller:
- * at most max, in out. Returns how many. */
-size_t gen_table_expire(gen_table *t, int64_t now_ms, int64_t ttl_ms, gen **out, size_t max);
+/* Removes from the table the generations with no poll waiting that are
+ * either idle (no poll since ttl_ms) or delivered (a poll reply carried
+ * their end done_grace_ms ago or more: the grace covers a reply lost on the
+ * way, whose caller polls again), and hands them (with the table's
+ * reference) to the caller: at most max, in out. Returns how many. */
+size_t gen_table_expire(gen_table *t, int64_t now_ms, int64_t ttl_ms, int64_t done_grace_ms, gen **out, size_t max);
 /* Answers every waiting poll of every generation with what exists. */
 void gen_table_answer_waiters(gen_table *t);
 

@@ -307,6 +307,13 @@ static const cfg_var llm_vars[] = {
      .min = 1000,
      .max = 86400000,
      .help = "a generation not polled for this long is dropped (and its upstream request cancelled)"},
+    {.name = "GENERATION_DONE_GRACE",
+     .type = CFG_DURATION_MS,
+     .def = "10s",
+     .min = 0,
+     .max = 86400000,
+     .help = "a finished generation is dropped this long after a poll reply carried its end (a caller whose reply "
+             "was lost polls again within it)"},
     {.name = "MAX_GENERATIONS",
      .type = CFG_INT,
      .def = "10000",
@@ -428,6 +435,7 @@ static int llm_init(const cfg *c, void **state)
         .first_token_timeout_ms = cfg_int(c, "LLM_FIRST_TOKEN_TIMEOUT"),
         .timeout_ms = cfg_int(c, "LLM_TIMEOUT"),
         .idle_ttl_ms = cfg_int(c, "GENERATION_IDLE_TTL"),
+        .done_grace_ms = cfg_int(c, "GENERATION_DONE_GRACE"),
         .history_budget = (size_t)cfg_int(c, "HISTORY_TOKEN_BUDGET"),
     };
     http_global_init();

@@ -237,18 +237,51 @@ Test(generation, idle_expiry)
     int64_t arm = 0;
     cr_assert_eq(gen_poll(polled, 0, 0, 59000, (Chat__Llm__PollReply_Closure)on_reply, NULL, &arm), 0);
     gen *out[4];
-    size_t n = gen_table_expire(t, 61000, 60000, out, 4);
+    size_t n = gen_table_expire(t, 61000, 60000, 10000, out, 4);
     cr_assert_eq(n, 1);
     cr_assert_eq(out[0], old);
     cr_assert_eq(gen_table_count(t), 2);
     cr_assert_null(gen_find(t, gen_id(old)), "an expired stream is not found");
     gen_unref(out[0]); /* the table's reference */
     gen_unref(old);    /* ours */
-    cr_assert_eq(gen_table_expire(t, 109999, 60000, out, 4), 0);
-    cr_assert_eq(gen_table_expire(t, 120000, 60000, out, 4), 2);
+    cr_assert_eq(gen_table_expire(t, 109999, 60000, 10000, out, 4), 0);
+    cr_assert_eq(gen_table_expire(t, 120000, 60000, 10000, out, 4), 2);
     gen_unref(out[0]);
     gen_unref(out[1]);
     gen_unref(fresh);
     gen_unref(polled);
+    gen_table_free(t);
+}
+
+/* A finished generation goes once a poll reply carried its end and the
+ * grace is over (not after the whole idle TTL); one whose end nobody has
+ * read yet stays for the TTL. */
+Test(generation, delivered_end_dropped_after_grace)
+{
+    gen_table *t = NULL;
+    gen_table_new(&t, 10);
+    gen *read = NULL, *unread = NULL;
+    gen_create(t, "r", "offline", "m", 1000, &read);
+    gen_create(t, "r", "offline", "m", 1000, &unread);
+    gen_add_text(read, "hi", 2);
+    gen_add_text(unread, "hi", 2);
+    gen_finish(read, "end_turn", RPC_OK, NULL, 0);
+    gen_finish(unread, "end_turn", RPC_OK, NULL, 0);
+    int64_t arm = 0;
+    cr_assert_eq(gen_poll(read, 0, 0, 2000, (Chat__Llm__PollReply_Closure)on_reply, NULL, &arm), 0);
+    cr_assert(last.done, "the reply carried the end");
+    gen *out[4];
+    cr_assert_eq(gen_table_expire(t, 11999, 60000, 10000, out, 4), 0, "within the grace both stay");
+    cr_assert_eq(gen_table_expire(t, 12000, 60000, 10000, out, 4), 1);
+    cr_assert_eq(out[0], read);
+    cr_assert_null(gen_find(t, gen_id(read)));
+    cr_assert_not_null(gen_find(t, gen_id(unread)), "an end nobody read stays");
+    gen_unref(unread); /* from gen_find */
+    gen_unref(out[0]);
+    gen_unref(read);
+    cr_assert_eq(gen_table_expire(t, 60999, 60000, 10000, out, 4), 0);
+    cr_assert_eq(gen_table_expire(t, 61000, 60000, 10000, out, 4), 1, "then the idle TTL drops it");
+    gen_unref(out[0]);
+    gen_unref(unread);
     gen_table_free(t);
 }
