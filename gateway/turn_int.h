@@ -93,7 +93,9 @@ int turn_registry_full(void);
 void turn_register(turn *t);
 /* After turn_finish: keeps only what a resume reads (the event log, trimmed
  * to size), moves t to the finished list and drops the oldest finished turns
- * while they hold more than retain_bytes. Idempotent. */
+ * while they hold more than retain_bytes. A turn whose Begin was refused
+ * (answered 409/429/... without a stream) leaves the registry at once.
+ * Idempotent. */
 void turn_retire(turn *t);
 
 /* --- turn_log.c ----------------------------------------------------------- */

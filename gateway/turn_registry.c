@@ -222,11 +222,17 @@ void turn_retire(turn *t)
 {
     pthread_mutex_lock(&t->mtx);
     size_t bytes = turn_compact_locked(t);
+    int refused = t->phase == TURN_BEGIN_REFUSED;
     pthread_mutex_unlock(&t->mtx);
     turn *drop[TURN_SWEEP_BATCH];
     size_t ndrop = 0;
     pthread_mutex_lock(&reg_mtx);
-    if (t->registered && !t->retired) {
+    if (t->registered && refused) {
+        /* answered with a plain HTTP error (409, 429, ...): nothing to
+         * resume, so nothing is kept */
+        reg_remove_locked(t);
+        drop[ndrop++] = t;
+    } else if (t->registered && !t->retired) {
         list_unlink(&running, t);
         t->retired = 1;
         t->retained_bytes = bytes;

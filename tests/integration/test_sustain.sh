@@ -3,8 +3,9 @@
 # finished turns count against TURN_RETAIN_BYTES (oldest dropped first), not
 # against MAX_TURNS, and svc-llm drops a generation GENERATION_DONE_GRACE
 # after a Poll delivered its end instead of keeping it GENERATION_IDLE_TTL.
-# Before: with MAX_TURNS=3 the 4th turn within TURN_RETAIN got 503, and
-# every finished generation stayed 60 s. Real processes, offline model.
+# Turns refused at Begin keep nothing. Before: with MAX_TURNS=3 the 4th turn
+# within TURN_RETAIN got 503, and every finished generation stayed 60 s.
+# Real processes, offline model.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 IT_TIMEOUT=${IT_TIMEOUT_SUSTAIN:-180} it_setup "${1:-build/release}"
@@ -51,6 +52,20 @@ replay=$(curl -s -N "$G/v1/chat/$last_tid/events" -H "authorization: Bearer $TOK
 it_check "the newest finished turn still resumes (its whole log, done last)" \
   bash -c "grep -q '^event: done' <<<'$(tr "'" ' ' <<<"$replay")' && grep -q '^event: token' <<<'$(tr "'" ' ' <<<"$replay")'"
 it_check_eq "the oldest, dropped for the byte bound, is gone: 404" 404 "$(code "$G/v1/chat/$first_tid/events" -H "authorization: Bearer $TOK")"
+
+# Turns refused at Begin (here: the session was erased, 404) keep nothing.
+S2=$(curl -s -X POST "$G/v1/sessions" -H 'content-type: application/json' -d '{}')
+TOK2=$(jq -r .token <<<"$S2")
+curl -s -o /dev/null -X DELETE "$G/v1/sessions/$(jq -r .session_id <<<"$S2")" -H "authorization: Bearer $TOK2"
+refused=0
+for _ in $(seq 1 20); do
+  c=$(code -X POST "$G/v1/chat" -H 'content-type: application/json' -H "authorization: Bearer $TOK2" -d '{"message":"hello"}')
+  [ "$c" = 404 ] && refused=$((refused + 1))
+done
+it_check_eq "20 turns of an erased session: 404 each" 20 "$refused"
+m=$(curl -s "$G/metrics" -H "authorization: Bearer $ADMIN_TOKEN")
+it_check_eq "refused turns leave nothing in the registry (retained count unchanged)" "$kept" "$(metric chat_turns_retained)"
+it_check_eq "... and none is running" 0 "$(metric chat_turns_running)"
 
 gens() { curl -s "http://127.0.0.1:$LP/metrics" | awk '$1 ~ /^chat_llm_generations/ {print $2}'; }
 it_wait_for 10 bash -c "[ \"\$(curl -s http://127.0.0.1:$LP/metrics | awk '\$1 ~ /^chat_llm_generations/ {print \$2}')\" = 0 ]"
