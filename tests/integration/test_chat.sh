@@ -138,7 +138,9 @@ it_check "resume with another session's token: 404" test "$(code "$G/v1/chat/$ti
 fake POST /_fake/script '{"api":"anthropic","steps":[{"text":"slow answer slow answer slow answer","first_token_delay_ms":1500}]}' >/dev/null
 chat "$TOK3" "first question" > "$IT_TMP/slow.out" &
 slow=$!
-sleep 0.4
+# the first turn holds the session once its stream opened (a fixed sleep
+# lost the race on a loaded machine: the second request came first)
+it_wait_for 10 grep -q '^event: meta' "$IT_TMP/slow.out"
 it_check "concurrent second turn in a session: 409" test "$(code -X POST "$G/v1/chat" -H 'content-type: application/json' -H "authorization: Bearer $TOK3" -d '{"message":"second"}')" = 409
 wait $slow
 it_check "the first turn still completes" grep -q 'event: done' "$IT_TMP/slow.out"

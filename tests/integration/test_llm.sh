@@ -59,6 +59,19 @@ ctl() { # ctl METHOD PATH [JSON]
 }
 script() { ctl POST /_fake/script "{\"api\":\"$1\",\"steps\":$2}" >/dev/null; }
 requests() { ctl GET "/_fake/requests?api=$1"; }
+# last_aborted API: waits (up to 5 s: an abort travels through the engine
+# thread and the socket) until the fake's last request of API is aborted;
+# prints that request either way.
+last_aborted() {
+  local r
+  it_step "waiting up to 5s for the last $1 request to be aborted"
+  for _ in $(seq 1 50); do
+    r=$(requests "$1" | jq -c '.[-1]')
+    jq -e '.aborted == true' <<<"$r" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  printf '%s\n' "$r"
+}
 forget() { ctl DELETE /_fake/requests >/dev/null; }
 
 # svc_start [VAR=VALUE...]: a fresh svc-llm with that environment on a free
@@ -171,8 +184,8 @@ gen=$(cli generate "$PRICE_Q")
 sid=$(jq -r .stream_id <<<"$gen")
 jt "generate: stream id is <replica>.<22 base64url>, provider/model given" "$gen" \
   '(.stream_id|test("^[^ ]+\\.[A-Za-z0-9_-]{22}$")) and .provider=="offline" and .model=="extractive-v1"'
-sleep 0.3
-out=$(cli poll "$sid" 0 0)
+it_step "waiting up to 10s for generation $sid to be done"
+for _ in $(seq 1 100); do out=$(cli poll "$sid" 0 0); jq -e .done <<<"$out" >/dev/null 2>&1 && break; sleep 0.1; done
 jt "poll: one reply carries every pending delta (coalesced), done" "$out" '(.deltas|length) > 20 and .done and (.deltas[0].seq==1)'
 n=$(jq '.deltas|length' <<<"$out")
 out=$(cli poll "$sid" "$n" 5000)
@@ -279,8 +292,7 @@ script anthropic "[{\"text\":\"$LONG\",\"tokens_per_second\":10}]"
 full=$(cli run "$PRICE_Q" --cancel-after 3)
 jt "cancel: was_running true" "$(grep was_running <<<"$full" | head -1)" '.was_running==true'
 jt "cancel: generation ends with stop_reason cancelled" "$(tail -1 <<<"$full")" '.done and .stop_reason=="cancelled" and .partial==false'
-sleep 0.3
-r=$(requests anthropic | jq -c '.[-1]')
+r=$(last_aborted anthropic)
 jt "cancel: the fake recorded the request as aborted, early" "$r" '.aborted==true and (.closed_ms - .ts_ms) < 3000'
 sid=$(jq -r .stream_id <<<"$(tail -1 <<<"$full")")
 jt "cancel is idempotent (second: was_running false)" "$(cli cancel "$sid")" '.was_running==false'
@@ -361,8 +373,7 @@ t0=$(date +%s%N); full=$(cli run "$PRICE_Q"); t1=$(date +%s%N)
 ms=$(( (t1 - t0) / 1000000 ))
 jt "first-token timeout: NOTICE and the offline answer (${ms} ms)" "$(sed -n 2p <<<"$full")" '.kind=="NOTICE" and .text=="fallback: anthropic unavailable"'
 jt "first-token timeout: answered offline after ~1 s" "$(tail -1 <<<"$full")" ".provider==\"offline\" and $ms >= 900 and $ms < 5000"
-sleep 0.2
-jt "first-token timeout: the hung request was aborted" "$(requests anthropic | jq -c '.[-1]')" '.aborted==true'
+jt "first-token timeout: the hung request was aborted" "$(last_aborted anthropic)" '.aborted==true'
 
 svc_stop "first-token timeout"
 
@@ -382,8 +393,7 @@ wait "$poller"
 t1=$(date +%s%N)
 jt "stop: the waiting poll is answered at once, the service stops quickly" "$(cat "$IT_TMP/poll.out")" \
   "has(\"deltas\") and (.done|not) and $(( (t1 - t0) / 1000000 )) < 2000"
-sleep 0.2
-jt "stop: the upstream request of the running generation was aborted" "$(requests anthropic | jq -c '.[-1]')" '.aborted==true'
+jt "stop: the upstream request of the running generation was aborted" "$(last_aborted anthropic)" '.aborted==true'
 
 san_check "llm_cli: no sanitizer report" "$CLI_ERR"
 jt "fake saw no request on an unknown path" "$(ctl GET /_fake/stats)" '.unknown.requests==0'
