@@ -56,7 +56,8 @@ static const char *rpc_to_code(rpc_code c)
 
 /* --- steps -------------------------------------------------------------- */
 
-static void turn_step_search(turn *t);
+static void turn_joined(turn *t);
+static void turn_start_search(turn *t);
 static void turn_step_generate(turn *t);
 static void turn_fail(turn *t, const char *code, const char *message, int retryable, int release);
 
@@ -175,7 +176,13 @@ static void turn_on_begin(rpc_result *res, void *arg)
             turn_fail(t, rpc_to_code(res->code), "The chat is briefly unavailable. Please try again in a moment.", 1,
                       0);
         } else {
-            turn_step_search(t);
+            /* Begin and Search run at once; the later of the two goes on */
+            pthread_mutex_lock(&t->mtx);
+            int last = --t->joins == 0;
+            pthread_mutex_unlock(&t->mtx);
+            if (last) {
+                turn_joined(t);
+            }
         }
     } else {
         turn_finish(t, MT_REJECTED);
@@ -223,12 +230,14 @@ turn *turn_start(struct MHD_Connection *conn, const char *session_id, const char
     rq.turn_id = t->id;
     rq.user_message = t->message;
     rq.ip_hash = t->ip_hash;
+    t->joins = 2; /* Begin and Search */
     gw_suspended_add(1);
     MHD_suspend_connection(conn);
     /* A call that cannot start takes turn_on_begin's failure path too: it
      * resumes conn. */
     bk_call(turn_conf.b->client[BK_SESSION], "Begin", &rq.base, turn_conf.begin_timeout_ms, t->id, turn_on_begin, t,
             "session service not reachable");
+    turn_start_search(t);
     return t;
 }
 
@@ -245,40 +254,65 @@ turn_phase turn_begin_result(turn *t, unsigned *status, const char **code, const
     return p;
 }
 
+/* Search runs while Begin does (it needs only the message): the reply is
+ * kept until both have answered. A turn Begin refused or ended meanwhile
+ * drops it. */
 static void turn_on_search(rpc_result *res, void *arg)
 {
     turn *t = arg;
-    if (res->code == RPC_OK) {
-        Chat__Retrieval__SearchReply *sr = (Chat__Retrieval__SearchReply *)res->reply;
-        pthread_mutex_lock(&t->mtx);
-        t->search = sr;
-        pthread_mutex_unlock(&t->mtx);
-        json_t *arr = json_array();
-        for (size_t i = 0; i < sr->n_results; i++) {
-            Chat__Common__Source *s = sr->results[i];
-            size_t tl = strlen(s->text);
-            size_t cut = utf8_truncate(s->text, tl, TURN_SNIPPET_MAX);
-            json_t *snip = json_stringn(s->text, cut);
-            json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:o}", "n", (int)i + 1, "title", s->title, "url",
-                                                 s->url, "snippet", snip ? snip : json_string("")));
-        }
-        turn_emit(t, "sources", json_pack("{s:o}", "sources", arr));
-    } else {
+    Chat__Retrieval__SearchReply *sr = res->code == RPC_OK ? (Chat__Retrieval__SearchReply *)res->reply : NULL;
+    if (sr == NULL) {
         /* A turn still works without sources while retrieval is down. */
         metrics_upstream_error(MS_RETRIEVAL);
         log_warn("turn %s: retrieval.Search failed (%s: %s); answering without sources", t->id,
                  rpc_code_name(res->code), res->message);
-        turn_emit(t, "sources", json_pack("{s:[], s:b}", "sources", "degraded", 1));
+        protobuf_c_message_free_unpacked(res->reply, NULL);
     }
-    turn_step_generate(t);
+    pthread_mutex_lock(&t->mtx);
+    int gone = t->finished;
+    int last = 0;
+    if (!gone) {
+        t->search = sr;
+        t->search_failed = sr == NULL;
+        last = --t->joins == 0;
+    }
+    pthread_mutex_unlock(&t->mtx);
+    if (gone && sr != NULL) {
+        protobuf_c_message_free_unpacked(&sr->base, NULL);
+    }
+    if (last) {
+        turn_joined(t);
+    }
     turn_unref(t);
 }
 
-static void turn_step_search(turn *t)
+/* Both Begin and Search answered (Begin with the stream open): the sources
+ * event, then the model. */
+static void turn_joined(turn *t)
 {
     if (turn_enter(t, ST_SEARCH)) {
         return;
     }
+    pthread_mutex_lock(&t->mtx);
+    Chat__Retrieval__SearchReply *sr = t->search;
+    int failed = t->search_failed;
+    json_t *arr = json_array();
+    for (size_t i = 0; sr != NULL && i < sr->n_results; i++) {
+        Chat__Common__Source *s = sr->results[i];
+        size_t tl = strlen(s->text);
+        size_t cut = utf8_truncate(s->text, tl, TURN_SNIPPET_MAX);
+        json_t *snip = json_stringn(s->text, cut);
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:o}", "n", (int)i + 1, "title", s->title, "url", s->url,
+                                             "snippet", snip ? snip : json_string("")));
+    }
+    pthread_mutex_unlock(&t->mtx);
+    turn_emit(t, "sources",
+              failed ? json_pack("{s:o, s:b}", "sources", arr, "degraded", 1) : json_pack("{s:o}", "sources", arr));
+    turn_step_generate(t);
+}
+
+static void turn_start_search(turn *t)
+{
     Chat__Retrieval__SearchRequest rq = CHAT__RETRIEVAL__SEARCH_REQUEST__INIT;
     rq.query = t->message;
     rq.k = turn_conf.search_k;

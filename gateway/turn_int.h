@@ -59,6 +59,8 @@ struct turn {
     turn_step step;
     Chat__Session__BeginReply *begin;
     Chat__Retrieval__SearchReply *search;
+    int search_failed; /* Search answered with an error: sources are "degraded" */
+    int joins;         /* of Begin and Search, how many have not answered */
     char stream_id[128];
     uint32_t after_seq;
     char *answer;
