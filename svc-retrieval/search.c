@@ -97,7 +97,9 @@ int searcher_open(searcher **out, const searcher_opts *o, char *err, size_t errl
     }
     s->o = *o;
     if (s->o.min_similarity < 0) {
-        s->o.min_similarity = SEARCH_MIN_SIMILARITY_DEFAULT;
+        const char *prov = o->embed.provider ? o->embed.provider : "local";
+        s->o.min_similarity =
+            strcmp(prov, "openai") == 0 ? SEARCH_MIN_SIMILARITY_OPENAI : SEARCH_MIN_SIMILARITY_DEFAULT;
     }
     if (s->o.min_relevance < 0) {
         s->o.min_relevance = SEARCH_MIN_RELEVANCE_DEFAULT;
