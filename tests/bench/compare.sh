@@ -31,7 +31,10 @@
 #   4. TTFT p50/p99 at 1, 50 and 200 conversations (closed loop), turns/s
 #      at 200 (saturation), CPU per turn at 200 from /proc (the system's
 #      processes, then with the Postgres backends: children of the
-#      postmaster, both systems' only database).
+#      postmaster, both systems' only database), token events per turn, and
+#      how long the system's threads were runnable but waiting for a core
+#      per unit of time on one (/proc/PID/task/*/schedstat): how much the
+#      other work on the machine held this system back.
 # The 1-minute load average is taken before every run and printed with the
 # figures: other work on the machine slows both systems.
 # Output: the runs' own lines, then ONE Markdown table (metric, better,
@@ -225,13 +228,21 @@ sys_pids() {
     ps -o pid= --ppid "${PID[peer]}" 2>/dev/null
   fi
 }
-rss_sum_mb() { # system: VmRSS of its processes, summed
+rss_sum_mb() { # system: VmRSS of its processes, summed (each one's on stderr)
   local kb=0 p r
   for p in $(sys_pids "$1"); do
     r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+    printf '   VmRSS %-16s %6.1f MB\n' "$(cat "/proc/$p/comm" 2>/dev/null)" \
+      "$(awk -v k="${r:-0}" 'BEGIN {print k / 1024}')" >&2
     kb=$((kb + ${r:-0}))
   done
   awk -v k="$kb" 'BEGIN {printf "%.1f", k / 1024}'
+}
+# "RUN CPU" ns of the system's threads: on a core (schedstat), runnable but waiting for one (run_delay)
+sched_ns() {
+  local p
+  for p in $(sys_pids "$1"); do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
+    awk '{r += $1; w += $2} END {printf "%.0f %.0f", r, w}'
 }
 cpu_args() { # system: bench_chat --cpu
   if [ "$1" = ours ]; then
@@ -250,9 +261,9 @@ bench() { # runs bench_chat in the background and waits (so a signal reaches the
 }
 
 if [ $QUICK = 1 ]; then
-  STARTS=1; N1=200; D50=3; D200=4
+  STARTS=1; N1=200; D50=3; D200=4; W200=3
 else
-  STARTS=3; N1=1000; D50=10; D200=15
+  STARTS=3; N1=1000; D50=10; D200=15; W200=5
 fi
 setup_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b-a}')
 echo "compare: Postgres 127.0.0.1:$pg_port (kb/: $chunks chunks), set up in $setup_s s;" \
@@ -301,12 +312,17 @@ run_system() { # ours|peer
     case $conc in
       1) args=(--turns "$N1" --warmup 1 --pool 300) ;;
       50) args=(--duration "$D50" --warmup 2 --pool 1000) ;;
-      200) args=(--duration "$D200" --warmup 3 --pool 2500) ;;
+      200) args=(--duration "$D200" --warmup "$W200" --pool 2500) ;;
     esac
     summ "${sys}${conc}_load" "$(load1)"
     echo "-- $conc conversation(s), load $(load1)"
+    local s0 s1
+    s0=$(sched_ns "$sys")
     bench turns --port "$HTTP_PORT" --conc "$conc" "${args[@]}" --cpu "$(cpu_args "$sys")" --tag "$sys$conc" \
       --summary "$S" || echo "   bench_chat turns ($sys, $conc) failed"
+    s1=$(sched_ns "$sys")
+    # over the whole bench_chat run: ms spent waiting for a core per ms spent on one
+    summ "${sys}${conc}_wait_per_cpu" "$(echo "$s0 $s1" | awk '{if ($3 - $1 > 0) printf "%.2f", ($4 - $2) / ($3 - $1)}')"
   done
   summ "${sys}_rss_after_mb" "$(rss_sum_mb "$sys")"
   summ "${sys}_rss_after_load" "$(load1)"
@@ -353,8 +369,16 @@ row() { # label, better (lower|higher), ours key, peer key, ours load key, peer 
     row "TTFT p99, $c conv. (ms)" lower "ours${c}_ttft_p99_ms" "peer${c}_ttft_p99_ms" "ours${c}_load" "peer${c}_load"
   done
   row "turns/s, 200 conv. (saturation)" higher ours200_turns_per_s peer200_turns_per_s ours200_load peer200_load
+  for sys in ours peer; do
+    summ "${sys}_events_per_turn" "$(awk -v e="$(val "${sys}200_token_events_per_s")" -v t="$(val "${sys}200_turns_per_s")" \
+      'BEGIN {if (t + 0 > 0 && e != "") printf "%.1f", e / t}')"
+  done
+  row "token events per turn, 200 conv. (SSE writes)" "—" ours_events_per_turn peer_events_per_turn ours200_load \
+    peer200_load
   row "CPU ms per turn, 200 conv.: the system's processes" lower ours_cpu_sys peer_cpu_sys ours200_load peer200_load
   row "CPU ms per turn, 200 conv.: with Postgres backends" lower ours_cpu_all peer_cpu_all ours200_load peer200_load
+  row "ms waiting for a core per ms on one, 200 conv." lower ours200_wait_per_cpu peer200_wait_per_cpu ours200_load \
+    peer200_load
   row "RSS MB, the system's processes, idle" lower ours_rss_idle_mb peer_rss_idle_mb ours_rss_idle_load peer_rss_idle_load
   row "RSS MB, the system's processes, after the runs" lower ours_rss_after_mb peer_rss_after_mb ours_rss_after_load \
     peer_rss_after_load
@@ -366,8 +390,11 @@ row() { # label, better (lower|higher), ours key, peer key, ours load key, peer 
   echo "The peer streamed the same sources as svc-retrieval for $(val peer_same_sources) questions."
   echo "ours: gateway, svc-session, svc-retrieval, svc-llm; peer: uvicorn and its 2 workers. CPU: utime+stime from"
   echo "/proc over the measured window, per turn done in it; Postgres: the postmaster's children. RSS: VmRSS summed"
-  echo "(Postgres and the fake model not included; the peer's workers share pages with each other)."
-  echo "The peer gets its query vectors precomputed (ours embeds every question): this favours the peer."
+  echo "(Postgres and the fake model not included; the peer's workers share pages with each other). After the"
+  echo "runs our gateway still holds every finished turn for resuming (TURN_RETAIN, 5 minutes); the peer keeps none."
+  echo "The peer gets its query vectors precomputed (ours embeds every question): this favours the peer. The model"
+  echo "answers at once, so our svc-llm hands the gateway the whole answer in one or two Polls and the gateway sends"
+  echo "that many token events; the peer sends one per upstream delta (one per word): this favours ours."
 } >"$work/table.md"
 echo
 cat "$work/table.md"
