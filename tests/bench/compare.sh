@@ -83,15 +83,20 @@ pg_started=0
 S=$work/summary.txt
 : >"$S"
 
-stop_pid() { # pid: TERM (its children too), up to 5 s, then KILL
-  local p=$1 kids k
+started_at() { awk '{sub(/.*\) /, ""); print $20}' "/proc/$1/stat" 2>/dev/null; } # field 22: start time
+stop_pid() { # pid: TERM, up to 5 s, then KILL; then its children of then that still run (uvicorn's workers)
+  local p=$1 kids k st
   [ -n "$p" ] || return 0
-  kids=$(ps -o pid= --ppid "$p" 2>/dev/null)
+  kids=$(for k in $(ps -o pid= --ppid "$p" 2>/dev/null); do echo "$k:$(started_at "$k")"; done)
   kill -TERM "$p" 2>/dev/null || return 0
   for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
-  for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+  for k in $kids; do
+    st=$(started_at "${k%%:*}")
+    [ -n "$st" ] && [ "$st" = "${k#*:}" ] && kill -KILL "${k%%:*}" 2>/dev/null
+  done
+  return 0
 }
 stop_all() { # names...
   local n
@@ -275,7 +280,7 @@ same_sources() {
   while IFS= read -r q; do
     n=$((n + 1))
     ours=$("$BIN/svc-retrieval" search "$q" 2>/dev/null | jq -r .url | tr '\n' ' ')
-    tok=$(curl -s -X POST "http://127.0.0.1:$HTTP_PORT/v1/sessions" -H 'content-type: application/json' -d '{}' |
+    tok=$(curl -s --max-time 10 -X POST "http://127.0.0.1:$HTTP_PORT/v1/sessions" -H 'content-type: application/json' -d '{}' |
       jq -r .token)
     peer=$(curl -sN --max-time 30 -X POST "http://127.0.0.1:$HTTP_PORT/v1/chat" -H 'content-type: application/json' \
       -H "Authorization: Bearer $tok" -d "$(jq -cn --arg m "$q" '{message: $m}')" |
