@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, start the whole stack
 #   make test       install what is missing, build, run every test
 #   make bench      benchmarks (figures and ratios against in-run baselines)
+#   make bench-compare  our stack against the FastAPI peer, one table (QUICK=1: a smoke)
 #   make deploy-check  the deployment files (Fly, ECS, Cloudflare) against the built programs
 #   make compose-test  images + docker-compose.yml end to end (skipped, saying so, without Docker)
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
@@ -81,7 +82,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps run test unit integration bench clean fmt fmt-check stop eval
+.PHONY: all deps run test unit integration bench bench-compare clean fmt fmt-check stop eval
 .DEFAULT_GOAL := all
 
 all: $(BINS) bin-links
@@ -209,6 +210,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@./tests/bench/run.sh $(BUILD)
+
+# Our stack and tests/bench/peers/fastapi/ under the same client: build/bench/compare.md.
+bench-compare: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_chat $(BUILD)/bench/query_vectors
+	@./tests/bench/compare.sh $(BUILD) $(if $(QUICK),--quick)
 
 # Conversation evaluation (docs/evaluation.md): the local eval stack, or
 # TARGET=https://... for a deployment. FLOOR=0.xx: exit 1 under that pass rate.

@@ -10,6 +10,12 @@
 # PostgreSQL and installed with `make install`. nng is Debian 12's own 1.5.2
 # source package rebuilt with our fixes (deploy/nng/build.sh). The system's
 # apt sources are never changed.
+#
+#   install-deps.sh [--bench-peer]
+#
+# --bench-peer also installs what `make bench-compare` needs for its peer
+# (tests/bench/peers/fastapi/: FastAPI, uvicorn with uvloop and httptools,
+# psycopg 3 with its pool, httpx); the script itself only ever adds them then.
 set -euo pipefail
 
 PG_MAJOR=15
@@ -24,6 +30,13 @@ PKGS=(
   clang libclang-rt-14-dev   # make fuzz: libFuzzer, ASan, UBSan (tests/fuzz/)
 )
 PKGS+=(python3 python3-yaml)   # make deploy-check (deploy/check.py)
+for a in "$@"; do
+  case "$a" in
+    --bench-peer) PKGS+=(python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+                         python3-psycopg python3-psycopg-pool python3-httpx) ;;
+    *) echo "usage: install-deps.sh [--bench-peer]" >&2; exit 2 ;;
+  esac
+done
 
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'install-deps: %s\n' "$*" >&2; }

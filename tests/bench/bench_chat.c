@@ -36,6 +36,9 @@
  *   bench_chat fake-anthropic [--tps N] [--words N] [--port-file F]
  *       A minimal Anthropic Messages streaming server: every text_delta is
  *       " ~T<CLOCK_MONOTONIC us>~", stamped right before its write().
+ *   bench_chat questions
+ *       Prints the questions `turns` asks, one a line (tests/bench/compare.sh
+ *       embeds them for the peer with query_vectors).
  *
  * Relay lag (model emits -> reader receives):
  *   --stamps: exact. Each word carries the time it was written to the
@@ -2783,7 +2786,8 @@ static void usage(void)
             "                        [--rss-pid PID] [--cpu ...] [--tag T] [--summary FILE]\n"
             "       bench_chat baseline --session-url U --retrieval-url U --llm-url U [--calls N] [--seconds S]\n"
             "                        [--threads N]\n"
-            "       bench_chat fake-anthropic [--tps N] [--words N] [--port-file F]\n");
+            "       bench_chat fake-anthropic [--tps N] [--words N] [--port-file F]\n"
+            "       bench_chat questions\n");
     exit(2);
 }
 
@@ -2897,6 +2901,11 @@ int main(int argc, char **argv)
         rc = cmd_baseline(su, ru, lu);
     } else if (strcmp(cmd, "fake-anthropic") == 0) {
         rc = cmd_fake(tps, words, port_file);
+    } else if (strcmp(cmd, "questions") == 0) {
+        for (size_t i = 0; i < NQUESTIONS; i++) {
+            printf("%s\n", g_questions[i]);
+        }
+        rc = 0;
     } else {
         usage();
     }

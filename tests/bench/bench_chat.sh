@@ -36,7 +36,9 @@
 #                MAX_GENERATIONS=100000: finished generations stay in the table
 #                until GENERATION_IDLE_TTL (60 s), so the default 10,000 refuses
 #                new turns ("limit_reached" error events) above ~167 turns/s.
-#   gateway      HTTP_MAX_CONNECTIONS=16384, MAX_TURNS=200000 (finished turns
+#   gateway      HTTP_MAX_CONNECTIONS=16384, HTTP_MAX_CONNECTIONS_PER_IP=0 (every
+#                simulated visitor is 127.0.0.1: the default 64 cuts the 65th
+#                connection), MAX_TURNS=200000 (finished turns
 #                are retained TURN_RETAIN=5m; the default 20,000 would refuse
 #                turns after ~25 s at 800 turns/s), HEARTBEAT_INTERVAL=2s.
 #   RPC_WORKERS stays 4 everywhere (the default; 2 cores).
@@ -179,7 +181,8 @@ restart_gateway() { # VAR=value...
   stop_pid "${PID[gateway]:-}"
   local ok=0
   for _ in 1 2 3; do
-    start gateway HTTP_MAX_CONNECTIONS=16384 MAX_TURNS=200000 HEARTBEAT_INTERVAL=2s ALLOWED_ORIGINS=http://127.0.0.1 "$@"
+    start gateway HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 MAX_TURNS=200000 HEARTBEAT_INTERVAL=2s \
+      ALLOWED_ORIGINS=http://127.0.0.1 "$@"
     up gateway --http "$HTTP_PORT" && { ok=1; break; }
     HTTP_PORT=$(new_port); export HTTP_PORT
   done
