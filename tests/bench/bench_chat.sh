@@ -33,14 +33,13 @@
 #                or 10 s); with the default 256, the Polls of turns beyond 256
 #                that wait for a first token queue in the socket (seen: p99
 #                TTFT 3.0 s instead of 2.4 s, 600 turns on a 2 s first token).
-#                MAX_GENERATIONS=100000: finished generations stay in the table
-#                until GENERATION_IDLE_TTL (60 s), so the default 10,000 refuses
-#                new turns ("limit_reached" error events) above ~167 turns/s.
+#                (MAX_GENERATIONS stays the default: a finished generation
+#                goes GENERATION_DONE_GRACE after its end was polled.)
 #   gateway      HTTP_MAX_CONNECTIONS=16384, HTTP_MAX_CONNECTIONS_PER_IP=0 (every
 #                simulated visitor is 127.0.0.1: the default 64 cuts the 65th
-#                connection), MAX_TURNS=200000 (finished turns
-#                are retained TURN_RETAIN=5m; the default 20,000 would refuse
-#                turns after ~25 s at 800 turns/s), HEARTBEAT_INTERVAL=2s.
+#                connection), HEARTBEAT_INTERVAL=2s. (MAX_TURNS and
+#                TURN_RETAIN_BYTES stay the defaults: finished turns do not
+#                count against MAX_TURNS, their memory is bounded in bytes.)
 #   RPC_WORKERS stays 4 everywhere (the default; 2 cores).
 # Every process and the temporary directory are removed on exit.
 # --summary FILE appends key=value lines (for run.sh).
@@ -175,13 +174,13 @@ start_rpc() { # name URL-variable [VAR=value...]: starts svc-name, on a new port
 }
 restart_llm() { # VAR=value... (the gateway is restarted after it, so a new LLM_URL is picked up)
   stop_pid "${PID[svc-llm]:-}"
-  start_rpc llm LLM_URL RPC_CONTEXTS=4096 MAX_GENERATIONS=100000 "$@"
+  start_rpc llm LLM_URL RPC_CONTEXTS=4096 "$@"
 }
 restart_gateway() { # VAR=value...
   stop_pid "${PID[gateway]:-}"
   local ok=0
   for _ in 1 2 3; do
-    start gateway HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 MAX_TURNS=200000 HEARTBEAT_INTERVAL=2s \
+    start gateway HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 HEARTBEAT_INTERVAL=2s \
       ALLOWED_ORIGINS=http://127.0.0.1 "$@"
     up gateway --http "$HTTP_PORT" && { ok=1; break; }
     HTTP_PORT=$(new_port); export HTTP_PORT
@@ -261,16 +260,21 @@ turns off50 50 --duration "$D50" --warmup 2 --pool 1500 --cpu "$(cpu_args)"
 restart_gateway
 echo "-- 200 conversations (saturation)"
 turns off200 200 --duration "$D200" --warmup 3 --pool 2500 --cpu "$(cpu_args)"
-retained() { # tag: gateway RSS with every connection closed, per finished turn it retains
+retained() { # tag: gateway RSS with every connection closed, and the finished turns it keeps
   sleep 0.5
-  local rss turns
+  local rss m turns kept bytes
   rss=$(rss_mb "${PID[gateway]}")
-  turns=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^chat_turns_total/ {s+=$2} END {print s+0}')
+  m=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
+  turns=$(awk '/^chat_turns_total/ {s+=$2} END {print s+0}' <<<"$m")
+  kept=$(awk '$1 == "chat_turns_retained" {print $2}' <<<"$m")
+  bytes=$(awk '$1 == "chat_turns_retained_bytes" {print $2}' <<<"$m")
   summ "$1_retained_turns" "$turns"
+  summ "$1_retained_kept" "${kept:-0}"
   summ "$1_retained_rss_mb" "$rss"
-  summ "$1_retained_kb_per_turn" "$(awk -v r="$rss" -v i="$gw_idle_mb" -v t="$turns" 'BEGIN {printf "%.1f", t ? (r - i) * 1024 / t : 0}')"
-  echo "   gateway VmRSS after the run, every connection closed: $rss MB for $turns finished turns retained" \
-       "(TURN_RETAIN=5m): $(awk -v r="$rss" -v i="$gw_idle_mb" -v t="$turns" 'BEGIN {printf "%.1f", t ? (r - i) * 1024 / t : 0}') KB each above idle"
+  summ "$1_retained_kb_per_turn" "$(awk -v b="${bytes:-0}" -v t="${kept:-0}" 'BEGIN {printf "%.1f", t ? b / 1024 / t : 0}')"
+  echo "   gateway VmRSS after the run, every connection closed: $rss MB (idle $gw_idle_mb MB); $turns turns ran," \
+       "${kept:-?} finished ones kept for resume in $(awk -v b="${bytes:-0}" 'BEGIN {printf "%.1f", b / 1048576}') MB" \
+       "(TURN_RETAIN 5m, TURN_RETAIN_BYTES 64 MiB)"
 }
 retained off200
 restart_gateway

@@ -203,10 +203,10 @@ start_ours() { # every process at once; sets HTTP_PORT
   PID[svc-session]=$!
   env RPC_CONTEXTS=1024 "$BIN/svc-retrieval" >>"$work/logs/svc-retrieval.log" 2>&1 &
   PID[svc-retrieval]=$!
-  env RPC_CONTEXTS=4096 MAX_GENERATIONS=100000 LLM_PROVIDER=anthropic ANTHROPIC_API_KEY=sk-ant-bench \
+  env RPC_CONTEXTS=4096 LLM_PROVIDER=anthropic ANTHROPIC_API_KEY=sk-ant-bench \
     ANTHROPIC_BASE_URL="$FAKE" "$BIN/svc-llm" >>"$work/logs/svc-llm.log" 2>&1 &
   PID[svc-llm]=$!
-  env HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 MAX_TURNS=200000 HEARTBEAT_INTERVAL=2s \
+  env HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 HEARTBEAT_INTERVAL=2s \
     ALLOWED_ORIGINS=http://127.0.0.1 "$BIN/gateway" >>"$work/logs/gateway.log" 2>&1 &
   PID[gateway]=$!
 }

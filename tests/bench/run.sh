@@ -198,8 +198,8 @@ if [ -s "$tmp/chat.txt" ]; then
     "p50 $(c lag100_lag_abs_p50_ms); $(awk -v w="$(c lag100_words_per_s)" 'BEGIN {printf "%.1f", w / 100}') words/s each"
   row "Token relay lag p99, fake stamp -> reader, 1,000 streams (ms)" "$(c lag1k_lag_abs_p99_ms)" \
     "p50 $(c lag1k_lag_abs_p50_ms); $(awk -v w="$(c lag1k_words_per_s)" 'BEGIN {printf "%.1f", w / 1000}') words/s each"
-  row "Gateway memory per retained finished turn (KB, TURN_RETAIN 5m)" "$(c off200_retained_kb_per_turn)" \
-    "$(c off200_retained_turns) turns: $(c off200_retained_rss_mb) MB"
+  row "Gateway memory per retained finished turn (KB, bounded by TURN_RETAIN_BYTES)" "$(c off200_retained_kb_per_turn)" \
+    "$(c off200_retained_kept) of $(c off200_retained_turns) turns kept; gateway $(c off200_retained_rss_mb) MB"
 else
   echo "bench_chat.sh: no figures (it failed before writing them)"
 fi
