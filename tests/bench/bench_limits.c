@@ -40,15 +40,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FL_ADDRS_MAX (1 << 24)  /* distinct addresses: 24 bits of IPv4 */
-#define FL_CONC_MAX 1024        /* connections */
-#define FL_DEPTH_MAX 64         /* requests written ahead per connection */
-#define FL_REQ_MAX 256          /* one request */
-#define FL_IN_MAX 65536         /* answers buffered per connection */
-#define FL_PATH_MAX 128         /* --path */
-#define FL_STATUS_KINDS 8       /* distinct statuses counted */
-#define FL_RSS_EVERY_US 250000  /* VmRSS sampling period */
-#define FL_STALL_US 30000000LL  /* no answer for this long: give up */
+#define FL_ADDRS_MAX (1 << 24) /* distinct addresses: 24 bits of IPv4 */
+#define FL_CONC_MAX 1024       /* connections */
+#define FL_DEPTH_MAX 64        /* requests written ahead per connection */
+#define FL_REQ_MAX 256         /* one request */
+#define FL_IN_MAX 65536        /* answers buffered per connection */
+#define FL_PATH_MAX 128        /* --path */
+#define FL_STATUS_KINDS 8      /* distinct statuses counted */
+#define FL_RSS_EVERY_US 250000 /* VmRSS sampling period */
+#define FL_STALL_US 30000000LL /* no answer for this long: give up */
 
 static int64_t now_us(void)
 {
@@ -92,9 +92,9 @@ static long proc_rss_kb(int pid)
 
 typedef struct fconn {
     int fd;
-    int inflight;              /* requests written or queued, not answered */
+    int inflight; /* requests written or queued, not answered */
     char out[FL_DEPTH_MAX * FL_REQ_MAX];
-    size_t out_len, out_off;   /* bytes queued, bytes of them written */
+    size_t out_len, out_off; /* bytes queued, bytes of them written */
     char in[FL_IN_MAX];
     size_t in_len;
 } fconn;
@@ -105,7 +105,7 @@ static struct {
     char path[FL_PATH_MAX];
     const char *tag;
     FILE *summary;
-    long next;                 /* next address index to send */
+    long next; /* next address index to send */
     long answered, lost, reconnects, v6_sent;
     int status[FL_STATUS_KINDS], status_n[FL_STATUS_KINDS], nstatus, bad_answers;
     long rss_start, rss_max, rss_tenth; /* VmRSS kB: before, peak, once a tenth was answered */
@@ -238,8 +238,7 @@ static int conn_parse(fconn *c)
         }
         size_t hl = (size_t)(end - head) + 4;
         const char *v;
-        if (avail < 12 || strncmp(head, "HTTP/1.", 7) != 0 ||
-            header_value(head, hl, "transfer-encoding:", &v)) {
+        if (avail < 12 || strncmp(head, "HTTP/1.", 7) != 0 || header_value(head, hl, "transfer-encoding:", &v)) {
             F.bad_answers++;
             return -1; /* only Content-Length framing is expected */
         }
@@ -328,7 +327,10 @@ static int cmd_flood(void)
     F.rss_max = F.rss_start;
     F.rss_tenth = -1;
     printf("   %ld distinct addresses (every %s IPv6 /64), POST %s, %d connections x %d pipelined\n", F.addrs,
-           F.v6_every == 2 ? "2nd" : F.v6_every > 0 ? "K-th" : "none", F.path, F.conc, F.depth);
+           F.v6_every == 2  ? "2nd"
+           : F.v6_every > 0 ? "K-th"
+                            : "none",
+           F.path, F.conc, F.depth);
     int64_t t0 = now_us(), last_rss = t0, last_print = t0, last_progress = t0;
     long last_answered = 0, print_answered = 0;
     for (int i = 0; i < F.conc; i++) {

@@ -9,9 +9,13 @@
 # 1. Cost of the limits, same run: turns/s at saturation (200 conversations,
 #    closed loop) and TTFT p50/p99 at 1 and 50 conversations
 #    (bench_chat turns, LLM_PROVIDER=offline, OFFLINE_TOKENS_PER_SECOND=0),
-#    with every limit on and with every limit off, alternately: off, on,
-#    off, on. The gateway is restarted before each load (an empty table);
-#    svc-session when the mode changes.
+#    with every limit on and with every limit off, alternately, twice, in
+#    the order off, on, on, off: the database grows with every turn, and
+#    each load runs a little slower than the one before (seen: Postgres CPU
+#    per turn 5.6, 6.1, 6.2, 7.0 ms over off, on, off, on), so the second
+#    round is reversed and a steady drift cancels in the sums. The gateway
+#    is restarted before each load (an empty table), svc-session before
+#    each of the four runs.
 #      on:  TRUSTED_PROXIES=127.0.0.1/32 and bench_chat --client-ips: each
 #           session of the pool (a visitor) is created and chats from its
 #           own CF-Connecting-IP (10.a.b.c), so every request resolves the
@@ -39,6 +43,18 @@
 #    both modes run them. Bot score and Turnstile are off in both.
 #    The cost is 1 - (on turns/s) / (off turns/s), both rounds summed
 #    (goal <= 5 %); each round's ratio is printed so the noise shows.
+#    Turns/s on 2 shared cores move by more than 5 % with the other load of
+#    the machine (seen: -17 % to +9 % between two runs), so the limit code
+#    is also timed alone, in CPU rather than wall time:
+# 1b. bench_limits flood, FLOOD_N requests (200,000; --quick 20,000) of the
+#    cheapest limited route (POST /v1/leads, refused 415 right after the
+#    limit) on a fresh gateway with the limits off, on, on, off: the
+#    gateway's CPU time (utime + stime) per request. On minus off is what
+#    the limits cost a request (the client from CF-Connecting-IP, a token
+#    from the table for a new key, the per-client connection count); a turn
+#    passes them once (POST /v1/chat) and once more every 10 turns (its
+#    session), so 1.1 x that, over the whole stack's CPU per turn at 200
+#    conversations with the limits off (above), is the cost per turn.
 # 2. The per-IP table under 1,000,000 distinct addresses (--quick: 20,000):
 #    a gateway with TRUSTED_PROXIES=127.0.0.1/32 and the default rates,
 #    bench_limits flood: POST /v1/leads with an empty body, no Content-Type
@@ -80,9 +96,9 @@ for f in "$BENCH" "$FLOOD" "$PROBE" "$BIN/gateway" "$BIN/svc-session" "$BIN/svc-
 done
 
 if [ $QUICK = 1 ]; then
-  T1=200; D50=3; D200=4; P1=100; P50=600; P200=1500; ADDRS=20000
+  T1=200; D50=3; D200=4; P1=100; P50=600; P200=1500; ADDRS=20000; FLOOD_N=20000
 else
-  T1=2000; D50=10; D200=15; P1=400; P50=2500; P200=5000; ADDRS=1000000
+  T1=2000; D50=10; D200=15; P1=400; P50=2500; P200=5000; ADDRS=1000000; FLOOD_N=200000
 fi
 
 stack_begin chat-bench-limits
@@ -117,18 +133,16 @@ load() { # mode tag conc pool (--turns N | --duration S) [args]: a fresh gateway
 }
 echo
 echo "1. Cost of the limits: the same loads with every limit off and on, alternately (see the header for both)"
-for round in 1 2; do
-  for mode in off on; do
-    echo "-- limits $mode, round $round"
-    mode_session "$mode"
-    t=$mode$round
-    echo "   1 conversation, $T1 turns"
-    load "$mode" "${t}_c1" 1 "$P1" --turns "$T1" --warmup 1
-    echo "   50 conversations, $D50 s"
-    load "$mode" "${t}_c50" 50 "$P50" --duration "$D50" --warmup 2
-    echo "   200 conversations (saturation), $D200 s"
-    load "$mode" "${t}_c200" 200 "$P200" --duration "$D200" --warmup 3
-  done
+for run in off1 on1 on2 off2; do
+  mode=${run%?} round=${run#"$mode"}
+  echo "-- limits $mode, round $round"
+  mode_session "$mode"
+  echo "   1 conversation, $T1 turns"
+  load "$mode" "${run}_c1" 1 "$P1" --turns "$T1" --warmup 1
+  echo "   50 conversations, $D50 s"
+  load "$mode" "${run}_c50" 50 "$P50" --duration "$D50" --warmup 2
+  echo "   200 conversations (saturation), $D200 s"
+  load "$mode" "${run}_c200" 200 "$P200" --duration "$D200" --warmup 3
 done
 
 v() { sed -n "s/^$1=//p" "$S" | tail -1; }
@@ -167,6 +181,36 @@ for t in on1 on2; do
 done
 summ on_failed "$refused"
 echo "   cost at saturation: $(v cost_pct) % of turns/s (goal <= 5 %); turns that failed with the limits on: $refused"
+
+# --- 1b. the limit code alone: gateway CPU per request ---------------------------
+echo
+echo "1b. The limit code alone: $FLOOD_N x POST /v1/leads (415 right after the limit), gateway CPU per request"
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+for run in off1 on1 on2 off2; do
+  mode=${run%?}
+  if [ "$mode" = on ]; then restart_gateway "${GW_ON[@]}"; else restart_gateway "${GW_OFF[@]}"; fi
+  c0=$(cpu_ticks "${PID[gateway]}")
+  run_bg "$FLOOD" flood --port "$HTTP_PORT" --addrs "$FLOOD_N" --conc 64 --depth 8 --tag "cpu_$run" --summary "$S" \
+    >"$work/cpu_$run.txt" || fail "bench_limits flood ($run) failed"
+  c1=$(cpu_ticks "${PID[gateway]}")
+  us=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v n="$FLOOD_N" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+  summ "${run}_us_per_req" "$us"
+  printf '   limits %-3s  %s us of gateway CPU per request; %s requests/s; answers: %s\n' "$mode" "$us" \
+    "$(v "cpu_${run}_req_per_s")" "$(sed -n 's/.*answers by status: //p' "$work/cpu_$run.txt")"
+done
+us_delta=$(awk -v a="$(v on1_us_per_req)" -v b="$(v on2_us_per_req)" -v c="$(v off1_us_per_req)" -v d="$(v off2_us_per_req)" \
+  'BEGIN {printf "%.2f", (a + b - c - d) / 2}')
+turn_ms=$(awk -v f="$S" 'BEGIN {while ((getline l < f) > 0) if (l ~ /^off[12]_c200_cpu_ms_turn_/ && l !~ /bench_chat/) {split(l, kv, "="); t += kv[2]}
+  printf "%.3f", t / 2}')
+gw_ms=$(awk -v a="$(v off1_c200_cpu_ms_turn_gateway)" -v b="$(v off2_c200_cpu_ms_turn_gateway)" 'BEGIN {printf "%.3f", (a + b) / 2}')
+summ limit_us_per_req "$us_delta"
+summ limit_gw_turn_pct "$(awk -v d="$us_delta" -v t="$gw_ms" 'BEGIN {printf (t > 0 ? "%.2f" : "n/a"), 1.1 * d / 1000 / t * 100}')"
+summ turn_cpu_ms_off "$turn_ms"
+summ limit_turn_pct "$(awk -v d="$us_delta" -v t="$turn_ms" 'BEGIN {printf (t > 0 ? "%.2f" : "n/a"), 1.1 * d / 1000 / t * 100}')"
+echo "   the limits cost $us_delta us of gateway CPU per request (on - off, both rounds); a turn at 200 conversations"
+echo "   costs $turn_ms ms of CPU in all processes (limits off): 1.1 x $us_delta us is $(v limit_turn_pct) % of it (goal <= 5 %);"
+echo "   $(v limit_gw_turn_pct) % of the gateway's own $gw_ms ms per turn"
 
 # --- 2. the per-IP table under a flood of addresses ---------------------------------
 echo

@@ -215,13 +215,18 @@ if [ -s "$tmp/limits.txt" ]; then
   l() { get limits.txt "$1"; }
   row() { printf '%-62s %-14s %s\n' "$1" "$2" "$3"; }
   v=$(l cost_pct)
-  row "Limits on vs off: turns/s lost at 200 conv. (%; on/off $(l tps_ratio))" "$v" "<= 5  $(verdict "$v" "<=" 5)"
-  row "  on/off turns/s per round (off,on,off,on; noise)" "$(l round1_tps_ratio) / $(l round2_tps_ratio)" \
-    "$(l off1_c200_turns_per_s),$(l on1_c200_turns_per_s),$(l off2_c200_turns_per_s),$(l on2_c200_turns_per_s)"
+  # negative: faster with the limits on (noise), which meets the goal too
+  row "Limits on vs off: turns/s lost at 200 conv. (%; on/off $(l tps_ratio))" "$v" \
+    "<= 5  $(verdict "$(awk -v x="$v" 'BEGIN {print (x == "n/a") ? x : (x < 0 ? 0 : x)}')" "<=" 5)"
+  row "  on/off turns/s, round 1 / round 2 (run: off,on,on,off)" "$(l round1_tps_ratio) / $(l round2_tps_ratio)" \
+    "$(l off1_c200_turns_per_s), $(l on1_c200_turns_per_s), $(l on2_c200_turns_per_s), $(l off2_c200_turns_per_s)"
   row "  TTFT on/off, 1 conv.: p50 ratio; p99 ratio" "$(l c1_ttft_p50_ms_ratio)" "p99 $(l c1_ttft_p99_ms_ratio); p50 on $(l on1_c1_ttft_p50_ms) ms"
   row "  TTFT on/off, 50 conv.: p50 ratio; p99 ratio" "$(l c50_ttft_p50_ms_ratio)" "p99 $(l c50_ttft_p99_ms_ratio)"
   v=$(l on_failed)
   row "  turns refused or failed with the limits on" "$v" "0  $(verdict "$v" "==" 0)"
+  v=$(l limit_turn_pct)
+  row "Limit code per turn, CPU (%; $(l limit_us_per_req) us a request, on - off)" "$v" \
+    "<= 5  $(verdict "$v" "<=" 5); $(l limit_gw_turn_pct) % of the gateway's"
   v=$(l table_grow_kb)
   row "IP table RSS after $(l flood_addrs) addresses (KB resident; bound $(l table_bound_kb))" "$v" \
     "<= $(l table_bound_kb)  $(verdict "$v" "<=" "$(l table_bound_kb)")"
