@@ -3,6 +3,7 @@
  *
  *   bench_chat turns    --port P --conc C [--duration S | --turns N] [--warmup S]
  *                       [--pool N] [--per-session K] [--pace-ms MS] [--stamps] [--turn-timeout S]
+ *                       [--client-ips N]
  *                       [--rss-pid PID] [--cpu name=PID[+],...] [--tag T] [--summary FILE]
  *       C conversations in a closed loop, each with its own session: a
  *       conversation sends its next POST /v1/chat as soon as the previous
@@ -14,6 +15,10 @@
  *       first (POST /v1/sessions); a conversation moves to a fresh session
  *       after K turns (default 10) so histories stay conversation-sized.
  *       Turns sent during the first S seconds (--warmup) are not recorded.
+ *       --client-ips N: every request made for session j of the pool
+ *       (creating it, its turns) carries `CF-Connecting-IP: 10.a.b.c`, a.b.c
+ *       being (j mod N) + 1 in 24 bits: each visitor its own address, for a
+ *       gateway that trusts 127.0.0.1 as a proxy (bench_limits.sh).
  *       --pace-ms MS: the model emits one word every MS ms (offline
  *       provider, OFFLINE_TOKENS_PER_SECOND): relay lag by schedule, see
  *       below. --stamps: the model is `bench_chat fake-anthropic`, whose
@@ -1046,13 +1051,29 @@ static int fq_pop(void)
 
 enum { K_SESSION = 1, K_CHAT = 2, K_RESUME = 3 };
 
+#define CLIENT_IPS_MAX (1 << 24) /* --client-ips: addresses 10.0.0.1 .. 10.255.255.255 */
+#define CLIENT_IP_LINE_MAX 48    /* "CF-Connecting-IP: 10.255.255.255\r\n" */
+static int g_client_ips;         /* --client-ips N; 0: no header */
+
+/* The CF-Connecting-IP header line of session j ("" without --client-ips). */
+static void client_ip_line(int j, char out[CLIENT_IP_LINE_MAX])
+{
+    out[0] = '\0';
+    if (g_client_ips > 0) {
+        unsigned a = (unsigned)(j % g_client_ips) + 1;
+        snprintf(out, CLIENT_IP_LINE_MAX, "CF-Connecting-IP: 10.%u.%u.%u\r\n", (a >> 16) & 255, (a >> 8) & 255,
+                 a & 255);
+    }
+}
+
 static void pool_send(conn *c)
 {
-    char req[256];
+    char req[256], ip[CLIENT_IP_LINE_MAX];
+    client_ip_line(c->owner, ip);
     int n = snprintf(req, sizeof(req),
-                     "POST /v1/sessions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "POST /v1/sessions HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"
                      "Content-Length: 2\r\n\r\n{}",
-                     g_host);
+                     g_host, ip);
     conn_request(c, req, (size_t)n);
 }
 
@@ -1266,11 +1287,12 @@ static void turn_send(int i, int64_t t)
     const char *q = g_questions[(v->q++ + (unsigned)i) % NQUESTIONS];
     char body[512];
     int bl = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", q);
-    char req[1024];
+    char req[1024], ip[CLIENT_IP_LINE_MAX];
+    client_ip_line(v->sess, ip);
     int n = snprintf(req, sizeof(req),
-                     "POST /v1/chat HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "POST /v1/chat HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"
                      "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
-                     g_host, g_pool[v->sess].token, bl, body);
+                     g_host, ip, g_pool[v->sess].token, bl, body);
     if (v->c == NULL || v->c->dead) {
         v->c = conn_open(i, K_CHAT);
         if (v->c == NULL) {
@@ -2781,6 +2803,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_chat turns --port P --conc C [--duration S|--turns N] [--warmup S] [--pool N]\n"
             "                        [--per-session K] [--pace-ms MS] [--stamps] [--turn-timeout S] [--rss-pid PID]\n"
+            "                        [--client-ips N]\n"
             "                        [--cpu name=PID[+],...] [--tag T] [--summary FILE]\n"
             "       bench_chat streams --port P --turns T --readers M --hold-until S [--finish S] [--heartbeat S]\n"
             "                        [--rss-pid PID] [--cpu ...] [--tag T] [--summary FILE]\n"
@@ -2834,6 +2857,11 @@ int main(int argc, char **argv)
             T.pool = atoi(v);
         } else if (ARG("--per-session")) {
             T.per_session = atoi(v);
+        } else if (ARG("--client-ips")) {
+            g_client_ips = atoi(v);
+            if (g_client_ips < 0 || g_client_ips > CLIENT_IPS_MAX) {
+                die("--client-ips: 0..%d", CLIENT_IPS_MAX);
+            }
         } else if (ARG("--turn-timeout")) {
             T.turn_timeout_s = atof(v);
         } else if (ARG("--pace-ms")) {

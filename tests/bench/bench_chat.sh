@@ -35,13 +35,15 @@
 #                TTFT 3.0 s instead of 2.4 s, 600 turns on a 2 s first token).
 #                (MAX_GENERATIONS stays the default: a finished generation
 #                goes GENERATION_DONE_GRACE after its end was polled.)
-#   gateway      HTTP_MAX_CONNECTIONS=16384, HTTP_MAX_CONNECTIONS_PER_IP=0 (every
-#                simulated visitor is 127.0.0.1: the default 64 cuts the 65th
-#                connection), HEARTBEAT_INTERVAL=2s. (MAX_TURNS and
-#                TURN_RETAIN_BYTES stay the defaults: finished turns do not
-#                count against MAX_TURNS, their memory is bounded in bytes.)
+#   gateway      RATE_SESSIONS, RATE_CHAT, RATE_LEADS off and
+#                HTTP_MAX_CONNECTIONS_PER_IP=0 (every visitor is 127.0.0.1;
+#                bench_limits.sh measures them on), HTTP_MAX_CONNECTIONS=16384,
+#                HEARTBEAT_INTERVAL=2s. (MAX_TURNS and TURN_RETAIN_BYTES stay
+#                the defaults: finished turns do not count against MAX_TURNS,
+#                their memory is bounded in bytes.)
 #   RPC_WORKERS stays 4 everywhere (the default; 2 cores).
-# Every process and the temporary directory are removed on exit.
+# The stack is tests/bench/stack.sh's. Every process and the temporary
+# directory are removed on exit.
 # --summary FILE appends key=value lines (for run.sh).
 # --quick: shorter runs (CI smoke: a few seconds each, 2,000 streams).
 set -uo pipefail
@@ -61,147 +63,24 @@ done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$BUILD" && pwd)
-BIN=$BUILD/bin
-BENCH=$BUILD/bench/bench_chat
-PROBE=$BUILD/bench/health_probe
-PG=$ROOT/deploy/local/pg.sh
-FREE_PORT=$ROOT/scripts/free-port.sh
+STACK_NAME=bench_chat.sh
+# shellcheck source=tests/bench/stack.sh
+. "$ROOT/tests/bench/stack.sh"
 
 for f in "$BENCH" "$PROBE" "$BIN/gateway" "$BIN/svc-session" "$BIN/svc-retrieval" "$BIN/svc-llm" "$BIN/svc-indexer"; do
   [ -x "$f" ] || { echo "bench_chat.sh: $f is missing (make bench builds it)" >&2; exit 1; }
 done
 command -v node >/dev/null || { echo "bench_chat.sh: node is needed for tests/fakes/fake-apis.js" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/chat-bench-chat.XXXXXX)
-mkdir -p "$work/logs"
-declare -A PID=()
-pg_started=0
-S=$work/summary.txt
-: >"$S"
+stack_begin chat-bench-chat
 
-stop_pid() { # pid: TERM, up to 5 s, then KILL
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill -TERM "$p" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local name
-  for name in "${!PID[@]}"; do stop_pid "${PID[$name]}"; done
-  [ "$pg_started" = 1 ] && "$PG" stop "$work/pg" >/dev/null 2>&1
-  if [ "$rc" -ne 0 ] && [ -d "$work/logs" ]; then
-    echo "bench_chat.sh: failed (status $rc); last log lines:" >&2
-    for f in "$work"/logs/*.log; do
-      [ -s "$f" ] && { echo "--- $(basename "$f")" >&2; tail -5 "$f" >&2; }
-    done
-  fi
-  [ -n "$SUMMARY" ] && [ -s "$S" ] && cat "$S" >>"$SUMMARY"
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-summ() { echo "$1=$2" >>"$S"; }
-fail() { echo "bench_chat.sh: $*" >&2; exit 1; }
-
-# --- Postgres, schema, knowledge base -----------------------------------------
-t0=$(date +%s.%N)
-pg_port=$("$FREE_PORT")
-pg_started=1
-DATABASE_URL=$("$PG" start "$work/pg" "$pg_port" --fast) || fail "Postgres did not start"
-export DATABASE_URL
-PG_PID=$(head -1 "$work/pg/data/postmaster.pid")
-"$BIN/svc-session" --migrate >"$work/logs/migrate.log" 2>&1 || fail "svc-session --migrate failed"
-KB_BASE_URL=https://quorvia.example "$BIN/svc-indexer" index "$ROOT/kb" >"$work/logs/index.log" 2>&1 \
-  || fail "indexing kb/ failed"
-chunks=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM kb_chunks" 2>/dev/null || echo "?")
-
-used=" $pg_port "
-new_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$("$FREE_PORT")
-    case "$used" in *" $p "*) continue ;; esac
-    used="$used$p "; echo "$p"; return 0
-  done
-  fail "no free port"
-}
-export SESSION_URL="tcp://127.0.0.1:$(new_port)"
-export RETRIEVAL_URL="tcp://127.0.0.1:$(new_port)"
-export LLM_URL="tcp://127.0.0.1:$(new_port)"
-export INDEXER_URL="tcp://127.0.0.1:$(new_port)"
-HTTP_PORT=$(new_port)
-export HTTP_PORT LOG_LEVEL=warn
-SESSION_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-export SESSION_SECRET EMBEDDING_PROVIDER=local
-# Every simulated visitor is 127.0.0.1: the per-IP limits would refuse the load.
-export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off
+# --- Postgres, schema, knowledge base, ports -----------------------------------
+stack_postgres
+stack_env
+# Every simulated visitor is 127.0.0.1: the per-IP limits would refuse the load
+# (and the per-IP connection cap, 64, would close the 65th connection).
+export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off HTTP_MAX_CONNECTIONS_PER_IP=0
 export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
-unset ANTHROPIC_API_KEY OPENAI_API_KEY INDEX_SOURCES INDEX_INTERVAL IP_HASH_SECRET LLM_PROVIDER
-
-# --- processes --------------------------------------------------------------------
-start() { # name [VAR=value...]: starts BIN/name with extra environment
-  local name=$1; shift
-  env "$@" "$BIN/$name" >>"$work/logs/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-# up NAME PROBE-ARGS...: waits until NAME answers; 1 when it exited meanwhile
-# (its port was taken between free-port.sh and its bind: the machine is
-# shared), fails the run when it runs but does not answer within 20 s.
-up() {
-  local name=$1; shift
-  for _ in $(seq 40); do
-    kill -0 "${PID[$name]}" 2>/dev/null || { wait "${PID[$name]}" 2>/dev/null; return 1; }
-    "$PROBE" --timeout 500 "$@" --wait >/dev/null 2>&1 && return 0
-  done
-  fail "$name not ready"
-}
-start_rpc() { # name URL-variable [VAR=value...]: starts svc-name, on a new port if its own was taken
-  local name=$1 var=$2; shift 2
-  for _ in 1 2 3; do
-    start "svc-$name" "$@"
-    up "svc-$name" --rpc "$name" && return 0
-    export "$var=tcp://127.0.0.1:$(new_port)"
-  done
-  fail "svc-$name could not start (see its log)"
-}
-restart_llm() { # VAR=value... (the gateway is restarted after it, so a new LLM_URL is picked up)
-  stop_pid "${PID[svc-llm]:-}"
-  start_rpc llm LLM_URL RPC_CONTEXTS=4096 "$@"
-}
-restart_gateway() { # VAR=value...
-  stop_pid "${PID[gateway]:-}"
-  local ok=0
-  for _ in 1 2 3; do
-    start gateway HTTP_MAX_CONNECTIONS=16384 HTTP_MAX_CONNECTIONS_PER_IP=0 HEARTBEAT_INTERVAL=2s \
-      ALLOWED_ORIGINS=http://127.0.0.1 "$@"
-    up gateway --http "$HTTP_PORT" && { ok=1; break; }
-    HTTP_PORT=$(new_port); export HTTP_PORT
-  done
-  [ $ok = 1 ] || fail "the gateway could not start (see its log)"
-  # wait until the gateway's clients are connected to the three services
-  for _ in $(seq 100); do
-    curl -s "http://127.0.0.1:$HTTP_PORT/readyz" \
-      | jq -e '.services.session.ready and .services.llm.ready and .services.retrieval.ready' >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-}
-bench() { # runs bench_chat in the background and waits (so a signal reaches the trap at once)
-  "$BENCH" "$@" &
-  PID[bench_chat]=$!
-  wait "${PID[bench_chat]}"
-  local rc=$?
-  unset "PID[bench_chat]"
-  return $rc
-}
-rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null; }
 
 start_rpc session SESSION_URL RPC_CONTEXTS=1024 SESSION_MAX_TURNS=1000000 SESSION_DAILY_TOKENS=1000000000000 \
   GLOBAL_DAILY_TOKENS=1000000000000000
@@ -215,13 +94,6 @@ FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$work/fake.port")
 [ -n "$FAKE_PORT" ] || fail "the fake Anthropic server did not start"
 FAKE="http://127.0.0.1:$FAKE_PORT"
 fake() { curl -s -X "$1" "$FAKE$2" -H 'content-type: application/json' ${3:+-d "$3"} >/dev/null; }
-
-cpu_args() { # the processes whose CPU bench_chat reports
-  local a="gateway=${PID[gateway]},svc-session=${PID[svc-session]},svc-retrieval=${PID[svc-retrieval]}"
-  a="$a,svc-llm=${PID[svc-llm]},postgres=$PG_PID+"
-  [ -n "${1:-}" ] && a="$a,$1"
-  echo "$a"
-}
 
 setup_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b-a}')
 echo "chat path: Postgres 127.0.0.1:$pg_port (kb/: $chunks chunks), gateway :$HTTP_PORT, fake Anthropic :$FAKE_PORT;"

@@ -8,12 +8,16 @@
 # tests/bench/bench_knowledge.sh (indexing throughput, search latency through
 # RPC at the kb/ size and at 100,000 chunks, HNSW recall, hit@5 by search
 # mode), tests/bench/bench_chat.sh (the chat path under load: TTFT, turns/s,
-# open streams, token relay lag, with in-run baselines), and ends with a
-# summary of the key figures and ratios next to their goals.
+# open streams, token relay lag, with in-run baselines),
+# tests/bench/bench_limits.sh (the abuse protection: turns/s and TTFT with
+# every limit on vs off, the per-IP table's memory under 1,000,000
+# addresses), and ends with a summary of the key figures and ratios next to
+# their goals.
 # Goals are reported, not enforced: the exit status is 0 when the benchmarks
 # ran, non-zero when one of them crashed or a call failed.
 # --quick: small counts (bench_rpc --quick, 2 start-up runs per program,
-# bench_knowledge.sh --quick: 20,000 chunks, bench_chat.sh --quick).
+# bench_knowledge.sh --quick: 20,000 chunks, bench_chat.sh --quick,
+# bench_limits.sh --quick).
 set -uo pipefail
 
 BUILD=${1:-build/release}
@@ -21,7 +25,7 @@ QUICK=0
 [ "${2:-}" = "--quick" ] && QUICK=1
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-for f in "$BUILD/bench/bench_rpc" "$BUILD/bench/health_probe" "$BUILD/bench/bench_knowledge" "$BUILD/bench/bench_chat"; do
+for f in "$BUILD/bench/bench_rpc" "$BUILD/bench/health_probe" "$BUILD/bench/bench_knowledge" "$BUILD/bench/bench_chat" "$BUILD/bench/bench_limits"; do
   [ -x "$f" ] || { echo "run.sh: $f is missing (make bench builds it)" >&2; exit 1; }
 done
 
@@ -42,7 +46,8 @@ rpc_args=(--summary "$tmp/rpc.txt")
 svc_args=(--summary "$tmp/svc.txt")
 kb_args=(--summary "$tmp/kb.txt")
 chat_args=(--summary "$tmp/chat.txt")
-if [ $QUICK = 1 ]; then rpc_args+=(--quick); svc_args+=(--runs 2); kb_args+=(--quick); chat_args+=(--quick); fi
+limits_args=(--summary "$tmp/limits.txt")
+if [ $QUICK = 1 ]; then rpc_args+=(--quick); svc_args+=(--runs 2); kb_args+=(--quick); chat_args+=(--quick); limits_args+=(--quick); fi
 
 "$BUILD/bench/bench_rpc" "${rpc_args[@]}"
 rc_rpc=$?
@@ -52,6 +57,9 @@ rc_svc=$?
 echo
 "$HERE/bench_chat.sh" "$BUILD" "${chat_args[@]}"
 rc_chat=$?
+echo
+"$HERE/bench_limits.sh" "$BUILD" "${limits_args[@]}"
+rc_limits=$?
 echo
 "$HERE/bench_knowledge.sh" "$BUILD" "${kb_args[@]}"
 rc_kb=$?
@@ -203,12 +211,40 @@ if [ -s "$tmp/chat.txt" ]; then
 else
   echo "bench_chat.sh: no figures (it failed before writing them)"
 fi
+if [ -s "$tmp/limits.txt" ]; then
+  l() { get limits.txt "$1"; }
+  row() { printf '%-62s %-14s %s\n' "$1" "$2" "$3"; }
+  v=$(l cost_pct)
+  # negative: faster with the limits on (noise), which meets the goal too
+  row "Limits on vs off: turns/s lost at 200 conv. (%; on/off $(l tps_ratio))" "$v" \
+    "<= 5  $(verdict "$(awk -v x="$v" 'BEGIN {print (x == "n/a") ? x : (x < 0 ? 0 : x)}')" "<=" 5)"
+  row "  on/off turns/s, round 1 / round 2 (run: off,on,on,off)" "$(l round1_tps_ratio) / $(l round2_tps_ratio)" \
+    "$(l off1_c200_turns_per_s), $(l on1_c200_turns_per_s), $(l on2_c200_turns_per_s), $(l off2_c200_turns_per_s)"
+  row "  TTFT on/off, 1 conv.: p50 ratio; p99 ratio" "$(l c1_ttft_p50_ms_ratio)" "p99 $(l c1_ttft_p99_ms_ratio); p50 on $(l on1_c1_ttft_p50_ms) ms"
+  row "  TTFT on/off, 50 conv.: p50 ratio; p99 ratio" "$(l c50_ttft_p50_ms_ratio)" "p99 $(l c50_ttft_p99_ms_ratio)"
+  v=$(l on_failed)
+  row "  turns refused or failed with the limits on" "$v" "0  $(verdict "$v" "==" 0)"
+  v=$(l limit_turn_pct)
+  row "Limit code per turn, CPU (%; $(l limit_us_per_req) us a request, on - off)" "$v" \
+    "<= 5  $(verdict "$v" "<=" 5); $(l limit_gw_turn_pct) % of the gateway's"
+  v=$(l table_grow_kb)
+  row "IP table RSS after $(l flood_addrs) addresses (KB resident; bound $(l table_bound_kb))" "$v" \
+    "<= $(l table_bound_kb)  $(verdict "$v" "<=" "$(l table_bound_kb)")"
+  row "  gateway VmRSS before / after the flood (KB)" "$(l rss_before_kb) / $(l rss_after_kb)" \
+    "+$(l rss_late_grow_kb) KB over the last 9/10 of the addresses"
+  row "  flood rate (requests/s; answered 415: $(l flood_status_415), other $(l flood_status_other))" "$(l flood_req_per_s)" \
+    "$(l flood_seconds) s"
+  row "  afterwards: /healthz; 6th lead from one IP; 5 turns ok" "$(l healthz_after)" "$(l limiter_after); $(l after_ok) of 5"
+else
+  echo "bench_limits.sh: no figures (it failed before writing them)"
+fi
 echo "=================================================================================="
 
 status=0
 if [ $rc_rpc -ne 0 ]; then echo "run.sh: bench_rpc failed (status $rc_rpc)" >&2; status=1; fi
 if [ $rc_svc -ne 0 ]; then echo "run.sh: services.sh failed (status $rc_svc)" >&2; status=1; fi
 if [ $rc_chat -ne 0 ]; then echo "run.sh: bench_chat.sh failed (status $rc_chat)" >&2; status=1; fi
+if [ $rc_limits -ne 0 ]; then echo "run.sh: bench_limits.sh failed (status $rc_limits)" >&2; status=1; fi
 if [ $rc_kb -ne 0 ]; then echo "run.sh: bench_knowledge.sh failed (status $rc_kb)" >&2; status=1; fi
 [ $status -eq 0 ] && echo "run.sh: benchmarks ran (goals above are reported, not enforced)"
 exit $status
