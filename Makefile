@@ -5,6 +5,7 @@
 #   make test       install what is missing, build, run every test
 #   make bench      benchmarks (figures and ratios against in-run baselines)
 #   make bench-compare  our stack against the FastAPI peer, one table (QUICK=1: a smoke)
+#   make soak       ~80 % of saturation for SOAK_SECONDS (600): zero errors, flat memory
 #   make deploy-check  the deployment files (Fly, ECS, Cloudflare) against the built programs
 #   make compose-test  images + docker-compose.yml end to end (skipped, saying so, without Docker)
 #   make backup-test   backup -> S3 (SigV4-verifying fake) -> restore round trip
@@ -210,6 +211,13 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@./tests/bench/run.sh $(BUILD)
+
+# Sustained load at ~80 % of saturation for SOAK_SECONDS (600): zero errors, flat memory.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_chat $(BUILD)/bench/health_probe
+	@./tests/bench/soak.sh $(BUILD) --seconds $(SOAK_SECONDS)
 
 # Our stack and tests/bench/peers/fastapi/ under the same client: build/bench/compare.md.
 bench-compare: deps

@@ -2,7 +2,7 @@
  * in-run baselines it is compared with, and a timestamping fake model.
  *
  *   bench_chat turns    --port P --conc C [--duration S | --turns N] [--warmup S]
- *                       [--pool N] [--per-session K] [--pace-ms MS] [--stamps] [--turn-timeout S]
+ *                       [--pool N] [--per-session K] [--pace-ms MS] [--think-ms MS] [--stamps] [--turn-timeout S]
  *                       [--client-ips N]
  *                       [--rss-pid PID] [--cpu name=PID[+],...] [--tag T] [--summary FILE]
  *       C conversations in a closed loop, each with its own session: a
@@ -19,6 +19,9 @@
  *       (creating it, its turns) carries `CF-Connecting-IP: 10.a.b.c`, a.b.c
  *       being (j mod N) + 1 in 24 bits: each visitor its own address, for a
  *       gateway that trusts 127.0.0.1 as a proxy (bench_limits.sh).
+ *       --think-ms MS: a conversation waits MS ms after a turn's `done`
+ *       before its next turn (a visitor reading; with C conversations the
+ *       offered rate is about C / (MS + turn time), for make soak).
  *       --pace-ms MS: the model emits one word every MS ms (offline
  *       provider, OFFLINE_TOKENS_PER_SECOND): relay lag by schedule, see
  *       below. --stamps: the model is `bench_chat fake-anthropic`, whose
@@ -1215,7 +1218,7 @@ typedef struct err_count {
 
 static struct {
     int conc, per_session, pool, stamps;
-    double pace_ms, duration_s, warmup_s, drain_s, turn_timeout_s;
+    double pace_ms, think_ms, duration_s, warmup_s, drain_s, turn_timeout_s;
     long max_turns;
     int rss_pid;
     conv *cv;
@@ -1366,8 +1369,10 @@ static void turn_end(int i, int64_t t, const char *err)
     if (ok && v->t_done >= T.t_warm && v->t_done <= T.t_end) {
         T.completed_in_window++;
     }
-    v->next_at = ok ? 0 : t + 20000; /* a short pause after an error: no tight error loop */
-    if (ok) {
+    /* a short pause after an error (no tight error loop); --think-ms after a
+     * success (the scan below starts it) */
+    v->next_at = ok ? (T.think_ms > 0 ? t + (int64_t)(T.think_ms * 1000.0) : 0) : t + 20000;
+    if (ok && v->next_at == 0) {
         rq_push(i);
     }
 }
@@ -1571,7 +1576,7 @@ static int cmd_turns(int port)
                 turn_send(i, t);
             }
         }
-        if (t - last_scan > 100000) {
+        if (t - last_scan > (T.think_ms > 0 ? 20000 : 100000)) {
             last_scan = t;
             for (int i = 0; i < T.conc && i < launched; i++) {
                 conv *v = &T.cv[i];
@@ -2802,8 +2807,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_chat turns --port P --conc C [--duration S|--turns N] [--warmup S] [--pool N]\n"
-            "                        [--per-session K] [--pace-ms MS] [--stamps] [--turn-timeout S] [--rss-pid PID]\n"
-            "                        [--client-ips N]\n"
+            "                        [--per-session K] [--pace-ms MS] [--think-ms MS] [--stamps] [--turn-timeout S]\n"
+            "                        [--rss-pid PID] [--client-ips N]\n"
             "                        [--cpu name=PID[+],...] [--tag T] [--summary FILE]\n"
             "       bench_chat streams --port P --turns T --readers M --hold-until S [--finish S] [--heartbeat S]\n"
             "                        [--rss-pid PID] [--cpu ...] [--tag T] [--summary FILE]\n"
@@ -2866,6 +2871,8 @@ int main(int argc, char **argv)
             T.turn_timeout_s = atof(v);
         } else if (ARG("--pace-ms")) {
             T.pace_ms = atof(v);
+        } else if (ARG("--think-ms")) {
+            T.think_ms = atof(v);
         } else if (strcmp(a, "--stamps") == 0) {
             T.stamps = 1;
         } else if (ARG("--rss-pid")) {
