@@ -9,7 +9,7 @@
 #    free-port.sh: an outgoing connection may hold it (see free-port.sh).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-IT_TMP=$(mktemp -d /tmp/chat-lint.XXXXXX); trap 'rm -rf "$IT_TMP"' EXIT
+IT_TMP=$(mktemp -d /tmp/chat-lint.XXXXXX); trap 'it_unbound; rm -rf "$IT_TMP"' EXIT
 it_bound 60
 cd "$IT_ROOT" || exit 1
 scripts=$(git ls-files 'tests/*.sh' 'deploy/*.sh' 'scripts/*.sh' 2>/dev/null)
