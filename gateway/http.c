@@ -31,6 +31,10 @@ struct gw_server {
     backends *b;
 };
 
+/* Header caps (set once by gw_start, read-only afterwards). */
+static int http_max_headers = 64;
+static size_t http_max_header_bytes = 8192;
+
 static int is_method(const char *m, const char *want)
 {
     return strcmp(m, want) == 0;
@@ -44,12 +48,15 @@ static int gw_refuse_headers(struct MHD_Connection *conn, enum MHD_Result *ret)
     int n = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t bytes = ci != NULL ? ci->header_size : 0;
-    if (n > HTTP_HEADERS_MAX || bytes > HTTP_HEADER_BYTES_MAX) {
+    if (n > http_max_headers || bytes > http_max_header_bytes) {
+        char why[96];
+        if (n > http_max_headers) {
+            snprintf(why, sizeof(why), "the request has more than %d header lines", http_max_headers);
+        } else {
+            snprintf(why, sizeof(why), "the request headers are over %zu bytes", http_max_header_bytes);
+        }
         metrics_request(MR_OTHER, 431);
-        *ret = gw_send_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
-                             n > HTTP_HEADERS_MAX ? "the request has more than " HTTP_HEADERS_MAX_TEXT " header lines"
-                                                  : "the request headers are over 8 KB",
-                             NULL);
+        *ret = gw_send_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", why, NULL);
         return 1;
     }
     /* Both framings at once is how requests are smuggled past a proxy
@@ -210,6 +217,17 @@ int gw_start(gw_server **out, const cfg *c, backends *b, char *err, size_t errle
     }
     g->b = b;
     gw_raise_nofile();
+    size_t pool = (size_t)cfg_int(c, "HTTP_CONNECTION_MEMORY");
+    http_max_headers = (int)cfg_int(c, "HTTP_MAX_HEADERS");
+    http_max_header_bytes = (size_t)cfg_int(c, "HTTP_MAX_HEADER_BYTES");
+    if (http_max_header_bytes > pool / 2) {
+        snprintf(err, errlen,
+                 "HTTP_MAX_HEADER_BYTES (%zu) must be at most half of HTTP_CONNECTION_MEMORY (%zu): raise the "
+                 "memory or lower the cap",
+                 http_max_header_bytes, pool);
+        free(g);
+        return -1;
+    }
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -230,9 +248,9 @@ int gw_start(gw_server **out, const cfg *c, backends *b, char *err, size_t errle
     g->d = MHD_start_daemon(flags, 0, NULL, NULL, gw_access, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_int(c, "HTTP_MAX_CONNECTIONS"),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg_int(c, "HTTP_IDLE_TIMEOUT") / 1000),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MHD_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                            (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_NOTIFY_CONNECTION,
-                            cg_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            MHD_OPTION_NOTIFY_COMPLETED, gw_completed, g, MHD_OPTION_NOTIFY_CONNECTION, cg_notify, NULL,
+                            MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL, MHD_OPTION_END);
     if (g->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%lld (in use?)", cfg_str(c, "HTTP_ADDR"), cfg_int(c, "HTTP_PORT"));
         cg_stop();

@@ -18,12 +18,12 @@
 #include "backends.h"
 #include "cors.h"
 
-#define HTTP_BODY_MAX (16 * 1024)        /* request bodies; larger ones get 413 */
-#define HTTP_HEADERS_MAX 64              /* header lines in a request; more get 431 */
-#define HTTP_HEADERS_MAX_TEXT "64"       /* the same, for the 431's sentence */
-#define HTTP_HEADER_BYTES_MAX (8 * 1024) /* request line + headers; more get 431 */
-#define HTTP_MHD_MEMORY (32 * 1024)      /* MHD's per-connection pool; headers past it get MHD's own 431 */
-#define HTTP_CONN_RETRY_S 5              /* Retry-After of 429 too_many_connections */
+#define HTTP_BODY_MAX (16 * 1024) /* request bodies; larger ones get 413 */
+/* Header caps and MHD's per-connection memory pool are settings
+ * (HTTP_MAX_HEADERS, HTTP_MAX_HEADER_BYTES, HTTP_CONNECTION_MEMORY): the
+ * request line and headers must fit in the pool with room for MHD's own
+ * buffers, so the header bytes may be at most half of it (checked at start). */
+#define HTTP_CONN_RETRY_S 5 /* Retry-After of 429 too_many_connections */
 
 typedef struct gw_request gw_request;
 struct gw_request {

@@ -72,6 +72,22 @@ st=$(req GET /healthz -H "X-Big: $big")
 it_check "a 10 KB header: 431 headers_too_large" test "$st" = 431
 it_check "... JSON error" code_is headers_too_large
 still_fine "the header caps"
+# The caps are settings: a site with large cookies raises them (the pool
+# with them), a bad pair stops the gateway at start, naming both.
+out=$(HTTP_MAX_HEADER_BYTES=32768 timeout 10 "$IT_BIN/gateway" 2>&1); rc=$?
+it_check "HTTP_MAX_HEADER_BYTES over half of HTTP_CONNECTION_MEMORY: the gateway does not start, saying why" \
+  bash -c "[ $rc -ne 0 ] && grep -q 'HTTP_MAX_HEADER_BYTES' <<<'$out' && grep -q 'HTTP_CONNECTION_MEMORY' <<<'$out'"
+it_check "the gateway restarts with HTTP_MAX_HEADERS=20 HTTP_MAX_HEADER_BYTES=20000 HTTP_CONNECTION_MEMORY=65536" \
+  start_gw HTTP_REQUEST_TIMEOUT=2s HTTP_MAX_CONNECTIONS_PER_IP=8 RATE_ADMIN=20/1m HSTS_MAX_AGE=31536000 \
+  HTTP_MAX_HEADERS=20 HTTP_MAX_HEADER_BYTES=20000 HTTP_CONNECTION_MEMORY=65536
+it_check_eq "a 10 KB Cookie header is accepted then" 200 "$(req GET /healthz -H "Cookie: big=$big")"
+st=$(req GET /healthz -H "X-Big: $(head -c 21000 /dev/zero | tr '\0' a)")
+it_check "a 21 KB header: 431 naming the configured 20000 bytes" bash -c "[ $st = 431 ] && grep -q '20000 bytes' '$IT_TMP/b'"
+args=(); for i in $(seq 1 25); do args+=(-H "X-Many-$i: v"); done
+st=$(curl -s -o "$IT_TMP/b" -w '%{http_code}' "${args[@]}" "$G/healthz")
+it_check "25 header lines over HTTP_MAX_HEADERS=20: 431 naming 20" bash -c "[ $st = 431 ] && grep -q 'more than 20 header' '$IT_TMP/b'"
+it_check "the gateway restarts with the defaults" start_gw HTTP_REQUEST_TIMEOUT=2s HTTP_MAX_CONNECTIONS_PER_IP=8 \
+  RATE_ADMIN=20/1m HSTS_MAX_AGE=31536000
 
 body=$(printf '{"message":"%s"}' "$(head -c 17000 /dev/zero | tr '\0' a)")
 st=$(req POST /v1/chat -H 'content-type: application/json' -H "authorization: Bearer $TOK" --data-binary "$body")
