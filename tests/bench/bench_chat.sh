@@ -25,8 +25,11 @@
 #
 # Settings that differ from the defaults (and why):
 #   svc-session  SESSION_MAX_TURNS=1000000 SESSION_DAILY_TOKENS=1e12
-#                GLOBAL_DAILY_TOKENS=1e15 (the budgets would refuse the
-#                benchmark), RPC_CONTEXTS=1024 (up to 1,000 turns at once).
+#                GLOBAL_DAILY_TOKENS=1e15 SESSION_MAX_TOKENS=1e12 and the cost
+#                caps GLOBAL_DAILY_COST/GLOBAL_MONTHLY_COST=1e9 (the budgets
+#                would refuse the benchmark: the baseline's Commits charge
+#                a priced model and reached the default 50 a day),
+#                RPC_CONTEXTS=1024 (up to 1,000 turns at once).
 #   svc-retrieval RPC_CONTEXTS=1024.
 #   svc-llm      RPC_CONTEXTS=4096: every running turn parks one long Poll in
 #                the server (a deferred call holds its context until a delta
@@ -83,7 +86,7 @@ export RATE_SESSIONS=off RATE_CHAT=off RATE_LEADS=off HTTP_MAX_CONNECTIONS_PER_I
 export SESSION_TURNS_PER_MINUTE=10000 # these drive turns faster than a person types
 
 start_rpc session SESSION_URL RPC_CONTEXTS=1024 SESSION_MAX_TURNS=1000000 SESSION_DAILY_TOKENS=1000000000000 \
-  GLOBAL_DAILY_TOKENS=1000000000000000
+  GLOBAL_DAILY_TOKENS=1000000000000000 GLOBAL_DAILY_COST=1000000000 GLOBAL_MONTHLY_COST=1000000000 SESSION_MAX_TOKENS=1000000000000
 start_rpc retrieval RETRIEVAL_URL RPC_CONTEXTS=1024
 restart_llm LLM_PROVIDER=offline OFFLINE_TOKENS_PER_SECOND=0
 
@@ -177,6 +180,14 @@ echo "   gateway VmRSS idle: $(rss_mb "${PID[gateway]}") MB; the fake answers af
 bench streams --port "$HTTP_PORT" --turns "$NLONG" --readers "$NREAD" --hold-until "$HOLD" --finish 30 \
   --heartbeat 2 --rss-pid "${PID[gateway]}" --cpu "gateway=${PID[gateway]}" --tag streams --summary "$S" \
   || fail "bench_chat streams failed"
+# The same with a smaller per-connection pool (HTTP_CONNECTION_MEMORY): what
+# each open stream holds is mostly that pool; 16 KB still takes the default
+# 8 KB header cap.
+echo "-- the same with HTTP_CONNECTION_MEMORY=16384 (default 32768)"
+restart_gateway HTTP_CONNECTION_MEMORY=16384
+bench streams --port "$HTTP_PORT" --turns "$NLONG" --readers "$NREAD" --hold-until "$HOLD" --finish 30 \
+  --heartbeat 2 --rss-pid "${PID[gateway]}" --cpu "gateway=${PID[gateway]}" --tag streams16k --summary "$S" \
+  || fail "bench_chat streams (16 KB pools) failed"
 fake POST /_fake/reset
 
 echo

@@ -199,7 +199,8 @@ start_ours() { # every process at once; sets HTTP_PORT
   export SESSION_URL="tcp://127.0.0.1:$p1" RETRIEVAL_URL="tcp://127.0.0.1:$p2" LLM_URL="tcp://127.0.0.1:$p3" HTTP_PORT
   launch_ns=$(date +%s%N)
   env RPC_CONTEXTS=1024 SESSION_MAX_TURNS=1000000 SESSION_DAILY_TOKENS=1000000000000 \
-    GLOBAL_DAILY_TOKENS=1000000000000000 "$BIN/svc-session" >>"$work/logs/svc-session.log" 2>&1 &
+    GLOBAL_DAILY_TOKENS=1000000000000000 GLOBAL_DAILY_COST=1000000000 GLOBAL_MONTHLY_COST=1000000000 \
+    SESSION_MAX_TOKENS=1000000000000 "$BIN/svc-session" >>"$work/logs/svc-session.log" 2>&1 &
   PID[svc-session]=$!
   env RPC_CONTEXTS=1024 "$BIN/svc-retrieval" >>"$work/logs/svc-retrieval.log" 2>&1 &
   PID[svc-retrieval]=$!

@@ -193,6 +193,8 @@ if [ -s "$tmp/chat.txt" ]; then
   row "  streams with no heartbeat in the hold (mean $(c streams_pings_mean), want ~$(c streams_pings_expected))" "$v" "0  $(verdict "$v" "==" 0)"
   v=$(c streams_rss_mb)
   row "  gateway VmRSS there (MB; $(c streams_rss_kb_per_stream) KB per stream)" "$v" "<= 128  $(verdict "$v" "<=" 128)"
+  v=$(c streams16k_rss_mb)
+  row "  the same, HTTP_CONNECTION_MEMORY=16384 (MB; $(c streams16k_rss_kb_per_stream) KB per stream, $(c streams16k_open_end) open)" "$v" "<= 128  $(verdict "$v" "<=" 128)"
   row "  gateway CPU while holding them (% of one core)" "$(c streams_hold_cpu_pct_gateway)" "info"
   row "  answers released: done later than the turn's 1st reader (p99 ms)" "$(c streams_done_delay_p99_ms)" "max $(c streams_done_delay_max_ms) ms"
   v=$(awk -v w="$(c s1k_words_per_s)" 'BEGIN {printf "%.1f", w / 1000}')
